@@ -1,0 +1,56 @@
+# Một Cửa — the two commands are `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test test-smoke lint migrate seed bench simulate-postal seed-stats browser-deps db-stop clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@$(PY) -m scripts.devdb url >/dev/null 2>&1 || $(PY) -m pip install --quiet pgserver
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## Start everything: embedded PostgreSQL (unless DATABASE_URL), migrate, demo data, all processes.
+run: install
+	$(PY) -m scripts.run
+
+## The whole test suite, on an embedded PostgreSQL (unless DATABASE_URL is set).
+test: install browser-deps
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+## Quick subset (also run by CI against the machine's own PostgreSQL when there is one).
+test-smoke: install
+	$(PY) -m pytest -q -m smoke $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy shared gateway services scripts
+
+migrate: install
+	$(PY) -m scripts.migrate
+
+seed: install
+	$(PY) -m scripts.seed
+
+## Throughput and latency, measured in one run against a fresh database.
+bench: install
+	$(PY) -m scripts.bench $(BENCH_ARGS)
+
+## Headless Chromium for the browser tests (Debian's package; installed where missing).
+browser-deps:
+	@bash scripts/ensure_chromium.sh
+
+db-stop:
+	-$(PY) -m scripts.devdb stop --name pg
+	-$(PY) -m scripts.devdb stop --name pg-test
+	-$(PY) -m scripts.devdb stop --name pg-bench
+
+clean: db-stop
+	rm -rf .data

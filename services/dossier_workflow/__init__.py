@@ -1,0 +1,1 @@
+"""Dossier workflow (giải quyết) service."""

@@ -1,0 +1,10 @@
+"""Tables of schema `workflow` (this service is their only writer)."""
+
+from __future__ import annotations
+
+from sqlalchemy import MetaData
+
+from shared.idempotency import idempotency_table
+
+metadata = MetaData(schema="workflow")
+idempotency_keys = idempotency_table(metadata)

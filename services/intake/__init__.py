@@ -1,0 +1,1 @@
+"""Intake (tiếp nhận) service."""

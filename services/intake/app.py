@@ -1,0 +1,18 @@
+"""ASGI entry of the Intake (tiếp nhận) service: `uvicorn --factory services.intake.app:create_app`."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.intake.jobs import registry
+from services.intake.router import router
+from shared.app import create_service_app
+from shared.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    return create_service_app(
+        service="intake", title="Một Cửa — Intake (tiếp nhận)", description=__doc__ or "",
+        routers=[router], histories=["core", "jobs", "intake"], settings=settings,
+        job_registry=registry,
+    )

@@ -1,0 +1,10 @@
+"""Tables of schema `intake` (this service is their only writer)."""
+
+from __future__ import annotations
+
+from sqlalchemy import MetaData
+
+from shared.idempotency import idempotency_table
+
+metadata = MetaData(schema="intake")
+idempotency_keys = idempotency_table(metadata)

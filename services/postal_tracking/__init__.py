@@ -1,0 +1,1 @@
+"""Postal tracking (bưu chính công ích) service."""

@@ -1,0 +1,19 @@
+"""Job handlers and periodic jobs of the Postal tracking (bưu chính công ích) service (run by `python -m shared.worker`)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.postal_tracking.models import idempotency_keys
+from shared.idempotency import purge_idempotency_keys
+from shared.jobs import JobRegistry
+
+registry = JobRegistry("postal")
+
+
+@registry.every("postal.purge_idempotency_keys", "17 3 * * *")
+async def purge_keys(session: AsyncSession) -> None:
+    """Idempotency keys are kept 24 hours, then dropped."""
+    await purge_idempotency_keys(session, idempotency_keys, timedelta(hours=24))

@@ -1,0 +1,1 @@
+"""Queue tickets (xếp hàng, lấy số) service."""

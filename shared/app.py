@@ -1,0 +1,69 @@
+"""Builds a service's FastAPI app with the shared conventions wired in."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+
+from shared.auth import TokenVerifier
+from shared.db import Database
+from shared.docs import mount_docs
+from shared.health import health_router
+from shared.jobs import JobRegistry
+from shared.jobs_admin import jobs_admin_router
+from shared.logging import configure_logging
+from shared.middleware import RequestContextMiddleware
+from shared.problems import install_problem_handlers
+from shared.settings import Settings, get_settings
+
+Hook = Callable[[FastAPI], Awaitable[None]]
+
+
+def create_service_app(
+    *,
+    service: str,
+    title: str,
+    description: str,
+    routers: Sequence[APIRouter],
+    histories: list[str],
+    settings: Settings | None = None,
+    on_startup: Sequence[Hook] = (),
+    on_shutdown: Sequence[Hook] = (),
+    openapi_tags: list[dict[str, Any]] | None = None,
+    job_registry: JobRegistry | None = None,
+) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(service, settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for hook in on_startup:
+            await hook(app)
+        yield
+        for hook in on_shutdown:
+            await hook(app)
+        await app.state.db.dispose()
+
+    app = FastAPI(
+        title=title, description=description, version="1.0.0", lifespan=lifespan,
+        docs_url=None, redoc_url=None, openapi_tags=openapi_tags,
+    )
+    app.state.settings = settings
+    app.state.db = Database(settings, application_name=f"motcua-{service}")
+    app.state.verifier = TokenVerifier(
+        issuer=settings.jwt_issuer, audience=settings.jwt_audience, jwks_url=settings.jwks_url,
+        cache_seconds=settings.jwks_cache_seconds,
+    )
+    install_problem_handlers(app)
+    app.include_router(health_router(histories))
+    for router in routers:
+        app.include_router(router)
+    if job_registry is not None:
+        app.include_router(jobs_admin_router(job_registry))
+    mount_docs(app, title)
+    app.add_middleware(RequestContextMiddleware, service=service,
+                       access_log_enabled=settings.access_log)
+    return app

@@ -1,0 +1,159 @@
+"""Idempotency-Key (draft-ietf-httpapi-idempotency-key-header) stored with the domain rows."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Coroutine
+from datetime import datetime, timedelta
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    delete,
+    func,
+    insert,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.auth import CurrentPrincipal
+from shared.db import SessionDep
+from shared.problems import ProblemError
+
+REPLAY_HEADER = "idempotent-replayed"
+
+
+def idempotency_table(metadata: MetaData) -> Table:
+    """Each service keeps its keys in its own schema, so they commit with its rows."""
+    return Table(
+        "idempotency_keys", metadata,
+        Column("scope", String(200), primary_key=True),
+        Column("key", String(255), primary_key=True),
+        Column("method", String(10), nullable=False),
+        Column("path", String(500), nullable=False),
+        Column("fingerprint", String(64), nullable=False),
+        Column("status", Integer, nullable=False),
+        Column("body", LargeBinary, nullable=False),
+        Column("content_type", String(100), nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+
+
+def parse_key(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    key = raw.strip()
+    if len(key) >= 2 and key[0] == key[-1] == '"':
+        key = key[1:-1]
+    if not key or len(key) > 255 or not key.isprintable():
+        raise ProblemError(
+            400, "bad_request",
+            "Idempotency-Key phải là chuỗi 1–255 ký tự / Idempotency-Key must be 1–255 printable characters",
+        )
+    return key
+
+
+class Idempotency:
+    """Guards one creating request; `replay` is set when a stored response must be returned."""
+
+    def __init__(
+        self, session: AsyncSession, table: Table, scope: str, key: str | None,
+        fingerprint: str, method: str, path: str,
+    ) -> None:
+        self.session = session
+        self.table = table
+        self.scope = scope
+        self.key = key
+        self.fingerprint = fingerprint
+        self.method = method
+        self.path = path
+        self.replay: Response | None = None
+
+    async def begin(self) -> None:
+        if self.key is None:
+            return
+        lock_name = f"{self.table.schema}:{self.scope}:{self.key}"
+        got = await self.session.scalar(
+            select(func.pg_try_advisory_xact_lock(func.hashtextextended(lock_name, 0)))
+        )
+        if not got:
+            raise ProblemError(
+                409, "idempotency_key_in_use",
+                "Yêu cầu với cùng Idempotency-Key đang được xử lý, thử lại sau / "
+                "A request with this Idempotency-Key is still being processed; retry later",
+                headers={"Retry-After": "1"},
+            )
+        t = self.table
+        row = (await self.session.execute(
+            select(t.c.fingerprint, t.c.status, t.c.body, t.c.content_type, t.c.path)
+            .where(t.c.scope == self.scope, t.c.key == self.key)
+        )).first()
+        if row is None:
+            return
+        if row.fingerprint != self.fingerprint or row.path != self.path:
+            raise ProblemError(
+                422, "idempotency_key_mismatch",
+                "Idempotency-Key này đã dùng cho một yêu cầu khác; hãy dùng khóa mới / "
+                "This Idempotency-Key was used for a different request; use a new key",
+            )
+        self.replay = Response(
+            content=row.body, status_code=row.status, media_type=row.content_type,
+            headers={REPLAY_HEADER: "true"},
+        )
+
+    async def remember(self, status: int, body: Any, headers: dict[str, str] | None = None) -> JSONResponse:
+        """Store the response with the domain rows (same transaction) and return it."""
+        response = JSONResponse(body, status_code=status, headers=headers)
+        if self.key is not None:
+            await self.session.execute(insert(self.table).values(
+                scope=self.scope, key=self.key, method=self.method, path=self.path,
+                fingerprint=self.fingerprint, status=status, body=bytes(response.body),
+                content_type="application/json",
+            ))
+        return response
+
+
+def idempotency_guard(
+    table: Table, *, required: bool = True,
+) -> Callable[..., Coroutine[Any, Any, Idempotency]]:
+    """FastAPI dependency: checks the key before the handler runs."""
+
+    async def dependency(
+        request: Request, session: SessionDep, principal: CurrentPrincipal,
+    ) -> Idempotency:
+        key = parse_key(request.headers.get("idempotency-key"))
+        if key is None and required:
+            raise ProblemError(
+                400, "idempotency_key_missing",
+                "Thiếu header Idempotency-Key (ví dụ một UUID) / "
+                "Send an Idempotency-Key header (e.g. a UUID) with this request",
+            )
+        body = await request.body()
+        try:
+            canonical = json.dumps(json.loads(body), sort_keys=True).encode() if body else b""
+        except ValueError:
+            canonical = body
+        fingerprint = hashlib.sha256(canonical).hexdigest()
+        scope = f"{principal.role}:{principal.subject}"
+        idem = Idempotency(
+            session, table, scope, key, fingerprint, request.method, request.url.path,
+        )
+        await idem.begin()
+        return idem
+
+    return dependency
+
+
+async def purge_idempotency_keys(session: AsyncSession, table: Table, older_than: timedelta) -> int:
+    cutoff = datetime.now().astimezone() - older_than
+    result = await session.execute(delete(table).where(table.c.created_at < cutoff))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

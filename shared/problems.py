@@ -1,0 +1,215 @@
+"""RFC 9457 problem+json errors: one exception type and the handlers every app installs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://motcua.gov.vn/problems/"
+
+# code -> (Vietnamese title, English title)
+TITLES: dict[str, tuple[str, str]] = {
+    "bad_request": ("Yêu cầu không hợp lệ", "Bad request"),
+    "validation_error": ("Dữ liệu không hợp lệ", "Invalid data"),
+    "malformed_json": ("JSON không đúng cú pháp", "Malformed JSON"),
+    "unauthorized": ("Chưa xác thực", "Authentication required"),
+    "invalid_token": ("Mã truy cập không hợp lệ", "Invalid access token"),
+    "forbidden": ("Không có quyền", "Forbidden"),
+    "not_found": ("Không tìm thấy", "Not found"),
+    "method_not_allowed": ("Phương thức không được hỗ trợ", "Method not allowed"),
+    "conflict": ("Xung đột trạng thái", "Conflict"),
+    "idempotency_key_in_use": ("Yêu cầu trùng đang được xử lý", "Request with this key is in progress"),
+    "idempotency_key_mismatch": ("Idempotency-Key đã dùng cho nội dung khác",
+                                 "Idempotency-Key reused with a different body"),
+    "idempotency_key_missing": ("Thiếu Idempotency-Key", "Idempotency-Key header required"),
+    "precondition_failed": ("Phiên bản dữ liệu đã cũ", "Precondition failed"),
+    "precondition_required": ("Thiếu If-Match", "Precondition required"),
+    "payload_too_large": ("Dữ liệu quá lớn", "Payload too large"),
+    "unsupported_media_type": ("Định dạng không được hỗ trợ", "Unsupported media type"),
+    "rate_limited": ("Quá nhiều yêu cầu", "Too many requests"),
+    "upstream_unavailable": ("Dịch vụ tạm thời không sẵn sàng", "Upstream service unavailable"),
+    "upstream_timeout": ("Dịch vụ phản hồi quá lâu", "Upstream timeout"),
+    "bad_gateway": ("Lỗi cổng kết nối", "Bad gateway"),
+    "internal_error": ("Lỗi hệ thống", "Internal server error"),
+    "not_acceptable": ("Không hỗ trợ định dạng yêu cầu", "Not acceptable"),
+}
+
+log = structlog.get_logger("problems")
+
+
+class ProblemError(Exception):
+    """Raise anywhere in a request to answer with a problem+json body."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        *,
+        title: tuple[str, str] | None = None,
+        errors: Sequence[Mapping[str, Any]] | None = None,
+        headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.title = title
+        self.errors = list(errors) if errors else None
+        self.headers = dict(headers) if headers else None
+        self.extra = dict(extra) if extra else None
+
+
+def prefers_english(accept_language: str | None) -> bool:
+    """Vietnamese first: English only when the caller asks for it before Vietnamese."""
+    if not accept_language:
+        return False
+    for part in accept_language.split(","):
+        lang = part.split(";")[0].strip().lower()
+        if lang.startswith("vi"):
+            return False
+        if lang.startswith("en"):
+            return True
+    return False
+
+
+def problem_body(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    instance: str,
+    request_id: str | None,
+    accept_language: str | None,
+    title: tuple[str, str] | None = None,
+    errors: Sequence[Mapping[str, Any]] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    vi, en = title or TITLES.get(code, TITLES["bad_request"])
+    body: dict[str, Any] = {
+        "type": TYPE_BASE + code.replace("_", "-"),
+        "title": en if prefers_english(accept_language) else vi,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+        "code": code,
+        "request_id": request_id,
+    }
+    if errors:
+        body["errors"] = list(errors)
+    if extra:
+        body.update(extra)
+    return body
+
+
+def problem_response(
+    request: Request,
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    title: tuple[str, str] | None = None,
+    errors: Sequence[Mapping[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> JSONResponse:
+    body = problem_body(
+        status,
+        code,
+        detail,
+        instance=request.url.path,
+        request_id=getattr(request.state, "request_id", None) or request.headers.get("x-request-id"),
+        accept_language=request.headers.get("accept-language"),
+        title=title,
+        errors=errors,
+        extra=extra,
+    )
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field_path(loc: Sequence[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or ".".join(str(p) for p in loc)
+
+
+def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    out = []
+    for err in exc.errors():
+        out.append(
+            {
+                "field": _field_path(err.get("loc", ())),
+                "in": str(err.get("loc", ("body",))[0]),
+                "message": err.get("msg", "invalid"),
+                "type": err.get("type", "value_error"),
+            }
+        )
+    return out
+
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    412: "precondition_failed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    428: "precondition_required",
+    429: "rate_limited",
+}
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Every error an app can produce leaves as problem+json, never as a stack trace."""
+
+    @app.exception_handler(ProblemError)
+    async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
+        return problem_response(
+            request, exc.status, exc.code, exc.detail, title=exc.title, errors=exc.errors,
+            headers=exc.headers, extra=exc.extra,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = validation_errors(exc)
+        if any(e["type"] == "json_invalid" for e in errors):
+            return problem_response(
+                request, 400, "malformed_json",
+                "Nội dung không phải JSON hợp lệ / The request body is not valid JSON.",
+                errors=errors,
+            )
+        fields = ", ".join(sorted({e["field"] for e in errors}))
+        return problem_response(
+            request, 422, "validation_error",
+            f"Kiểm tra lại các trường / Check these fields: {fields}", errors=errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _STATUS_CODES.get(exc.status_code, "bad_request")
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"Không có đường dẫn {request.url.path} / No route {request.url.path}"
+        if exc.status_code == 405:
+            detail = (f"{request.method} không dùng được cho {request.url.path} / "
+                      f"{request.method} is not allowed on {request.url.path}")
+        return problem_response(request, exc.status_code, code, detail, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled_error", path=request.url.path)
+        return problem_response(
+            request, 500, "internal_error",
+            "Đã có lỗi, vui lòng thử lại / Something went wrong; please retry.",
+        )

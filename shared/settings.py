@@ -1,0 +1,69 @@
+"""Process settings read from the environment (pydantic-settings), shared by every process."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "dev-only-change-me"  # noqa: S105 - a marker that production must replace
+DEFAULT_DATABASE_URL = "postgresql+asyncpg://motcua@127.0.0.1:54329/motcua"
+
+
+class Settings(BaseSettings):
+    """Everything a process needs; one instance per process, read once."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    environment: Literal["development", "test", "production"] = "development"
+    database_url: str = DEFAULT_DATABASE_URL
+    db_pool_size: int = 20
+    db_max_overflow: int = 10
+    log_level: str = "INFO"
+    access_log: bool = True
+
+    # Identity: the issuer that signs tokens and where its public keys are published.
+    jwt_issuer: str = "http://localhost:8000"
+    jwt_audience: str = "mot-cua"
+    jwks_url: str = "http://127.0.0.1:8000/.well-known/jwks.json"
+    jwks_cache_seconds: int = 300
+    token_ttl_seconds: int = 3600
+    # Secret used to derive local secrets (demo client secrets, webhook secrets, cursor HMAC).
+    app_secret: str = Field(default=DEV_SECRET)
+
+    # Public base URL used in QR codes and receipt links.
+    public_base_url: str = "http://localhost:8000"
+
+    # Gateway upstreams and limits.
+    intake_url: str = "http://127.0.0.1:8101"
+    workflow_url: str = "http://127.0.0.1:8102"
+    postal_url: str = "http://127.0.0.1:8103"
+    queue_url: str = "http://127.0.0.1:8104"
+    gateway_max_body_bytes: int = 20 * 1024 * 1024
+    gateway_timeout_seconds: float = 30.0
+    rate_limit: str = "600/minute"
+    rate_limit_storage: str = "memory://"
+    cors_origins: list[str] = ["*"]
+
+    # Files (attachments) storage root for the local adapter.
+    storage_dir: str = ".data/files"
+    max_upload_bytes: int = 10 * 1024 * 1024
+
+    @model_validator(mode="after")
+    def refuse_default_secrets(self) -> Settings:
+        """A production process must never run with the development secret."""
+        if self.environment == "production" and self.app_secret == DEV_SECRET:
+            raise ValueError("APP_SECRET must be set to a real secret in production")
+        return self
+
+    @property
+    def asyncpg_dsn(self) -> str:
+        """The same URL in the form asyncpg itself accepts."""
+        return self.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

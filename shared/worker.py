@@ -1,0 +1,125 @@
+"""Job worker process: runs the handlers of the given services' `jobs` modules.
+
+Usage: python -m shared.worker services.dossier_workflow.jobs services.postal_tracking.jobs
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import signal
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import structlog
+from pgqueuer import PgQueuer
+from pgqueuer.executors import DatabaseRetryEntrypointExecutor
+from pgqueuer.models import Job, Schedule
+from pgqueuer.types import QueueExecutionMode
+
+from shared.db import Database
+from shared.jobs import JobHandler, JobRegistry, PeriodicHandler
+from shared.logging import configure_logging
+from shared.settings import Settings, get_settings
+
+log = structlog.get_logger("worker")
+MAX_ATTEMPTS = 5
+
+
+def load_registries(modules: Sequence[str]) -> list[JobRegistry]:
+    registries = []
+    for name in modules:
+        module = importlib.import_module(name)
+        registry = getattr(module, "registry", None)
+        if not isinstance(registry, JobRegistry):
+            raise SystemExit(f"{name} has no `registry: JobRegistry`")
+        registries.append(registry)
+    return registries
+
+
+def _job_runner(db: Database, entrypoint: str, fn: JobHandler) -> Any:
+    async def run(job: Job) -> None:
+        envelope = json.loads(job.payload or b"{}")
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(
+            request_id=envelope.get("request_id"), job_id=int(job.id), entrypoint=entrypoint,
+        )
+        async with db.sessionmaker() as session, session.begin():
+            await fn(session, envelope.get("data") or {})
+        log.info("job_done", attempts=job.attempts)
+
+    return run
+
+
+def _periodic_runner(db: Database, name: str, fn: PeriodicHandler) -> Any:
+    async def run(_schedule: Schedule) -> None:
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(periodic=name)
+        async with db.sessionmaker() as session, session.begin():
+            await fn(session)
+
+    return run
+
+
+def build(pgq: PgQueuer, db: Database, registries: Sequence[JobRegistry]) -> None:
+    def executor(params: Any) -> DatabaseRetryEntrypointExecutor:
+        return DatabaseRetryEntrypointExecutor(
+            params, max_attempts=MAX_ATTEMPTS, initial_delay=timedelta(seconds=1),
+            max_delay=timedelta(minutes=5),
+        )
+
+    for registry in registries:
+        for entrypoint, fn in registry.handlers.items():
+            pgq.entrypoint(entrypoint, on_failure="hold", executor_factory=executor)(
+                _job_runner(db, entrypoint, fn)
+            )
+        for name, (cron, pfn) in registry.periodic.items():
+            pgq.schedule(name, cron)(_periodic_runner(db, name, pfn))
+
+
+async def run_worker(
+    modules: Sequence[str], *, settings: Settings | None = None, drain: bool = False,
+) -> None:
+    """Run until signalled (or, with drain=True, until the queue is empty: for tests)."""
+    settings = settings or get_settings()
+    db = Database(settings, application_name="motcua-worker")
+    conn = await asyncpg.connect(settings.asyncpg_dsn)
+    pgq = PgQueuer.from_asyncpg_connection(conn)
+    build(pgq, db, load_registries(modules))
+    if not drain:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, pgq.shutdown.set)
+    try:
+        mode = QueueExecutionMode.drain if drain else QueueExecutionMode.continuous
+        if drain:
+            await pgq.qm.run(mode=mode, dequeue_timeout=timedelta(seconds=1))
+        else:
+            await pgq.run(dequeue_timeout=timedelta(seconds=5))
+    finally:
+        await conn.close()
+        await db.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("modules", nargs="+")
+    args = parser.parse_args()
+    settings = get_settings()
+    configure_logging("worker", settings.log_level)
+    log.info("worker_starting", modules=args.modules)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(run_worker(args.modules, settings=settings))
+
+
+if __name__ == "__main__":
+    main()

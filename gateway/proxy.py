@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from typing import Any
@@ -37,8 +38,8 @@ class RateLimiter:
 
     def __init__(self, spec: str, storage_uri: str) -> None:
         from limits import parse
-        from limits.storage import storage_from_string
         from limits.aio.strategies import FixedWindowRateLimiter
+        from limits.storage import storage_from_string
 
         self.item = parse(spec)
         self.limiter = FixedWindowRateLimiter(storage_from_string("async+" + storage_uri
@@ -173,8 +174,8 @@ class Proxy:
                     (k.lower().encode("latin-1"), v.encode("latin-1"))
                     for k, v in resp.headers.items() if k.lower() not in RESPONSE_DROP
                 ]
-                if streaming or resp.content_length is None and resp.headers.get(
-                        "content-type", "").startswith("text/event-stream"):
+                if streaming or (resp.content_length is None and resp.headers.get(
+                        "content-type", "").startswith("text/event-stream")):
                     await self._stream(resp, send, receive, out_headers)
                     return resp.status
                 payload = await resp.read()
@@ -241,10 +242,8 @@ class Proxy:
         finally:
             for t in tasks:
                 t.cancel()
-        try:
+        with contextlib.suppress(OSError, RuntimeError):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except (OSError, RuntimeError):
-            pass
 
 
 def _too_large(limit: int) -> ProblemError:

@@ -85,7 +85,7 @@ def data_dir(name: str, user: pwd.struct_passwd | None) -> Path:
         if target.is_symlink():
             raise SystemExit(f"{real} is not writable by {user.pw_name}")
         shutil.rmtree(target)
-        real = Path(f"/var/tmp/motcua-{abs(hash(str(ROOT))) % 10**8}-{name}")
+        real = Path(f"/var/tmp/motcua-{abs(hash(str(ROOT))) % 10**8}-{name}")  # noqa: S108
         real.mkdir(parents=True, exist_ok=True)
         os.chown(real, user.pw_uid, user.pw_gid)
         os.chmod(real, 0o700)

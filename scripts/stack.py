@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -68,7 +69,7 @@ class Stack:
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - lives with the process
-        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and modules
+        proc = subprocess.Popen(
             [sys.executable, *args], env=self.env(), cwd=ROOT, stdout=out, stderr=out,  # type: ignore[arg-type]
             start_new_session=True,
         )
@@ -115,10 +116,8 @@ class Stack:
     def stop(self) -> None:
         for _, proc in self.procs:
             if proc.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
         deadline = time.monotonic() + 10
         for _, proc in self.procs:
             try:

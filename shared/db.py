@@ -63,6 +63,10 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 async def raw_connection(session: AsyncSession) -> asyncpg.Connection[Any]:
     """The asyncpg connection under the session's transaction (for pgqueuer and hot paths)."""
     conn = await session.connection()
-    raw = await conn.get_raw_connection()
-    driver: asyncpg.Connection[Any] = raw.driver_connection  # type: ignore[assignment]
+    raw: Any = (await conn.get_raw_connection()).dbapi_connection
+    # SQLAlchemy's asyncpg adapter sends BEGIN lazily, on its first statement. Statements sent
+    # straight to asyncpg before that would autocommit, so open the transaction now.
+    if getattr(raw, "_transaction", None) is None and hasattr(raw, "_start_transaction"):
+        await raw._start_transaction()
+    driver: asyncpg.Connection[Any] = raw.driver_connection
     return driver

@@ -6,17 +6,17 @@ import os
 
 os.environ.setdefault("PGQUEUER_SCHEMA", "jobs")
 
-import json  # noqa: E402
-from collections.abc import Awaitable, Callable  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from datetime import timedelta  # noqa: E402
-from typing import Any  # noqa: E402
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
 
-import structlog  # noqa: E402
-from pgqueuer.queries import Queries  # noqa: E402
-from sqlalchemy.ext.asyncio import AsyncSession  # noqa: E402
+import structlog
+from pgqueuer.queries import Queries
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.db import raw_connection  # noqa: E402
+from shared.db import raw_connection
 
 JobHandler = Callable[[AsyncSession, dict[str, Any]], Awaitable[None]]
 PeriodicHandler = Callable[[AsyncSession], Awaitable[None]]

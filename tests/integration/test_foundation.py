@@ -1,0 +1,297 @@
+"""The shared kit inside a real app on a real database: commits, errors, idempotency, jobs, auth."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi import APIRouter, Depends, FastAPI
+from pydantic import BaseModel, Field
+from sqlalchemy import MetaData, text
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+from shared.app import create_service_app
+from shared.auth import CurrentPrincipal, Principal, mint_token, require_roles
+from shared.db import SessionDep
+from shared.idempotency import Idempotency, idempotency_guard, idempotency_table
+from shared.jobs import JobRegistry, enqueue
+from shared.settings import Settings
+from shared.worker import run_worker
+from tests.conftest import TEST_KID, auth
+
+test_md = MetaData(schema="testkit")
+test_keys = idempotency_table(test_md)
+registry = JobRegistry("testkit")
+HANDLED: list[dict[str, Any]] = []
+
+
+@registry.handler("testkit.record")
+async def record(session: AsyncSession, data: dict[str, Any]) -> None:
+    await session.execute(text("INSERT INTO testkit.handled(k) VALUES (:k) ON CONFLICT DO NOTHING"),
+                          {"k": data["k"]})
+    HANDLED.append(data)
+
+
+@registry.handler("testkit.always_fails")
+async def always_fails(session: AsyncSession, data: dict[str, Any]) -> None:
+    raise RuntimeError("boom")
+
+
+class Thing(BaseModel):
+    name: str = Field(min_length=1, examples=["Hồ sơ mẫu"])
+    count: int = 1
+
+
+router = APIRouter(prefix="/v1")
+
+
+@router.post("/things", status_code=201)
+async def create_thing(
+    body: Thing, session: SessionDep, principal: CurrentPrincipal,
+    idem: Idempotency = Depends(idempotency_guard(test_keys)),
+) -> Any:
+    if idem.replay:
+        return idem.replay
+    await asyncio.sleep(0.05)  # widen the race window
+    k = uuid.uuid4().hex
+    await enqueue(session, "testkit.record", {"k": k, "name": body.name})
+    return await idem.remember(201, {"k": k, "name": body.name})
+
+
+@router.post("/things/fail-after-enqueue")
+async def fail_after_enqueue(session: SessionDep, principal: CurrentPrincipal) -> None:
+    await enqueue(session, "testkit.record", {"k": "never-" + uuid.uuid4().hex})
+    from shared.problems import ProblemError
+
+    raise ProblemError(409, "conflict", "refused after enqueue")
+
+
+@router.post("/things/commit-fails")
+async def commit_fails(session: SessionDep) -> dict[str, str]:
+    await session.execute(text(
+        "CREATE TEMP TABLE dup (x int UNIQUE DEFERRABLE INITIALLY DEFERRED) ON COMMIT DROP"))
+    await session.execute(text("INSERT INTO dup VALUES (1), (1)"))
+    return {"status": "looks fine until commit"}
+
+
+@router.get("/admin-only")
+async def admin_only(p: Principal = Depends(require_roles("supervisor"))) -> dict[str, str]:
+    return {"role": p.role}
+
+
+def build(settings: Settings) -> FastAPI:
+    return create_service_app(service="testkit", title="testkit", description="",
+                              routers=[router], histories=["core", "jobs"], settings=settings,
+                              job_registry=registry)
+
+
+@pytest.fixture(scope="module")
+async def testkit_schema(database_url: str) -> None:
+    engine = create_async_engine(database_url)
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE SCHEMA IF NOT EXISTS testkit"))
+        await conn.execute(text("CREATE TABLE IF NOT EXISTS testkit.handled (k text PRIMARY KEY)"))
+        await conn.run_sync(test_md.create_all)
+    await engine.dispose()
+
+
+@pytest.fixture
+async def client(settings: Settings, verifier: Any, db_conn: Any, testkit_schema: None):  # type: ignore[no-untyped-def]
+    app = build(settings)
+    app.state.verifier = verifier
+    app.state.db.bind_to(db_conn)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+                                 base_url="http://t") as c:
+        yield c
+
+
+@pytest.fixture
+async def real_client(settings: Settings, verifier: Any, testkit_schema: None):  # type: ignore[no-untyped-def]
+    app = build(settings)
+    app.state.verifier = verifier
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+                                 base_url="http://t") as c:
+        yield c
+    await app.state.db.dispose()
+
+
+async def count(database_url: str, sql: str, **params: Any) -> int:
+    engine = create_async_engine(database_url)
+    async with engine.connect() as conn:
+        n = (await conn.execute(text(sql), params)).scalar_one()
+    await engine.dispose()
+    return int(n)
+
+
+def assert_problem(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = r.json()
+    for key in ("type", "title", "status", "detail", "instance", "code", "request_id"):
+        assert key in body
+    assert body["code"] == code and body["status"] == status
+    assert "Traceback" not in r.text
+    return body
+
+
+@pytest.mark.smoke
+async def test_failing_commit_answers_5xx_not_200(client: httpx.AsyncClient, real_client: httpx.AsyncClient) -> None:
+    r = await real_client.post("/v1/things/commit-fails")
+    assert_problem(r, 500, "internal_error")
+
+
+async def test_unknown_route_method_malformed_and_invalid_bodies(client: httpx.AsyncClient, make_token: Any) -> None:
+    tok = make_token("officer")
+    assert_problem(await client.get("/v1/nowhere"), 404, "not_found")
+    assert_problem(await client.delete("/v1/things/commit-fails"), 405, "method_not_allowed")
+    r = await client.post("/v1/things", content=b"{not json", headers=auth(tok, **{
+        "Idempotency-Key": "k1", "Content-Type": "application/json"}))
+    assert_problem(r, 400, "malformed_json")
+    r = await client.post("/v1/things", json={"name": "", "count": "many"},
+                          headers=auth(tok, **{"Idempotency-Key": "k2"}))
+    body = assert_problem(r, 422, "validation_error")
+    assert {e["field"] for e in body["errors"]} == {"name", "count"}
+
+
+async def test_titles_follow_accept_language(client: httpx.AsyncClient) -> None:
+    vi = (await client.get("/v1/nowhere")).json()
+    en = (await client.get("/v1/nowhere", headers={"Accept-Language": "en"})).json()
+    assert vi["title"] == "Không tìm thấy" and en["title"] == "Not found"
+
+
+async def test_request_id_is_echoed_or_made(client: httpx.AsyncClient) -> None:
+    r = await client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert r.headers["x-request-id"] == "abc-123"
+    r2 = await client.get("/v1/nowhere")
+    assert len(r2.headers["x-request-id"]) == 32
+    assert r2.json()["request_id"] == r2.headers["x-request-id"]
+
+
+async def test_tokens_missing_forged_expired_wrong_audience_and_role(
+    client: httpx.AsyncClient, make_token: Any, settings: Settings,
+) -> None:
+    assert_problem(await client.get("/v1/ping"), 401, "unauthorized")
+    assert_problem(await client.get("/v1/ping", headers={"Authorization": "Basic x"}), 401, "invalid_token")
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    forged = mint_token(other, TEST_KID, issuer=settings.jwt_issuer, audience=settings.jwt_audience,
+                        subject="x", role="admin")
+    assert_problem(await client.get("/v1/ping", headers=auth(forged)), 401, "invalid_token")
+    expired = make_token("officer", ttl_seconds=-60)
+    assert "hết hạn" in assert_problem(await client.get("/v1/ping", headers=auth(expired)), 401, "invalid_token")["detail"]
+    wrong_aud = make_token("officer")
+    claims = jwt.decode(wrong_aud, options={"verify_signature": False})
+    assert claims["aud"] == "mot-cua"
+    from tests.conftest import TEST_KID as kid
+    assert kid
+    r = await client.get("/v1/admin-only", headers=auth(make_token("citizen")))
+    assert_problem(r, 403, "forbidden")
+    r = await client.get("/v1/admin-only", headers=auth(make_token("supervisor")))
+    assert r.status_code == 200 and r.json() == {"role": "supervisor"}
+    r = await client.get("/v1/ping", headers=auth(make_token("kiosk", subject="kiosk-1")))
+    assert r.json()["subject"] == "kiosk-1"
+
+
+async def test_wrong_audience_is_refused(client: httpx.AsyncClient, signing_key: Any, settings: Settings) -> None:
+    token = mint_token(signing_key, TEST_KID, issuer=settings.jwt_issuer, audience="another-system",
+                       subject="x", role="officer")
+    assert_problem(await client.get("/v1/ping", headers=auth(token)), 401, "invalid_token")
+
+
+async def test_idempotency_replay_and_mismatch(client: httpx.AsyncClient, make_token: Any) -> None:
+    h = auth(make_token("officer"), **{"Idempotency-Key": "same-key"})
+    first = await client.post("/v1/things", json={"name": "Hồ sơ A", "count": 1}, headers=h)
+    again = await client.post("/v1/things", json={"count": 1, "name": "Hồ sơ A"}, headers=h)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json() and again.headers["idempotent-replayed"] == "true"
+    other = await client.post("/v1/things", json={"name": "Hồ sơ B"}, headers=h)
+    assert_problem(other, 422, "idempotency_key_mismatch")
+    missing = await client.post("/v1/things", json={"name": "x"}, headers=auth(make_token("officer")))
+    assert_problem(missing, 400, "idempotency_key_missing")
+
+
+@pytest.mark.smoke
+async def test_twenty_concurrent_retries_write_exactly_once(
+    real_client: httpx.AsyncClient, make_token: Any, database_url: str,
+) -> None:
+    key = uuid.uuid4().hex
+    h = auth(make_token("citizen", subject="001090012345"), **{"Idempotency-Key": key})
+    results = await asyncio.gather(*(real_client.post("/v1/things", json={"name": "đua"}, headers=h)
+                                     for _ in range(20)))
+    statuses = sorted(r.status_code for r in results)
+    assert set(statuses) <= {201, 409}, statuses
+    created = {r.json()["k"] for r in results if r.status_code == 201}
+    assert len(created) == 1
+    k = created.pop()
+    assert await count(database_url, "SELECT count(*) FROM testkit.idempotency_keys WHERE key=:k", k=key) == 1
+    jobs = await count(database_url, "SELECT count(*) FROM jobs.pgqueuer WHERE entrypoint='testkit.record' "
+                                     "AND convert_from(payload,'UTF8')::jsonb->'data'->>'k' = :k", k=k)
+    assert jobs == 1
+    retry = await real_client.post("/v1/things", json={"name": "đua"}, headers=h)
+    assert retry.status_code == 201 and retry.json()["k"] == k
+
+
+async def test_rolled_back_request_leaves_no_job(real_client: httpx.AsyncClient, make_token: Any, database_url: str) -> None:
+    before = await count(database_url, "SELECT count(*) FROM jobs.pgqueuer WHERE "
+                                       "convert_from(payload,'UTF8') LIKE '%never-%'")
+    r = await real_client.post("/v1/things/fail-after-enqueue", headers=auth(make_token("officer")))
+    assert_problem(r, 409, "conflict")
+    after = await count(database_url, "SELECT count(*) FROM jobs.pgqueuer WHERE "
+                                      "convert_from(payload,'UTF8') LIKE '%never-%'")
+    assert after == before
+
+
+async def test_worker_runs_committed_jobs_and_holds_failures(
+    real_client: httpx.AsyncClient, make_token: Any, database_url: str, settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import shared.worker as worker
+
+    monkeypatch.setattr(worker, "MAX_ATTEMPTS", 0)
+    r = await real_client.post("/v1/things", json={"name": "việc"},
+                               headers=auth(make_token("officer"), **{"Idempotency-Key": uuid.uuid4().hex}))
+    k = r.json()["k"]
+    engine = create_async_engine(database_url)
+    async with engine.begin() as conn:
+        sess = AsyncSession(bind=conn)
+        await enqueue(sess, "testkit.always_fails", {"why": "test"})
+    await engine.dispose()
+    await asyncio.wait_for(run_worker(["tests.integration.test_foundation"], settings=settings,
+                                      drain=True), timeout=60)
+    assert await count(database_url, "SELECT count(*) FROM testkit.handled WHERE k=:k", k=k) == 1
+    admin = auth(make_token("admin", subject="quantri"))
+    failed = (await real_client.get("/v1/admin/jobs/failed", headers=admin)).json()
+    mine = [j for j in failed if j["entrypoint"] == "testkit.always_fails"]
+    assert mine and "boom" in (mine[0]["last_error"] or "")
+    assert_problem(await real_client.get("/v1/admin/jobs/failed", headers=auth(make_token("officer"))),
+                   403, "forbidden")
+    retried = await real_client.post(f"/v1/admin/jobs/{mine[0]['id']}/retry", headers=admin)
+    assert retried.status_code == 200 and retried.json()["status"] == "queued"
+    assert_problem(await real_client.post(f"/v1/admin/jobs/{mine[0]['id']}/retry", headers=admin),
+                   404, "not_found")
+    # leave nothing queued that always fails
+    engine = create_async_engine(database_url)
+    async with engine.begin() as conn:
+        await conn.execute(text("DELETE FROM jobs.pgqueuer WHERE entrypoint='testkit.always_fails'"))
+    await engine.dispose()
+
+
+async def test_readyz_and_metrics(client: httpx.AsyncClient) -> None:
+    r = await client.get("/readyz")
+    assert r.status_code == 200 and r.json()["checks"] == {"core": "ok", "jobs": "ok"}
+    await client.get("/healthz")
+    m = await client.get("/metrics")
+    assert "http_requests_total" in m.text
+
+
+def test_token_helper_sets_standard_claims(signing_key: Any) -> None:
+    token = mint_token(signing_key, "k", issuer="i", audience="a", subject="s", role="officer",
+                       agency_code="000.00.21.H29", partner_code=None)
+    claims = jwt.decode(token, signing_key.public_key(), algorithms=["RS256"], audience="a")
+    assert claims["agency_code"] == "000.00.21.H29" and "partner_code" not in claims
+    assert claims["exp"] - claims["iat"] == 3600 and claims["iat"] <= time.time()

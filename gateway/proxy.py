@@ -34,24 +34,26 @@ log = structlog.get_logger("gateway")
 
 
 class RateLimiter:
-    """Per subject (or client IP) limit, via the `limits` library; storage is configurable."""
+    """Per subject (or client IP) fixed-window limit via the `limits` library.
+
+    The default storage is this process's memory (a limit per gateway replica); set
+    RATE_LIMIT_STORAGE to a shared backend (e.g. redis://...) for one limit across replicas.
+    """
 
     def __init__(self, spec: str, storage_uri: str) -> None:
         from limits import parse
-        from limits.aio.strategies import FixedWindowRateLimiter
         from limits.storage import storage_from_string
+        from limits.strategies import FixedWindowRateLimiter
 
         self.item = parse(spec)
-        self.limiter = FixedWindowRateLimiter(storage_from_string("async+" + storage_uri
-                                                                  if not storage_uri.startswith("async+")
-                                                                  else storage_uri))
+        self.limiter = FixedWindowRateLimiter(storage_from_string(storage_uri))
 
-    async def check(self, key: str) -> int | None:
+    def check(self, key: str) -> int | None:
         """None when allowed, else seconds to wait."""
-        if await self.limiter.hit(self.item, key):
+        if self.limiter.hit(self.item, key):
             return None
-        stats = await self.limiter.get_window_stats(self.item, key)
-        return max(1, int(stats.reset_time - time.time()) + 1)
+        reset_time, _remaining = self.limiter.get_window_stats(self.item, key)
+        return max(1, int(reset_time - time.time()) + 1)
 
 
 class Proxy:
@@ -139,7 +141,7 @@ class Proxy:
     ) -> int:
         method = scope["method"]
         principal = await self._authenticate(method, scope["path"], auth_header)
-        wait = await self.limiter.check(f"sub:{principal.subject}" if principal else f"ip:{client_ip}")
+        wait = self.limiter.check(f"sub:{principal.subject}" if principal else f"ip:{client_ip}")
         if wait is not None:
             raise ProblemError(429, "rate_limited",
                                f"Quá nhiều yêu cầu, thử lại sau {wait} giây / "

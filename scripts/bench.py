@@ -1,0 +1,197 @@
+"""`make bench`: the stack on a fresh database, loaded with wrk; ratios measured in one run.
+
+Prints req/s, p50 and p99 for: a raw asyncpg endpoint (the yardstick), each service called
+directly, and the same call through the gateway.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scripts.stack import ROOT, Stack, free_port
+
+LUA = ROOT / "scripts" / "bench_lua"
+
+
+@dataclass
+class Result:
+    name: str
+    connections: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def _ms(value: str) -> float:
+    m = re.match(r"([\d.]+)(us|ms|s|m)", value)
+    if not m:
+        return float("nan")
+    n, unit = float(m.group(1)), m.group(2)
+    return {"us": n / 1000, "ms": n, "s": n * 1000, "m": n * 60000}[unit]
+
+
+def wrk(name: str, url: str, *, connections: int, seconds: int, script: str,
+        env: dict[str, str] | None = None) -> Result:
+    threads = min(2, connections)
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s",
+           str(LUA / script), url]
+    out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})},
+                         check=False).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)) if "Requests/sec" in out else 0.0
+    p50 = re.search(r"\s50%\s+(\S+)", out)
+    p99 = re.search(r"\s99%\s+(\S+)", out)
+    errs = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    sock = re.search(r"Socket errors:.*?timeout (\d+)", out)
+    errors = (int(errs.group(1)) if errs else 0) + (int(sock.group(1)) if sock else 0)
+    r = Result(name, connections, rps, _ms(p50.group(1)) if p50 else float("nan"),
+               _ms(p99.group(1)) if p99 else float("nan"), errors)
+    print(f"  {name:<44} c={connections:<3} {rps:>9.0f} req/s  p50 {r.p50_ms:7.2f} ms  "
+          f"p99 {r.p99_ms:7.2f} ms  errors {errors}", flush=True)
+    return r
+
+
+def fresh_database() -> str:
+    base = os.environ.get("DATABASE_URL")
+    if not base:
+        from scripts.devdb import start
+
+        base = start("pg-bench", 54331, fast=False)
+    url = base.rsplit("/", 1)[0] + "/motcua_bench"
+
+    async def recreate() -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://").rsplit("/", 1)[0]
+                                     + "/postgres")
+        await conn.execute('DROP DATABASE IF EXISTS "motcua_bench" WITH (FORCE)')
+        await conn.execute('CREATE DATABASE "motcua_bench"')
+        await conn.close()
+
+    asyncio.run(recreate())
+    from scripts.seed import seed_all
+    from shared.migrations import upgrade_all
+    from shared.settings import Settings
+
+    upgrade_all(url)
+    asyncio.run(seed_all(Settings(database_url=url)))
+    return url
+
+
+def token(gateway: str, username: str, password: str) -> str:
+    data = urllib.parse.urlencode({"grant_type": "password", "username": username,
+                                   "password": password}).encode()
+    with urllib.request.urlopen(f"{gateway}/api/auth/v1/token", data) as resp:  # noqa: S310
+        tok: str = json.load(resp)["access_token"]
+        return tok
+
+
+def try_post(url: str, body: dict[str, Any], tok: str) -> int:
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers={  # noqa: S310
+        "Content-Type": "application/json", "Authorization": f"Bearer {tok}",
+        "Idempotency-Key": f"probe-{time.time_ns()}"})
+    try:
+        with urllib.request.urlopen(req) as resp:  # noqa: S310
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        print(f"  probe {url}: {exc.code} {exc.read()[:300]!r}")
+        return int(exc.code)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=8)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is needed for the bench: apt-get install wrk")
+    url = fresh_database()
+    ports = {n: free_port() for n in ("intake", "workflow", "postal", "queue")}
+    stack = Stack(database_url=url, gateway_port=free_port(), service_ports=ports, quiet=True,
+                  extra_env={"ACCESS_LOG": "false", "RATE_LIMIT": "100000000/minute", "LOG_LEVEL": "WARNING"})
+    base_port = free_port()
+    env = {**stack.env(), "PYTHONPATH": str(ROOT)}
+    baseline = subprocess.Popen([sys.executable, *Stack.uvicorn_args("scripts.bench_baseline:create_app", base_port)],
+                                env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    results: dict[str, Result] = {}
+    s = args.seconds
+    try:
+        stack.start()
+        stack.wait_ready(90)
+        gw = stack.gateway_url
+        raw = f"http://127.0.0.1:{base_port}"
+        direct = f"http://127.0.0.1:{ports['intake']}"
+        tok = token(gw, "canbo.phuong", "demo-officer")
+        auth_env = {"TOKEN": tok}
+        print("\nWarm-up ...", flush=True)
+        wrk("warmup", f"{gw}/api/intake/v1/ping", connections=8, seconds=2, script="get.lua", env=auth_env)
+        wrk("warmup", f"{raw}/noop", connections=8, seconds=1, script="get.lua")
+        print("\nNo-database endpoint (GET /v1/ping, token verified):", flush=True)
+        for c in (1, 32):
+            results[f"ping_direct_{c}"] = wrk("intake direct /v1/ping", f"{direct}/v1/ping",
+                                               connections=c, seconds=s, script="get.lua", env=auth_env)
+            results[f"ping_gateway_{c}"] = wrk("gateway /api/intake/v1/ping", f"{gw}/api/intake/v1/ping",
+                                                connections=c, seconds=s, script="get.lua", env=auth_env)
+        body_file = Path(tempfile.mkstemp(suffix=".json")[1])
+        print("\nDatabase write:", flush=True)
+        body_file.write_text(json.dumps({"note": "bench", "payload": "x" * 200}))
+        for c in (1, 32):
+            results[f"raw_insert_{c}"] = wrk("raw asyncpg insert (yardstick)", f"{raw}/insert",
+                                              connections=c, seconds=s, script="post.lua",
+                                              env={"BODY_FILE": str(body_file)})
+        from scripts.bench_dossier import dossier_body
+
+        dossier = dossier_body()
+        if try_post(f"{direct}/v1/dossiers", dossier, tok) == 201:
+            body_file.write_text(json.dumps(dossier))
+            benv = {"BODY_FILE": str(body_file), **auth_env}
+            for c in (1, 32):
+                results[f"submit_direct_{c}"] = wrk("intake direct POST /v1/dossiers", f"{direct}/v1/dossiers",
+                                                     connections=c, seconds=s, script="post.lua", env=benv)
+                results[f"submit_gateway_{c}"] = wrk("gateway POST /api/intake/v1/dossiers",
+                                                      f"{gw}/api/intake/v1/dossiers", connections=c,
+                                                      seconds=s, script="post.lua", env=benv)
+        else:
+            print("  (dossier submission not available: skipped)")
+        report(results)
+    finally:
+        baseline.terminate()
+        stack.stop()
+        baseline.wait(timeout=10)
+
+
+def report(r: dict[str, Result]) -> None:
+    print("\nRatios (same run):")
+
+    def ratio(a: str, b: str, label: str) -> None:
+        if a in r and b in r and r[b].rps:
+            print(f"  {label:<62} {r[a].rps / r[b].rps:5.2f}x")
+
+    ratio("ping_gateway_32", "ping_direct_32", "gateway / direct throughput, /ping, 32 conns (target >= 0.8)")
+    if "ping_gateway_1" in r:
+        added = r["ping_gateway_1"].p50_ms - r["ping_direct_1"].p50_ms
+        print(f"  {'gateway added p50 at 1 conn, /ping (target <= 0.5 ms)':<62} {added:5.2f} ms")
+    ratio("submit_gateway_32", "submit_direct_32", "gateway / direct throughput, submit, 32 conns (target >= 0.8)")
+    if "submit_gateway_1" in r:
+        added = r["submit_gateway_1"].p50_ms - r["submit_direct_1"].p50_ms
+        print(f"  {'gateway added p50 at 1 conn, submit (target <= 0.5 ms)':<62} {added:5.2f} ms")
+    ratio("submit_gateway_32", "raw_insert_32", "submit via gateway / raw insert, 32 conns (target >= 0.25)")
+    if "submit_gateway_32" in r:
+        print(f"  {'submit via gateway p99 at 32 conns (target < 150 ms)':<62} {r['submit_gateway_32'].p99_ms:5.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -30,7 +30,7 @@ def _rename_refs(node: Any, service: str) -> Any:
 
 
 def merge(gateway_doc: dict[str, Any], docs: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    merged = json.loads(json.dumps(gateway_doc))
+    merged: dict[str, Any] = json.loads(json.dumps(gateway_doc))
     merged.setdefault("paths", {})
     schemas = merged.setdefault("components", {}).setdefault("schemas", {})
     tags = {t["name"]: t for t in merged.get("tags", [])}

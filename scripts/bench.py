@@ -52,7 +52,8 @@ def wrk(name: str, url: str, *, connections: int, seconds: int, script: str,
            str(LUA / script), url]
     out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})},
                          check=False).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)) if "Requests/sec" in out else 0.0
+    rps_match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    rps = float(rps_match.group(1)) if rps_match else 0.0
     p50 = re.search(r"\s50%\s+(\S+)", out)
     p99 = re.search(r"\s99%\s+(\S+)", out)
     errs = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)

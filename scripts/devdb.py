@@ -97,9 +97,11 @@ def _run(cmd: list[str], user: pwd.struct_passwd | None, **kw: object) -> subpro
     env = {**os.environ, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
     if user is not None:
         env["HOME"] = user.pw_dir
-        return subprocess.run(cmd, user=user.pw_uid, group=user.pw_gid, env=env, text=True,
-                              cwd="/", **kw)  # type: ignore[call-overload,no-any-return]
-    return subprocess.run(cmd, env=env, text=True, **kw)  # type: ignore[call-overload,no-any-return]
+        result: subprocess.CompletedProcess[str] = subprocess.run(  # type: ignore[call-overload]
+            cmd, user=user.pw_uid, group=user.pw_gid, env=env, text=True, cwd="/", **kw)
+        return result
+    plain: subprocess.CompletedProcess[str] = subprocess.run(cmd, env=env, text=True, **kw)  # type: ignore[call-overload]
+    return plain
 
 
 def start(name: str, port: int, fast: bool) -> str:
@@ -126,7 +128,8 @@ def start(name: str, port: int, fast: bool) -> str:
         res = _run([str(bindir / "pg_ctl"), "-D", str(pgdata), "-l", str(pgdata / "server.log"),
                     "-o", f"-p {port}", "-w", "-t", "60", "start"], user, capture_output=True)
         if res.returncode != 0:
-            log = (pgdata / "server.log").read_text(errors="replace")[-2000:] if (pgdata / "server.log").exists() else ""
+            logfile = pgdata / "server.log"
+            log = logfile.read_text(errors="replace")[-2000:] if logfile.exists() else ""
             raise SystemExit(f"PostgreSQL did not start:\n{res.stdout}\n{res.stderr}\n{log}")
     create_database(bindir, user, port, "motcua")
     return f"postgresql+asyncpg://{DB_USER}@127.0.0.1:{port}/motcua"

@@ -6,11 +6,11 @@ import asyncio
 import importlib
 from typing import Any
 
+from alembic import context
 from sqlalchemy import MetaData, pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import async_engine_from_config
 
-from alembic import context
 from shared.migrations import HISTORIES, alembic_config
 from shared.settings import get_settings
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from alembic import op
 from pgqueuer.adapters.persistence.qb import QueryBuilderEnvironment
 from pgqueuer.domain.settings import DBSettings
-
-from alembic import op
 
 revision: str = "jobs_0001"
 down_revision: str | None = None

@@ -130,10 +130,23 @@ class Gateway:
         await self.control(scope, receive, send)
 
 
+class CorsWhenAsked:
+    """CORS handling only for requests that carry an Origin (browsers); others skip it."""
+
+    def __init__(self, app: ASGIApp, origins: list[str]) -> None:
+        self.app = app
+        self.cors = CORSMiddleware(
+            app, allow_origins=origins, allow_methods=["*"], allow_headers=["*"],
+            expose_headers=["X-Request-ID", "ETag", "Retry-After", "Location"], max_age=600,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and any(k == b"origin" for k, _ in scope["headers"]):
+            await self.cors(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None) -> ASGIApp:
     gateway = Gateway(settings)
-    return CORSMiddleware(
-        gateway, allow_origins=gateway.settings.cors_origins, allow_methods=["*"],
-        allow_headers=["*"], expose_headers=["X-Request-ID", "ETag", "Retry-After", "Location"],
-        max_age=600,
-    )
+    return CorsWhenAsked(gateway, gateway.settings.cors_origins)

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.models import clients, signing_keys, users
@@ -33,6 +33,8 @@ class KeyStore:
 
     async def load(self) -> None:
         async with self.engine.begin() as conn:
+            # Several gateway processes may start at once on an empty table: one creates the key.
+            await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('motcua-signing-key'))"))
             rows = (await conn.execute(
                 select(signing_keys.c.kid, signing_keys.c.private_pem)
                 .where(signing_keys.c.active).order_by(signing_keys.c.created_at, signing_keys.c.kid)

@@ -31,6 +31,16 @@ PROXIED = Counter("gateway_requests_total", "Proxied requests", ["service", "sta
 PROXY_LATENCY = Histogram("gateway_request_duration_seconds", "Proxied latency", ["service"],
                           buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5))
 log = structlog.get_logger("gateway")
+_CHILDREN: dict[tuple[str, int], tuple[Any, Any]] = {}
+
+
+def _metric_children(service: str, status: int) -> tuple[Any, Any]:
+    """Label lookups cached: they cost more than the increments themselves."""
+    key = (service, status)
+    found = _CHILDREN.get(key)
+    if found is None:
+        found = _CHILDREN[key] = (PROXIED.labels(service, status), PROXY_LATENCY.labels(service))
+    return found
 
 
 class RateLimiter:
@@ -113,8 +123,8 @@ class Proxy:
             status = exc.status
             await send_problem(send, scope, request_id, exc)
         finally:
-            PROXIED.labels(service, status).inc()
-            PROXY_LATENCY.labels(service).observe(time.perf_counter() - started)
+            _metric_children(service, status)[0].inc()
+            _metric_children(service, status)[1].observe(time.perf_counter() - started)
             if self.settings.access_log:
                 log.info("proxy", request_id=request_id, method=scope["method"],
                          path=scope["path"], status=status,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from typing import Any
 
 import structlog
@@ -19,7 +19,7 @@ access_log = structlog.get_logger("access")
 
 
 def new_request_id() -> str:
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -15,6 +15,7 @@ import glob
 import os
 import pwd
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -123,7 +124,10 @@ def start(name: str, port: int, fast: bool) -> str:
         with open(pgdata / "postgresql.conf", "a") as fh:
             fh.write("\n# Một Cửa\n" + "\n".join(conf) + "\n")
     status = _run([str(bindir / "pg_ctl"), "-D", str(pgdata), "status"], user, capture_output=True)
-    if status.returncode != 0:
+    if status.returncode == 0:
+        port = running_port(pgdata) or port
+    else:
+        port = port if port_is_free(port) else any_free_port()
         (pgdata / "postmaster.pid").unlink(missing_ok=True) if status.returncode == 3 else None
         res = _run([str(bindir / "pg_ctl"), "-D", str(pgdata), "-l", str(pgdata / "server.log"),
                     "-o", f"-p {port}", "-w", "-t", "60", "start"], user, capture_output=True)
@@ -133,6 +137,30 @@ def start(name: str, port: int, fast: bool) -> str:
             raise SystemExit(f"PostgreSQL did not start:\n{res.stdout}\n{res.stderr}\n{log}")
     create_database(bindir, user, port, "motcua")
     return f"postgresql+asyncpg://{DB_USER}@127.0.0.1:{port}/motcua"
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def any_free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        chosen: int = s.getsockname()[1]
+        return chosen
+
+
+def running_port(pgdata: Path) -> int | None:
+    """The port a running server of this data directory listens on (postmaster.pid line 4)."""
+    try:
+        return int((pgdata / "postmaster.pid").read_text().splitlines()[3])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def create_database(bindir: Path, user: pwd.struct_passwd | None, port: int, db: str) -> None:

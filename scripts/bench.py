@@ -66,12 +66,15 @@ def wrk(name: str, url: str, *, connections: int, seconds: int, script: str,
     return r
 
 
-def fresh_database() -> str:
+def fresh_database() -> tuple[str, bool]:
+    """A new, migrated, seeded database; True when the bench started its own server."""
     base = os.environ.get("DATABASE_URL")
+    started = False
     if not base:
         from scripts.devdb import start
 
         base = start("pg-bench", 54331, fast=False)
+        started = True
     url = base.rsplit("/", 1)[0] + "/motcua_bench"
 
     async def recreate() -> None:
@@ -90,7 +93,7 @@ def fresh_database() -> str:
 
     upgrade_all(url)
     asyncio.run(seed_all(Settings(database_url=url)))
-    return url
+    return url, started
 
 
 def token(gateway: str, username: str, password: str) -> str:
@@ -119,7 +122,7 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed for the bench: apt-get install wrk")
-    url = fresh_database()
+    url, started_db = fresh_database()
     ports = {n: free_port() for n in ("intake", "workflow", "postal", "queue")}
     stack = Stack(database_url=url, gateway_port=free_port(), service_ports=ports, quiet=True,
                   extra_env={"ACCESS_LOG": "false", "RATE_LIMIT": "100000000/minute", "LOG_LEVEL": "WARNING"})
@@ -172,6 +175,10 @@ def main() -> None:
         baseline.terminate()
         stack.stop()
         baseline.wait(timeout=10)
+        if started_db:
+            from scripts.devdb import stop
+
+            stop("pg-bench")
 
 
 def report(r: dict[str, Result]) -> None:

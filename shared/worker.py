@@ -83,14 +83,21 @@ def build(pgq: PgQueuer, db: Database, registries: Sequence[JobRegistry]) -> Non
 
 async def run_worker(
     modules: Sequence[str], *, settings: Settings | None = None, drain: bool = False,
+    stop: asyncio.Event | None = None,
 ) -> None:
-    """Run until signalled (or, with drain=True, until the queue is empty: for tests)."""
+    """Run until signalled or `stop` is set (or, with drain=True, until the queue is empty)."""
     settings = settings or get_settings()
     db = Database(settings, application_name="motcua-worker")
     conn = await asyncpg.connect(settings.asyncpg_dsn)
     pgq = PgQueuer.from_asyncpg_connection(conn)
     build(pgq, db, load_registries(modules))
-    if not drain:
+    if stop is not None:
+        async def relay() -> None:
+            await stop.wait()
+            pgq.shutdown.set()
+
+        relay_task = asyncio.create_task(relay())
+    elif not drain:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, pgq.shutdown.set)
@@ -101,6 +108,8 @@ async def run_worker(
         else:
             await pgq.run(dequeue_timeout=timedelta(seconds=5))
     finally:
+        if stop is not None:
+            relay_task.cancel()
         await conn.close()
         await db.dispose()
 

@@ -1,4 +1,4 @@
-"""ASGI entry of the Dossier workflow (giải quyết) service: `uvicorn --factory services.dossier_workflow.app:create_app`."""
+"""ASGI entry of this service: `uvicorn --factory services.dossier_workflow.app:create_app`."""
 
 from __future__ import annotations
 

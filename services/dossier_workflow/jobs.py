@@ -1,4 +1,4 @@
-"""Job handlers and periodic jobs of the Dossier workflow (giải quyết) service (run by `python -m shared.worker`)."""
+"""Job handlers and periodic jobs of the Dossier workflow (giải quyết) (run by the worker)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ASGI entry of the Intake (tiếp nhận) service: `uvicorn --factory services.intake.app:create_app`."""
+"""ASGI entry of this service: `uvicorn --factory services.intake.app:create_app`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Job handlers and periodic jobs of the Intake (tiếp nhận) service (run by `python -m shared.worker`)."""
+"""Job handlers and periodic jobs of the Intake (tiếp nhận) (run by the worker)."""
 
 from __future__ import annotations
 

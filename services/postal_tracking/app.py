@@ -1,4 +1,4 @@
-"""ASGI entry of the Postal tracking (bưu chính công ích) service: `uvicorn --factory services.postal_tracking.app:create_app`."""
+"""ASGI entry of this service: `uvicorn --factory services.postal_tracking.app:create_app`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Job handlers and periodic jobs of the Postal tracking (bưu chính công ích) service (run by `python -m shared.worker`)."""
+"""Job handlers and periodic jobs of the Postal tracking (bưu chính công ích) (run by the worker)."""
 
 from __future__ import annotations
 

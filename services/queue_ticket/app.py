@@ -1,4 +1,4 @@
-"""ASGI entry of the Queue tickets (xếp hàng, lấy số) service: `uvicorn --factory services.queue_ticket.app:create_app`."""
+"""ASGI entry of this service: `uvicorn --factory services.queue_ticket.app:create_app`."""
 
 from __future__ import annotations
 

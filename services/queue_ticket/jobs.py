@@ -1,4 +1,4 @@
-"""Job handlers and periodic jobs of the Queue tickets (xếp hàng, lấy số) service (run by `python -m shared.worker`)."""
+"""Job handlers and periodic jobs of the Queue tickets (xếp hàng, lấy số) (run by the worker)."""
 
 from __future__ import annotations
 

@@ -38,6 +38,11 @@ async def record(session: AsyncSession, data: dict[str, Any]) -> None:
     HANDLED.append(data)
 
 
+@registry.every("testkit.tick", "* * * * *")
+async def tick(session: AsyncSession) -> None:
+    await session.execute(text("INSERT INTO testkit.handled(k) VALUES ('tick') ON CONFLICT DO NOTHING"))
+
+
 @registry.handler("testkit.always_fails")
 async def always_fails(session: AsyncSession, data: dict[str, Any]) -> None:
     raise RuntimeError("boom")
@@ -183,7 +188,8 @@ async def test_tokens_missing_forged_expired_wrong_audience_and_role(
                         subject="x", role="admin")
     assert_problem(await client.get("/v1/ping", headers=auth(forged)), 401, "invalid_token")
     expired = make_token("officer", ttl_seconds=-60)
-    assert "hết hạn" in assert_problem(await client.get("/v1/ping", headers=auth(expired)), 401, "invalid_token")["detail"]
+    body = assert_problem(await client.get("/v1/ping", headers=auth(expired)), 401, "invalid_token")
+    assert "hết hạn" in body["detail"]
     wrong_aud = make_token("officer")
     claims = jwt.decode(wrong_aud, options={"verify_signature": False})
     assert claims["aud"] == "mot-cua"
@@ -236,7 +242,9 @@ async def test_twenty_concurrent_retries_write_exactly_once(
     assert retry.status_code == 201 and retry.json()["k"] == k
 
 
-async def test_rolled_back_request_leaves_no_job(real_client: httpx.AsyncClient, make_token: Any, database_url: str) -> None:
+async def test_rolled_back_request_leaves_no_job(
+    real_client: httpx.AsyncClient, make_token: Any, database_url: str,
+) -> None:
     before = await count(database_url, "SELECT count(*) FROM jobs.pgqueuer WHERE "
                                        "convert_from(payload,'UTF8') LIKE '%never-%'")
     r = await real_client.post("/v1/things/fail-after-enqueue", headers=auth(make_token("officer")))
@@ -295,3 +303,20 @@ def test_token_helper_sets_standard_claims(signing_key: Any) -> None:
     claims = jwt.decode(token, signing_key.public_key(), algorithms=["RS256"], audience="a")
     assert claims["agency_code"] == "000.00.21.H29" and "partner_code" not in claims
     assert claims["exp"] - claims["iat"] == 3600 and claims["iat"] <= time.time()
+
+
+async def test_periodic_jobs_are_scheduled_by_the_worker(settings: Settings, database_url: str,
+                                                         testkit_schema: None) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_worker(["tests.integration.test_foundation"], settings=settings,
+                                          stop=stop))
+    n = 0
+    for _ in range(50):
+        await asyncio.sleep(0.1)
+        n = await count(database_url, "SELECT count(*) FROM jobs.pgqueuer_schedules "
+                                      "WHERE entrypoint = 'testkit.tick' AND expression = '* * * * *'")
+        if n:
+            break
+    stop.set()
+    await asyncio.wait_for(task, timeout=30)
+    assert n == 1

@@ -14,6 +14,7 @@ from prometheus_client import Counter, Histogram
 from starlette.types import Message, Receive, Scope, Send
 
 from gateway.public_routes import is_public
+from gateway.upstream import UpstreamError, UpstreamPool
 from shared.auth import Principal, TokenVerifier
 from shared.middleware import new_request_id, valid_request_id
 from shared.problems import PROBLEM_JSON, ProblemError, problem_body
@@ -26,7 +27,20 @@ HOP_BY_HOP = {
 }
 RESPONSE_DROP = {"connection", "keep-alive", "transfer-encoding", "content-length", "server",
                  "date", "x-request-id"}
+RESPONSE_DROP_BYTES = {h.encode() for h in RESPONSE_DROP}
 SERVICES = ("intake", "workflow", "postal", "queue")
+
+
+def yarl_host(url: str) -> str:
+    from yarl import URL
+
+    return str(URL(url).host)
+
+
+def yarl_port(url: str) -> int:
+    from yarl import URL
+
+    return int(URL(url).port or 80)
 PROXIED = Counter("gateway_requests_total", "Proxied requests", ["service", "status"])
 PROXY_LATENCY = Histogram("gateway_request_duration_seconds", "Proxied latency", ["service"],
                           buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5))
@@ -77,6 +91,7 @@ class Proxy:
             "queue": settings.queue_url.rstrip("/"),
         }
         self.session: aiohttp.ClientSession | None = None
+        self.pools = {name: UpstreamPool(yarl_host(url), yarl_port(url)) for name, url in self.upstreams.items()}
         self.limiter = RateLimiter(settings.rate_limit, settings.rate_limit_storage)
 
     async def start(self) -> None:
@@ -88,6 +103,8 @@ class Proxy:
         )
 
     async def stop(self) -> None:
+        for pool in self.pools.values():
+            pool.close()
         if self.session is not None:
             await self.session.close()
 
@@ -157,22 +174,25 @@ class Proxy:
                                f"Quá nhiều yêu cầu, thử lại sau {wait} giây / "
                                f"Too many requests; retry in {wait} s",
                                headers={"Retry-After": str(wait)})
-        headers: list[tuple[str, str]] = [
-            (k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]
-            if k not in HOP_BY_HOP
-        ]
         forwarded_for = client_ip
         for k, v in scope["headers"]:
             if k == b"x-forwarded-for":
                 forwarded_for = f"{v.decode('latin-1')}, {client_ip}"
+        body = await self._read_body(scope, receive)
+        streaming = any(k == b"accept" and b"text/event-stream" in v for k, v in scope["headers"])
+        if not streaming and method != "HEAD":
+            return await self._forward_fast(scope, send, service, upstream_path, request_id,
+                                            forwarded_for, body)
+        headers: list[tuple[str, str]] = [
+            (k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]
+            if k not in HOP_BY_HOP
+        ]
         headers += [("x-request-id", request_id), ("x-forwarded-for", forwarded_for),
                     ("x-forwarded-proto", scope.get("scheme", "http"))]
-        body = await self._read_body(scope, receive)
         url = self.upstreams[service] + upstream_path
         qs = scope.get("query_string", b"")
         if qs:
             url += "?" + qs.decode("latin-1")
-        streaming = any(k == b"accept" and b"text/event-stream" in v for k, v in scope["headers"])
         timeout = aiohttp.ClientTimeout(
             total=None if streaming else self.settings.gateway_timeout_seconds, connect=5,
         )
@@ -206,6 +226,37 @@ class Proxy:
         except aiohttp.ClientError as exc:
             raise ProblemError(502, "bad_gateway",
                                f"Phản hồi lỗi từ dịch vụ {service} / Bad response from '{service}'") from exc
+
+    async def _forward_fast(
+        self, scope: Scope, send: Send, service: str, upstream_path: str, request_id: str,
+        forwarded_for: str, body: bytes | None,
+    ) -> int:
+        headers = [(k, v) for k, v in scope["headers"] if k not in HOP_BY_HOP]
+        headers += [(b"x-request-id", request_id.encode()), (b"x-forwarded-for", forwarded_for.encode()),
+                    (b"x-forwarded-proto", scope.get("scheme", "http").encode())]
+        target = upstream_path
+        qs = scope.get("query_string", b"")
+        if qs:
+            target += "?" + qs.decode("latin-1")
+        try:
+            status, resp_headers, payload = await self.pools[service].request(
+                scope["method"], target, headers, body, self.settings.gateway_timeout_seconds)
+        except ConnectionRefusedError as exc:
+            raise ProblemError(503, "upstream_unavailable",
+                               f"Dịch vụ {service} chưa sẵn sàng / Service '{service}' is unavailable",
+                               headers={"Retry-After": "2"}) from exc
+        except TimeoutError as exc:
+            raise ProblemError(504, "upstream_timeout",
+                               f"Dịch vụ {service} phản hồi quá lâu / Service '{service}' timed out") from exc
+        except UpstreamError as exc:
+            raise ProblemError(502, "bad_gateway",
+                               f"Phản hồi lỗi từ dịch vụ {service} / Bad response from '{service}'") from exc
+        out = [(b"x-request-id", request_id.encode())]
+        out += [(k, v) for k, v in resp_headers if k not in RESPONSE_DROP_BYTES]
+        out.append((b"content-length", str(len(payload)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": out})
+        await send({"type": "http.response.body", "body": payload})
+        return status
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
         limit = self.settings.gateway_max_body_bytes

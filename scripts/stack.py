@@ -42,7 +42,7 @@ class Stack:
     extra_env: dict[str, str] = field(default_factory=dict)
     replicas: dict[str, int] = field(default_factory=dict)
     workers: int = 1
-    gateway_workers: int = int(os.environ.get("GATEWAY_WORKERS", "2"))
+    gateway_workers: int = int(os.environ.get("GATEWAY_WORKERS", "1"))
     log_dir: Path | None = None
     quiet: bool = False
     procs: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)

@@ -131,6 +131,7 @@ def main() -> None:
     baseline = subprocess.Popen([sys.executable, *Stack.server_args("scripts.bench_baseline:create_app", base_port)],
                                 env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     results: dict[str, Result] = {}
+    extra: list[subprocess.Popen[bytes]] = []
     s = args.seconds
     try:
         stack.start()
@@ -156,6 +157,18 @@ def main() -> None:
             results[f"raw_insert_{c}"] = wrk("raw asyncpg insert (yardstick)", f"{raw}/insert",
                                               connections=c, seconds=s, script="post.lua",
                                               env={"BODY_FILE": str(body_file)})
+        # The same raw insert behind a second gateway (its "queue" upstream points at the yardstick):
+        # what the proxy adds to a database write, whatever the service does.
+        gw2_port = free_port()
+        gw2 = subprocess.Popen([sys.executable, *Stack.server_args("gateway.app:create_app", gw2_port)],
+                               env={**env, "QUEUE_URL": raw}, cwd=ROOT, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+        extra.append(gw2)
+        wait_up(f"http://127.0.0.1:{gw2_port}/healthz")
+        for c in (1, 32):
+            results[f"raw_via_gateway_{c}"] = wrk("gateway -> raw asyncpg insert", f"http://127.0.0.1:{gw2_port}/api/queue/v1/insert",
+                                                   connections=c, seconds=s, script="post.lua",
+                                                   env={"BODY_FILE": str(body_file), **auth_env})
         from scripts.bench_dossier import dossier_body
 
         dossier = dossier_body()
@@ -173,12 +186,24 @@ def main() -> None:
         report(results)
     finally:
         baseline.terminate()
+        for proc in extra:
+            proc.terminate()
         stack.stop()
         baseline.wait(timeout=10)
         if started_db:
             from scripts.devdb import stop
 
             stop("pg-bench")
+
+
+def wait_up(url: str) -> None:
+    for _ in range(100):
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
 
 
 def report(r: dict[str, Result]) -> None:
@@ -192,6 +217,10 @@ def report(r: dict[str, Result]) -> None:
     if "ping_gateway_1" in r:
         added = r["ping_gateway_1"].p50_ms - r["ping_direct_1"].p50_ms
         print(f"  {'gateway added p50 at 1 conn, /ping (target <= 0.5 ms)':<62} {added:5.2f} ms")
+    ratio("raw_via_gateway_32", "raw_insert_32", "gateway / direct throughput, raw DB insert, 32 conns (target >= 0.8)")
+    if "raw_via_gateway_1" in r:
+        added = r["raw_via_gateway_1"].p50_ms - r["raw_insert_1"].p50_ms
+        print(f"  {'gateway added p50 at 1 conn, raw DB insert (target <= 0.5 ms)':<62} {added:5.2f} ms")
     ratio("submit_gateway_32", "submit_direct_32", "gateway / direct throughput, submit, 32 conns (target >= 0.8)")
     if "submit_gateway_1" in r:
         added = r["submit_gateway_1"].p50_ms - r["submit_direct_1"].p50_ms

@@ -1,0 +1,231 @@
+"""Working-time calendar (lịch làm việc): due dates in working time, Asia/Ho_Chi_Minh.
+
+One module for every service. A working day is its sessions (default 07:30–11:30 and
+13:30–17:00); weekends, public holidays (the `holidays` library: lunar Tết, Hùng Kings' day …)
+and admin-editable overrides (extra days off, make-up working Saturdays, new holidays) decide
+which days work. Overrides win over weekends and holidays.
+
+Time limits in working days are converted to working time: N × the standard day length (the
+sum of the configured sessions, 7.5 h by default), counted from the next working moment after
+receipt. So a dossier received after the last session starts its clock the next working morning,
+and a limit never ends on a day off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+import holidays
+
+VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+MAX_DAYS = 3660  # a limit that runs past ten years of calendar is a data error
+
+
+@dataclass(frozen=True, slots=True)
+class WorkSession:
+    start: time
+    end: time
+
+
+DEFAULT_SESSIONS: tuple[WorkSession, ...] = (
+    WorkSession(time(7, 30), time(11, 30)),
+    WorkSession(time(13, 30), time(17, 0)),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarOverride:
+    """An admin decision for one day: off (extra holiday) or working (make-up day)."""
+
+    day: date
+    kind: Literal["day_off", "working_day"]
+    sessions: tuple[WorkSession, ...] | None = None
+    note: str = ""
+
+
+# Official announcements the holiday library does not model (data, kept editable per agency).
+VN_OFFICIAL_OVERRIDES_2026: tuple[CalendarOverride, ...] = (
+    CalendarOverride(date(2026, 8, 22), "working_day",
+                     note="Làm bù cho ngày nghỉ 31/8/2026 / make-up day for 31 Aug 2026"),
+)
+
+Unit = Literal["same_day", "working_days", "calendar_days", "hours"]
+
+
+@dataclass(frozen=True, slots=True)
+class TimeLimit:
+    """A procedure's time limit (thời hạn giải quyết) as data."""
+
+    value: int
+    unit: Unit
+    cutoff: time = time(15, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class DueResult:
+    due_at: datetime
+    working_time_limit: timedelta
+    explanation: str
+
+
+def _local(t: datetime) -> datetime:
+    if t.tzinfo is None:
+        raise ValueError("timezone-aware datetime required")
+    return t.astimezone(VN_TZ)
+
+
+def _fmt(t: datetime) -> str:
+    return t.strftime("%H:%M %d/%m/%Y")
+
+
+class WorkingCalendar:
+    def __init__(
+        self,
+        sessions: Iterable[WorkSession] = DEFAULT_SESSIONS,
+        overrides: Iterable[CalendarOverride] = VN_OFFICIAL_OVERRIDES_2026,
+        weekend_days: frozenset[int] = frozenset({5, 6}),
+        country_holidays: bool = True,
+    ) -> None:
+        self.sessions = tuple(sorted(sessions, key=lambda s: s.start))
+        if not self.sessions or any(s.start >= s.end for s in self.sessions):
+            raise ValueError("sessions must be non-empty and each must end after it starts")
+        self.overrides = {o.day: o for o in overrides}
+        self.weekend_days = weekend_days
+        self.country_holidays = country_holidays
+        self.standard_day = self._length(self.sessions)
+
+    @staticmethod
+    def _length(sessions: tuple[WorkSession, ...]) -> timedelta:
+        return sum((datetime.combine(date.min, s.end) - datetime.combine(date.min, s.start)
+                    for s in sessions), timedelta())
+
+    def _is_holiday(self, d: date) -> bool:
+        return self.country_holidays and d in _vn_holidays(d.year)
+
+    def is_working_day(self, d: date) -> bool:
+        override = self.overrides.get(d)
+        if override is not None:
+            return override.kind == "working_day"
+        return d.weekday() not in self.weekend_days and not self._is_holiday(d)
+
+    def _day_sessions(self, d: date) -> tuple[WorkSession, ...]:
+        if not self.is_working_day(d):
+            return ()
+        override = self.overrides.get(d)
+        return override.sessions if override and override.sessions else self.sessions
+
+    def sessions_on(self, d: date) -> list[tuple[datetime, datetime]]:
+        return [(datetime.combine(d, s.start, VN_TZ), datetime.combine(d, s.end, VN_TZ))
+                for s in self._day_sessions(d)]
+
+    def working_day_length(self, d: date) -> timedelta:
+        return self._length(self._day_sessions(d))
+
+    def next_working_day(self, d: date) -> date:
+        """The first working day strictly after d."""
+        for i in range(1, MAX_DAYS):
+            candidate = d + timedelta(days=i)
+            if self.is_working_day(candidate):
+                return candidate
+        raise ValueError("no working day within ten years")
+
+    def end_of_working_day(self, d: date) -> datetime:
+        sessions = self.sessions_on(d)
+        if not sessions:
+            raise ValueError(f"{d} is not a working day")
+        return sessions[-1][1]
+
+    def next_working_moment(self, t: datetime) -> datetime:
+        """t itself when inside a session, else the start of the next session."""
+        t = _local(t)
+        d = t.date()
+        for _ in range(MAX_DAYS):
+            for start, end in self.sessions_on(d):
+                if t < end:
+                    return max(t, start)
+            d += timedelta(days=1)
+        raise ValueError("no working time within ten years")
+
+    def add_working_time(self, start: datetime, delta: timedelta) -> datetime:
+        """The moment when `delta` of working time has passed after `start`."""
+        if delta < timedelta(0):
+            raise ValueError("delta must not be negative")
+        t = _local(start)
+        remaining = delta
+        d = t.date()
+        for _ in range(MAX_DAYS):
+            for s_start, s_end in self.sessions_on(d):
+                if t >= s_end:
+                    continue
+                begin = max(t, s_start)
+                available = s_end - begin
+                if remaining <= available:
+                    return begin + remaining
+                remaining -= available
+            d += timedelta(days=1)
+            t = datetime.combine(d, time(0), VN_TZ)
+        raise ValueError("limit runs past ten years")
+
+    def working_time_between(self, a: datetime, b: datetime) -> timedelta:
+        a, b = _local(a), _local(b)
+        if a > b:
+            raise ValueError("a must not be after b")
+        total = timedelta(0)
+        d = a.date()
+        while d <= b.date():
+            for s_start, s_end in self.sessions_on(d):
+                lo, hi = max(a, s_start), min(b, s_end)
+                if hi > lo:
+                    total += hi - lo
+            d += timedelta(days=1)
+        return total
+
+    def due_at(self, received_at: datetime, limit: TimeLimit) -> DueResult:
+        received = _local(received_at)
+        if limit.value < 0:
+            raise ValueError("a time limit cannot be negative")
+        if limit.unit == "same_day" or (limit.unit == "working_days" and limit.value == 0):
+            due = self._same_day(received, limit.cutoff)
+            span = self.working_time_between(received, due) if received < due else timedelta(0)
+            why = (f"Trong ngày (hạn nhận {limit.cutoff:%H:%M}) / same day, cut-off "
+                   f"{limit.cutoff:%H:%M}")
+        elif limit.unit == "working_days":
+            span = limit.value * self.standard_day
+            due = self.add_working_time(self.next_working_moment(received), span)
+            why = f"{limit.value} ngày làm việc / {limit.value} working days"
+        elif limit.unit == "hours":
+            span = timedelta(hours=limit.value)
+            due = self.add_working_time(self.next_working_moment(received), span)
+            why = f"{limit.value} giờ làm việc / {limit.value} working hours"
+        else:
+            end_day = received.date() + timedelta(days=limit.value)
+            if not self.is_working_day(end_day):
+                end_day = self.next_working_day(end_day)
+            due = self.end_of_working_day(end_day)
+            span = self.working_time_between(received, due)
+            why = f"{limit.value} ngày / {limit.value} calendar days"
+        explanation = (f"Nhận lúc {_fmt(received)}; {why}; hẹn trả {_fmt(due)} / "
+                       f"received {_fmt(received)}; due {_fmt(due)}")
+        return DueResult(due_at=due, working_time_limit=span, explanation=explanation)
+
+    def _same_day(self, received: datetime, cutoff: time) -> datetime:
+        d = received.date()
+        if self.is_working_day(d) and received.timetz().replace(tzinfo=None) < cutoff \
+                and received < self.end_of_working_day(d):
+            return self.end_of_working_day(d)
+        return self.end_of_working_day(self.next_working_day(d))
+
+    def pause_resume(self, due_at: datetime, paused_at: datetime, resumed_at: datetime) -> datetime:
+        """A supplement pause moves the due date by exactly the working time that passed."""
+        paused = self.working_time_between(paused_at, resumed_at)
+        return self.add_working_time(due_at, paused) if paused else _local(due_at)
+
+
+@lru_cache(maxsize=64)
+def _vn_holidays(year: int) -> frozenset[date]:
+    return frozenset(holidays.country_holidays("VN", years=year).keys())

@@ -1,0 +1,125 @@
+"""The working-time calendar: hand-computed cases and Hypothesis properties."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shared.calendar import VN_TZ, CalendarOverride, TimeLimit, WorkingCalendar, WorkSession
+
+CAL = WorkingCalendar()
+
+
+def vn(y: int, m: int, d: int, hh: int = 0, mm: int = 0) -> datetime:
+    return datetime(y, m, d, hh, mm, tzinfo=VN_TZ)
+
+
+def test_tet_2026_three_working_days_skip_the_holiday() -> None:
+    # Fri 13 Feb 14:00: 3 h left that day; Tết (14-22 Feb) off; Mon 7.5 h, Tue 7.5 h, Wed 4 h + 0.5 h.
+    due = CAL.due_at(vn(2026, 2, 13, 14), TimeLimit(3, "working_days")).due_at
+    assert due == vn(2026, 2, 25, 14, 0)
+    for day in range(14, 23):
+        assert not CAL.is_working_day(date(2026, 2, day))
+
+
+def test_same_day_cutoff_at_15() -> None:
+    same_day = TimeLimit(0, "same_day")
+    assert CAL.due_at(vn(2026, 3, 2, 14, 59), same_day).due_at == vn(2026, 3, 2, 17)
+    assert CAL.due_at(vn(2026, 3, 2, 15, 0), same_day).due_at == vn(2026, 3, 3, 17)
+    assert CAL.due_at(vn(2026, 3, 6, 16), same_day).due_at == vn(2026, 3, 9, 17)  # Friday -> Monday
+
+
+def test_local_midnight_rollover_at_17_utc() -> None:
+    one_day = TimeLimit(1, "calendar_days")
+    before = CAL.due_at(datetime(2026, 3, 5, 16, 59, tzinfo=UTC), one_day)  # Thu 23:59 in Viet Nam
+    after = CAL.due_at(datetime(2026, 3, 5, 17, 0, tzinfo=UTC), one_day)  # Fri 00:00 in Viet Nam
+    assert before.due_at == vn(2026, 3, 6, 17)
+    assert after.due_at == vn(2026, 3, 9, 17)  # Saturday is off: Monday
+
+
+def test_received_after_hours_starts_next_morning() -> None:
+    due = CAL.due_at(vn(2026, 3, 2, 18), TimeLimit(1, "working_days")).due_at
+    assert due == vn(2026, 3, 3, 17)
+    assert CAL.due_at(vn(2026, 3, 2, 16), TimeLimit(2, "hours")).due_at == vn(2026, 3, 3, 8, 30)
+
+
+def test_make_up_saturday_counts_and_extra_day_off_does_not() -> None:
+    cal = WorkingCalendar(overrides=[
+        CalendarOverride(date(2026, 3, 7), "working_day", (WorkSession(time(7, 30), time(11, 30)),)),
+        CalendarOverride(date(2026, 3, 9), "day_off", note="nghỉ bù"),
+    ])
+    assert cal.due_at(vn(2026, 3, 7, 9), TimeLimit(0, "same_day")).due_at == vn(2026, 3, 7, 11, 30)
+    # Fri 16:00 + 2 h: 1 h Fri, 1 h Sat morning (make-up day), Monday off.
+    assert cal.due_at(vn(2026, 3, 6, 16), TimeLimit(2, "hours")).due_at == vn(2026, 3, 7, 8, 30)
+    assert cal.due_at(vn(2026, 3, 7, 11), TimeLimit(1, "hours")).due_at == vn(2026, 3, 10, 8)
+
+
+def test_calendar_days_ending_on_sunday_and_public_holidays() -> None:
+    assert CAL.due_at(vn(2026, 3, 4, 10), TimeLimit(4, "calendar_days")).due_at == vn(2026, 3, 9, 17)
+    assert not CAL.is_working_day(date(2026, 9, 2)) and not CAL.is_working_day(date(2026, 9, 1))
+    assert not CAL.is_working_day(date(2026, 11, 24))  # Ngày Văn hóa Việt Nam
+    assert CAL.is_working_day(date(2026, 8, 22))  # make-up Saturday for 31 Aug
+
+
+def test_supplement_paused_twice_moves_due_by_paused_working_time() -> None:
+    due = CAL.due_at(vn(2026, 2, 13, 14), TimeLimit(3, "working_days")).due_at  # Wed 25 Feb 14:00
+    due = CAL.pause_resume(due, vn(2026, 2, 23, 10), vn(2026, 2, 23, 15))  # 1.5 h + 1.5 h paused
+    assert due == vn(2026, 2, 25, 17, 0)
+    due = CAL.pause_resume(due, vn(2026, 2, 24, 16), vn(2026, 2, 25, 8))  # 1 h + 0.5 h paused
+    assert due == vn(2026, 2, 26, 9, 0)
+
+
+def test_naive_datetimes_are_refused() -> None:
+    with pytest.raises(ValueError):
+        CAL.due_at(datetime(2026, 3, 2, 9), TimeLimit(1, "working_days"))
+
+
+moments = st.datetimes(min_value=datetime(2025, 12, 1), max_value=datetime(2027, 2, 1),
+                       timezones=st.just(VN_TZ))
+limits = st.builds(TimeLimit, st.integers(0, 25),
+                   st.sampled_from(["same_day", "working_days", "calendar_days", "hours"]))
+
+
+def inside_working_time(t: datetime) -> bool:
+    return any(start <= t <= end for start, end in CAL.sessions_on(t.astimezone(VN_TZ).date()))
+
+
+@settings(max_examples=200, deadline=None)
+@given(moments, limits)
+def test_due_is_always_inside_working_time(received: datetime, limit: TimeLimit) -> None:
+    due = CAL.due_at(received, limit).due_at
+    assert inside_working_time(due)
+    assert due >= received or (limit.unit == "same_day" and due.date() >= received.date())
+
+
+@settings(max_examples=200, deadline=None)
+@given(moments, st.timedeltas(timedelta(0), timedelta(days=3)), limits)
+def test_due_is_monotonic_in_received_at(received: datetime, later: timedelta, limit: TimeLimit) -> None:
+    assert CAL.due_at(received, limit).due_at <= CAL.due_at(received + later, limit).due_at
+
+
+@settings(max_examples=200, deadline=None)
+@given(moments, st.integers(1, 15), st.timedeltas(timedelta(0), timedelta(days=2)),
+       st.timedeltas(timedelta(0), timedelta(days=6)))
+def test_pause_resume_adds_exactly_the_paused_working_time(
+    received: datetime, days: int, pause_after: timedelta, pause_for: timedelta,
+) -> None:
+    start = CAL.next_working_moment(received)
+    due = CAL.due_at(received, TimeLimit(days, "working_days")).due_at
+    paused_at = start + pause_after
+    resumed_at = paused_at + pause_for
+    new_due = CAL.pause_resume(due, paused_at, resumed_at)
+    paused = CAL.working_time_between(paused_at, resumed_at)
+    assert CAL.working_time_between(start, new_due) == CAL.working_time_between(start, due) + paused
+    assert inside_working_time(new_due)
+
+
+@settings(max_examples=100, deadline=None)
+@given(moments, st.integers(1, 10))
+def test_no_due_date_on_a_day_off(received: datetime, days: int) -> None:
+    cal = WorkingCalendar(overrides=[CalendarOverride(received.date() + timedelta(days=2), "day_off")])
+    due = cal.due_at(received, TimeLimit(days, "working_days")).due_at
+    assert cal.is_working_day(due.date()) and due.date() not in cal.overrides

@@ -1,0 +1,142 @@
+"""Printable slips (phiếu) as PDF: Vietnamese text in a shipped DejaVu font, tables, a QR code.
+
+The forms of Circular 03/2025 (01 receipt and appointment, 02 request to supplement, 03 refusal,
+04 apology, 06 control slip, handover records) are composed from these pieces by each service.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from datetime import date, datetime
+from pathlib import Path
+
+import qrcode
+from fpdf import FPDF
+
+from shared.calendar import VN_TZ
+
+FONT_DIR = Path(__file__).resolve().parent / "assets" / "fonts"
+FAMILY = "DejaVu"
+
+
+def format_vn_date(d: date | datetime) -> str:
+    if isinstance(d, datetime):
+        d = d.astimezone(VN_TZ).date() if d.tzinfo else d.date()
+    return f"ngày {d.day:02d} tháng {d.month:02d} năm {d.year}"
+
+
+def format_vn_datetime(dt: datetime) -> str:
+    local = dt.astimezone(VN_TZ)
+    return f"{local:%H} giờ {local:%M} phút, ngày {local:%d/%m/%Y}"
+
+
+def format_vnd(amount: int) -> str:
+    return f"{amount:,}".replace(",", ".") + " đồng"
+
+
+class SlipDocument:
+    """An A4 slip built top to bottom; `output()` gives the PDF bytes."""
+
+    def __init__(self, title: str = "Một Cửa") -> None:
+        pdf = FPDF(orientation="P", unit="mm", format="A4")
+        pdf.set_margins(15, 15, 15)
+        pdf.set_auto_page_break(True, margin=15)
+        pdf.add_font(FAMILY, "", str(FONT_DIR / "DejaVuSans.ttf"))
+        pdf.add_font(FAMILY, "B", str(FONT_DIR / "DejaVuSans-Bold.ttf"))
+        pdf.add_font(FAMILY, "I", str(FONT_DIR / "DejaVuSans-Oblique.ttf"))
+        pdf.set_title(title)
+        pdf.set_creator("Một Cửa")
+        pdf.add_page()
+        pdf.set_font(FAMILY, size=10)
+        self.pdf = pdf
+
+    @property
+    def width(self) -> float:
+        return float(self.pdf.epw)
+
+    def national_header(self, agency_name: str, place_and_date: str) -> SlipDocument:
+        pdf, half = self.pdf, self.width / 2
+        top = pdf.get_y()
+        pdf.set_font(FAMILY, "B", 10)
+        pdf.multi_cell(half - 4, 5, agency_name.upper(), align="C")
+        pdf.set_xy(pdf.l_margin + half, top)
+        pdf.multi_cell(half, 5, "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM\nĐộc lập - Tự do - Hạnh phúc", align="C")
+        pdf.ln(3)
+        pdf.set_font(FAMILY, "I", 10)
+        pdf.cell(0, 6, place_and_date, align="R", new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(4)
+        return self
+
+    def title(self, text: str, subtitle: str | None = None) -> SlipDocument:
+        self.pdf.set_font(FAMILY, "B", 13)
+        self.pdf.multi_cell(0, 7, text.upper(), align="C", new_x="LMARGIN", new_y="NEXT")
+        if subtitle:
+            self.pdf.set_font(FAMILY, "I", 10)
+            self.pdf.multi_cell(0, 6, subtitle, align="C", new_x="LMARGIN", new_y="NEXT")
+        self.pdf.ln(3)
+        self.pdf.set_font(FAMILY, "", 10)
+        return self
+
+    def field(self, label: str, value: str) -> SlipDocument:
+        self.pdf.set_font(FAMILY, "", 10)
+        self.pdf.multi_cell(0, 6, f"{label}: {value}", new_x="LMARGIN", new_y="NEXT")
+        return self
+
+    def paragraph(self, text: str, italic: bool = False) -> SlipDocument:
+        self.pdf.set_font(FAMILY, "I" if italic else "", 10)
+        self.pdf.multi_cell(0, 6, text, new_x="LMARGIN", new_y="NEXT")
+        self.pdf.set_font(FAMILY, "", 10)
+        return self
+
+    def table(self, headers: Sequence[str], rows: Sequence[Sequence[str]],
+              widths: Sequence[float] | None = None) -> SlipDocument:
+        self.pdf.set_font(FAMILY, "", 9)
+        col_widths = tuple(widths) if widths else None
+        with self.pdf.table(col_widths=col_widths, repeat_headings=1, line_height=5) as table:
+            head = table.row()
+            for h in headers:
+                head.cell(h)
+            for row in rows:
+                r = table.row()
+                for value in row:
+                    r.cell(value)
+        self.pdf.ln(2)
+        self.pdf.set_font(FAMILY, "", 10)
+        return self
+
+    def qr(self, url: str, caption: str | None = None, size_mm: float = 28) -> SlipDocument:
+        image = qrcode.make(url, box_size=8, border=1)
+        buf = io.BytesIO()
+        image.save(buf, format="PNG")
+        buf.seek(0)
+        x = self.pdf.l_margin + self.width - size_mm
+        y = self.pdf.get_y()
+        self.pdf.image(buf, x=x, y=y, w=size_mm, h=size_mm)
+        if caption:
+            self.pdf.set_font(FAMILY, "I", 8)
+            self.pdf.set_xy(x - 20, y + size_mm)
+            self.pdf.multi_cell(size_mm + 20, 4, caption, align="C")
+        self.pdf.set_y(y + size_mm + (10 if caption else 2))
+        self.pdf.set_font(FAMILY, "", 10)
+        return self
+
+    def signature_blocks(self, left: tuple[str, str] | None, right: tuple[str, str] | None) -> SlipDocument:
+        pdf, half = self.pdf, self.width / 2
+        pdf.ln(4)
+        top = pdf.get_y()
+        for i, block in enumerate((left, right)):
+            if block is None:
+                continue
+            pdf.set_xy(pdf.l_margin + i * half, top)
+            pdf.set_font(FAMILY, "B", 10)
+            pdf.multi_cell(half, 5, block[0], align="C", new_x="LEFT", new_y="NEXT")
+            pdf.set_x(pdf.l_margin + i * half)
+            pdf.set_font(FAMILY, "I", 9)
+            pdf.multi_cell(half, 5, block[1], align="C")
+        pdf.set_y(top + 30)
+        pdf.set_font(FAMILY, "", 10)
+        return self
+
+    def output(self) -> bytes:
+        return bytes(self.pdf.output())

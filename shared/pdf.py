@@ -108,7 +108,7 @@ class SlipDocument:
     def qr(self, url: str, caption: str | None = None, size_mm: float = 28) -> SlipDocument:
         image = qrcode.make(url, box_size=8, border=1)
         buf = io.BytesIO()
-        image.save(buf, format="PNG")
+        image.save(buf)
         buf.seek(0)
         x = self.pdf.l_margin + self.width - size_mm
         y = self.pdf.get_y()

@@ -28,8 +28,9 @@ BANNER = """
  Try it:
    TOKEN=$(curl -s -d grant_type=password -d username=canbo.phuong -d password=demo-officer \\
            {gw}/api/auth/v1/token | python3 -c 'import sys,json;print(json.load(sys.stdin)["access_token"])')
-   curl -s -H "Authorization: Bearer $TOKEN" "{gw}/api/workflow/v1/dossiers"
+   curl -s -H "Authorization: Bearer $TOKEN" "{gw}/api/intake/v1/ping"
    curl -s "{gw}/api/intake/v1/procedures?q=khai%20sinh"
+   curl -s "{gw}/api/intake/v1/calendar/due?procedure_code=1.004873&agency_code=000.00.21.H29"
 
  Ctrl-C stops everything.
 ────────────────────────────────────────────────────────────────────────

@@ -47,6 +47,17 @@ async def test_token_then_call_each_service_through_the_gateway(stack: Stack) ->
     assert partner.count(".") == 2
 
 
+@pytest.mark.smoke
+async def test_public_catalog_needs_no_token(stack: Stack) -> None:
+    async with httpx.AsyncClient(base_url=stack.gateway_url) as c:
+        r = await c.get("/api/intake/v1/procedures", params={"q": "dang ky khai sinh"})
+        assert r.status_code == 200 and r.json()[0]["name"] == "Đăng ký khai sinh"
+        r = await c.get("/api/intake/v1/calendar/due", params={
+            "procedure_code": "1.001193", "agency_code": "000.00.21.H29",
+            "received_at": "2026-03-02T14:59:00+07:00"})
+        assert r.status_code == 200 and r.json()["due_at"] == "2026-03-02T17:00:00+07:00"
+
+
 async def test_identity_provider_refusals(stack: Stack) -> None:
     async with httpx.AsyncClient(base_url=stack.gateway_url) as c:
         r = await c.post("/api/auth/v1/token", data={"grant_type": "password", "username": "canbo.phuong",

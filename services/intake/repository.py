@@ -1,0 +1,72 @@
+"""All SQL of the intake service."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Select, and_, case, func, or_, select
+from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.core_models import agencies, calendar_overrides, fields, procedures
+
+
+def _current_versions(as_of: date) -> Select[Any]:
+    """The version of each procedure in force on `as_of` (a dossier keeps the one it got)."""
+    return (select(procedures, fields.c.name.label("field_name"))
+            .join(fields, fields.c.code == procedures.c.field_code)
+            .where(procedures.c.effective_from <= as_of)
+            .ext(distinct_on(procedures.c.code))
+            .order_by(procedures.c.code, procedures.c.effective_from.desc()))
+
+
+async def search_procedures(
+    session: AsyncSession, key: str | None, field_code: str | None, as_of: date, limit: int,
+) -> list[dict[str, Any]]:
+    current = _current_versions(as_of).subquery()
+    query = select(current)
+    if field_code:
+        query = query.where(current.c.field_code == field_code)
+    if key:
+        words = key.split()
+        phrase = current.c.search_text.contains(key, autoescape=True)
+        all_words = and_(*(current.c.search_text.contains(w, autoescape=True) for w in words))
+        query = query.where(or_(phrase, all_words)).order_by(
+            case((current.c.search_text == key, 0),
+                 (current.c.search_text.startswith(key, autoescape=True), 1),
+                 (phrase, 2), else_=3),
+            func.length(current.c.name), current.c.code)
+    else:
+        query = query.order_by(current.c.field_code, current.c.code)
+    rows = await session.execute(query.limit(limit))
+    return [dict(r._mapping) for r in rows]
+
+
+async def get_procedure(session: AsyncSession, code: str, as_of: date) -> dict[str, Any] | None:
+    current = _current_versions(as_of).subquery()
+    row = (await session.execute(select(current).where(current.c.code == code))).first()
+    return dict(row._mapping) if row else None
+
+
+async def list_agencies(session: AsyncSession, key: str | None, level: str | None) -> list[dict[str, Any]]:
+    query = select(agencies).where(agencies.c.active)
+    if key:
+        query = query.where(or_(agencies.c.search_text.contains(key, autoescape=True),
+                                agencies.c.code == key))
+    if level:
+        query = query.where(agencies.c.level == level)
+    rows = await session.execute(query.order_by(agencies.c.level, agencies.c.name))
+    return [dict(r._mapping) for r in rows]
+
+
+async def get_agency(session: AsyncSession, code: str) -> dict[str, Any] | None:
+    row = (await session.execute(select(agencies).where(agencies.c.code == code))).first()
+    return dict(row._mapping) if row else None
+
+
+async def overrides_for(session: AsyncSession, agency_code: str) -> list[dict[str, Any]]:
+    rows = await session.execute(select(calendar_overrides).where(or_(
+        calendar_overrides.c.agency_code == agency_code, calendar_overrides.c.agency_code.is_(None),
+    )).order_by(calendar_overrides.c.day, calendar_overrides.c.agency_code.nulls_first()))
+    return [dict(r._mapping) for r in rows]

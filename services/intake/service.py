@@ -1,0 +1,81 @@
+"""Intake rules: catalog look-ups and due-date answers (never commits)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.intake import repository
+from services.intake.text import search_key
+from shared.calendar import (
+    VN_OFFICIAL_OVERRIDES_2026,
+    VN_TZ,
+    CalendarOverride,
+    DueResult,
+    TimeLimit,
+    WorkingCalendar,
+    WorkSession,
+)
+from shared.problems import ProblemError
+
+
+def today_vn() -> date:
+    return datetime.now(VN_TZ).date()
+
+
+async def search_procedures(session: AsyncSession, q: str | None, field: str | None,
+                            agency_code: str | None, limit: int) -> list[dict[str, Any]]:
+    if agency_code and await repository.get_agency(session, agency_code) is None:
+        raise ProblemError(404, "not_found", f"Không có cơ quan {agency_code} / Unknown agency {agency_code}")
+    key = search_key(q) if q else None
+    return await repository.search_procedures(session, key or None, field, today_vn(), limit)
+
+
+async def procedure(session: AsyncSession, code: str, as_of: date | None = None) -> dict[str, Any]:
+    found = await repository.get_procedure(session, code, as_of or today_vn())
+    if found is None:
+        raise ProblemError(404, "not_found", f"Không có thủ tục {code} / Unknown procedure {code}",
+                           errors=[{"field": "procedure_code", "message": "unknown procedure", "type": "unknown"}])
+    return found
+
+
+async def list_agencies(session: AsyncSession, key: str | None, level: str | None) -> list[dict[str, Any]]:
+    return await repository.list_agencies(session, key, level)
+
+
+async def agency(session: AsyncSession, code: str) -> dict[str, Any]:
+    found = await repository.get_agency(session, code)
+    if found is None:
+        raise ProblemError(404, "not_found", f"Không có cơ quan {code} / Unknown agency {code}",
+                           errors=[{"field": "agency_code", "message": "unknown agency", "type": "unknown"}])
+    return found
+
+
+def _sessions(raw: list[dict[str, str]] | None) -> tuple[WorkSession, ...] | None:
+    if not raw:
+        return None
+    return tuple(WorkSession(time.fromisoformat(s["start"]), time.fromisoformat(s["end"])) for s in raw)
+
+
+async def calendar_for(session: AsyncSession, agency_row: dict[str, Any]) -> WorkingCalendar:
+    """The agency's sessions and overrides on top of the national calendar."""
+    rows = await repository.overrides_for(session, agency_row["code"])
+    overrides = {o.day: o for o in VN_OFFICIAL_OVERRIDES_2026}
+    for r in rows:
+        overrides[r["day"]] = CalendarOverride(r["day"], r["kind"], _sessions(r["sessions"]), r["note"])
+    return WorkingCalendar(sessions=_sessions(agency_row["sessions"]) or (), overrides=overrides.values())
+
+
+async def due(session: AsyncSession, procedure_code: str, agency_code: str,
+              received_at: datetime) -> tuple[DueResult, dict[str, Any]]:
+    if received_at.tzinfo is None:
+        raise ProblemError(422, "validation_error", "received_at cần múi giờ / received_at needs a UTC offset",
+                           errors=[{"field": "received_at", "message": "timezone offset required",
+                                    "type": "timezone_aware"}])
+    proc = await procedure(session, procedure_code, received_at.astimezone(VN_TZ).date())
+    agency_row = await agency(session, agency_code)
+    cal = await calendar_for(session, agency_row)
+    limit = proc["time_limit"]
+    return cal.due_at(received_at, TimeLimit(int(limit["value"]), limit["unit"])), proc

@@ -2,9 +2,43 @@
 
 from __future__ import annotations
 
-from sqlalchemy import MetaData
+from sqlalchemy import Boolean, Column, Date, DateTime, Integer, MetaData, String, Table, Text, func
+from sqlalchemy.dialects.postgresql import JSONB
 
 from shared.idempotency import idempotency_table
 
 metadata = MetaData(schema="intake")
 idempotency_keys = idempotency_table(metadata)
+
+dossiers = Table(
+    "dossiers", metadata,
+    Column("code", String(40), primary_key=True, comment="mã hồ sơ, never changed"),
+    Column("procedure_code", String(30), nullable=False),
+    Column("procedure_version_id", Integer, nullable=False),
+    Column("receiving_agency", String(30), nullable=False),
+    Column("competent_agency", String(30), nullable=False),
+    Column("channel", String(10), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("applicant", JSONB, nullable=False),
+    Column("applicant_id_number", String(12), nullable=False, index=True),
+    Column("submitted_by", String(100), nullable=False),
+    Column("submitted_role", String(30), nullable=False),
+    Column("documents", JSONB, nullable=False),
+    Column("number_of_sets", Integer, nullable=False),
+    Column("result_delivery", String(20), nullable=False),
+    Column("delivery_address", JSONB),
+    Column("fee", Integer, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("clock_started", Boolean, nullable=False),
+    Column("queue_ticket_id", String(40)),
+    Column("notes", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+daily_counters = Table(
+    "daily_counters", metadata,
+    Column("agency_code", String(30), primary_key=True),
+    Column("day", Date, primary_key=True, comment="receipt date in Viet Nam time"),
+    Column("last_number", Integer, nullable=False),
+)

@@ -62,3 +62,74 @@ class DueOut(BaseModel):
     due_at: datetime
     working_time_limit_minutes: int
     explanation: str = Field(examples=["Nhận lúc 09:00 02/03/2026; 3 ngày làm việc; hẹn trả 09:00 05/03/2026"])
+
+
+class AddressIn(BaseModel):
+    line: str = Field(min_length=1, max_length=300, examples=["12 phố Kim Mã"])
+    ward_code: str = Field(pattern=r"^\d{5}$", examples=["00004"])
+
+
+class ApplicantIn(BaseModel):
+    full_name: str = Field(min_length=1, max_length=200, examples=["Nguyễn Văn An"])
+    id_number: str = Field(examples=["001090012345"])
+    date_of_birth: date = Field(examples=["1990-05-12"])
+    phone: str = Field(pattern=r"^(0|\+84)\d{9,10}$", examples=["0912345678"])
+    email: str | None = Field(None, max_length=200, examples=["an.nguyen@example.vn"])
+    address: AddressIn
+
+
+class RepresentativeIn(BaseModel):
+    full_name: str = Field(min_length=1, max_length=200, examples=["Nguyễn Văn Bình"])
+    id_number: str = Field(examples=["001090012345"])
+    relation: str = Field(min_length=1, max_length=100, examples=["cha"])
+
+
+class DocumentIn(BaseModel):
+    name: str = Field(min_length=1, max_length=300, examples=["Tờ khai đăng ký khai sinh"])
+    original: int = Field(1, ge=0, le=100)
+    copy_count: int = Field(0, ge=0, le=100, alias="copy")
+    file_ids: list[str] = Field(default_factory=list, max_length=20)
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class DeliveryAddressIn(AddressIn):
+    recipient_name: str = Field(min_length=1, max_length=200, examples=["Nguyễn Văn An"])
+    phone: str = Field(pattern=r"^(0|\+84)\d{9,10}$", examples=["0912345678"])
+
+
+class DossierIn(BaseModel):
+    channel: Literal["counter", "online", "postal"] = Field(examples=["counter"])
+    procedure_code: str = Field(max_length=30, examples=["1.001193"])
+    receiving_agency_code: str = Field(max_length=30, examples=["000.00.21.H29"])
+    applicant: ApplicantIn
+    representative: RepresentativeIn | None = None
+    documents: list[DocumentIn] = Field(default_factory=list, max_length=50)
+    number_of_sets: int = Field(1, ge=1, le=20)
+    pages_per_copy: int = Field(1, ge=1, le=1000, description="for per-page fees (certified copies)")
+    result_delivery: Literal["counter", "postal", "electronic"] = "counter"
+    delivery_address: DeliveryAddressIn | None = None
+    received_at: datetime | None = Field(None, description="postal channel: the postal handover time")
+    queue_ticket_id: str | None = Field(None, max_length=40)
+    notes: str | None = Field(None, max_length=2000)
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "channel": "counter", "procedure_code": "1.001193", "receiving_agency_code": "000.00.21.H29",
+        "applicant": {"full_name": "Nguyễn Văn An", "id_number": "001090012345", "date_of_birth": "1990-05-12",
+                      "phone": "0912345678", "address": {"line": "12 phố Kim Mã", "ward_code": "00004"}},
+        "documents": [{"name": "Tờ khai đăng ký khai sinh", "original": 1},
+                      {"name": "Giấy chứng sinh", "original": 1}],
+        "result_delivery": "counter"}]})
+
+
+class DossierOut(BaseModel):
+    code: str = Field(examples=["000.00.21.H29-260302-0001"])
+    status: str = Field(examples=["received"])
+    channel: str
+    procedure_code: str
+    receiving_agency: str
+    competent_agency: str
+    received_at: datetime
+    due_at: datetime
+    fee: int = Field(examples=[0])
+    receipt_url: str

@@ -1,0 +1,44 @@
+"""Form 01: Giấy tiếp nhận hồ sơ và hẹn trả kết quả (receipt and appointment slip)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.pdf import SlipDocument, format_vn_date, format_vn_datetime, format_vnd
+
+DELIVERY = {"counter": "Tại Bộ phận Một cửa", "postal": "Qua dịch vụ bưu chính công ích",
+            "electronic": "Bản điện tử qua Cổng dịch vụ công"}
+
+
+def render_receipt(d: dict[str, Any], procedure: dict[str, Any], agency: dict[str, Any],
+                   public_base_url: str) -> bytes:
+    applicant = d["applicant"]
+    doc = SlipDocument(f"Giấy tiếp nhận {d['code']}")
+    doc.national_header(agency["name"], "Hà Nội, " + format_vn_date(d["received_at"]))
+    doc.title("Giấy tiếp nhận hồ sơ và hẹn trả kết quả", f"Mã hồ sơ: {d['code']}")
+    doc.field(agency["name"], "đã tiếp nhận hồ sơ của")
+    doc.field("Ông/Bà", applicant["full_name"])
+    doc.field("Số định danh cá nhân", applicant["id_number"])
+    doc.field("Địa chỉ", applicant["address"]["line"])
+    doc.field("Số điện thoại", applicant["phone"])
+    doc.field("Nội dung yêu cầu giải quyết", f"{procedure['name']} ({procedure['code']})")
+    rows = [[str(i), x["name"], str(x.get("original", 0)), str(x.get("copy", 0))]
+            for i, x in enumerate(d["documents"], 1)]
+    doc.table(["STT", "Tên giấy tờ", "Bản chính", "Bản sao"], rows or [["", "(không có)", "", ""]],
+              widths=(12, 108, 30, 30))
+    doc.field("Số lượng hồ sơ", f"{d['number_of_sets']} bộ")
+    limit = procedure["time_limit"]
+    doc.field("Thời hạn giải quyết theo quy định", _limit_text(limit))
+    doc.field("Thời gian nhận hồ sơ", format_vn_datetime(d["received_at"]))
+    doc.field("Thời gian trả kết quả", format_vn_datetime(d["due_at"]))
+    doc.field("Nơi trả kết quả", DELIVERY.get(d["result_delivery"], d["result_delivery"]))
+    doc.field("Lệ phí, phí", format_vnd(d["fee"]))
+    doc.qr(f"{public_base_url}/api/workflow/v1/public/dossiers/{d['code']}", "Tra cứu tình trạng hồ sơ")
+    doc.signature_blocks(("NGƯỜI NỘP HỒ SƠ", "(Ký và ghi rõ họ tên)"), ("NGƯỜI TIẾP NHẬN HỒ SƠ", d["submitted_by"]))
+    return doc.output()
+
+
+def _limit_text(limit: dict[str, Any]) -> str:
+    unit = {"same_day": "trong ngày", "working_days": "ngày làm việc", "calendar_days": "ngày",
+            "hours": "giờ làm việc"}[limit["unit"]]
+    return unit if limit["unit"] == "same_day" else f"{limit['value']} {unit}"

@@ -1,0 +1,162 @@
+"""Dossier submission rules (tiếp nhận hồ sơ): validation, code, due date, fee, event. Never commits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from vietnam_provinces import Ward, WardCode
+
+from services.intake import dossier_repository as repo
+from services.intake import service
+from services.intake.citizen_id import id_number_problems
+from services.intake.schemas import DossierIn
+from shared.auth import Principal
+from shared.calendar import VN_TZ, TimeLimit
+from shared.jobs import enqueue
+from shared.problems import ProblemError
+
+CHANNEL_ROLES = {"counter": {"officer", "supervisor", "admin"}, "online": {"citizen"},
+                 "postal": {"postal_partner", "officer", "supervisor", "admin"}}
+MAX_PER_DAY = 9999
+
+
+def ward_exists(code: str) -> bool:
+    try:
+        Ward.from_code(WardCode(int(code)))
+    except (ValueError, KeyError):
+        return False
+    return True
+
+
+def err(field: str, message: str, type_: str) -> dict[str, str]:
+    return {"field": field, "message": message, "type": type_}
+
+
+def fee_for(rule: dict[str, Any], sets: int, pages: int) -> int:
+    kind = rule.get("kind")
+    if kind == "fixed":
+        return int(rule.get("amount", 0))
+    if kind == "per_copy":
+        return int(rule["amount"]) * sets
+    if kind == "per_page":
+        first = min(pages, int(rule["first_pages"])) * int(rule["first_rate"])
+        rest = max(0, pages - int(rule["first_pages"])) * int(rule["rate"])
+        return min(first + rest, int(rule["cap_per_copy"])) * sets
+    return 0
+
+
+def _check_people(body: DossierIn, who: Principal, errors: list[dict[str, str]]) -> None:
+    applicant = body.applicant
+    for problem in id_number_problems(applicant.id_number, applicant.date_of_birth):
+        errors.append(err("applicant.id_number", problem, "id_number"))
+    if not ward_exists(applicant.address.ward_code):
+        errors.append(err("applicant.address.ward_code", f"mã phường/xã {applicant.address.ward_code} không tồn tại"
+                          f" / unknown ward code {applicant.address.ward_code}", "unknown_ward"))
+    if body.representative is not None:
+        for problem in id_number_problems(body.representative.id_number, None):
+            errors.append(err("representative.id_number", problem, "id_number"))
+    if who.role == "citizen":
+        acting_as = body.representative.id_number if body.representative else applicant.id_number
+        if acting_as != who.subject:
+            errors.append(err("applicant.id_number", "công dân chỉ nộp cho chính mình hoặc với tư cách người đại "
+                              "diện / a citizen submits only for themselves or as the named representative",
+                              "not_self"))
+
+
+def _check_procedure(body: DossierIn, proc: dict[str, Any], errors: list[dict[str, str]]) -> None:
+    if body.channel not in proc["channels"]:
+        errors.append(err("channel", f"thủ tục không nhận qua kênh {body.channel} / procedure not offered on "
+                          f"channel '{body.channel}' (allowed: {', '.join(proc['channels'])})", "channel_not_allowed"))
+    given = {d.name.strip().lower() for d in body.documents}
+    for doc in proc["documents"]:
+        if doc.get("mandatory") and doc["name"].strip().lower() not in given:
+            errors.append(err("documents", f"thiếu giấy tờ bắt buộc: {doc['name']} / missing mandatory document: "
+                              f"{doc['name']}", "missing_document"))
+    if body.result_delivery == "postal" and body.delivery_address is None:
+        errors.append(err("delivery_address", "cần địa chỉ nhận kết quả qua bưu chính / a delivery address is "
+                          "required for postal return", "required"))
+    if body.result_delivery not in proc["result_delivery"]:
+        errors.append(err("result_delivery", "hình thức trả kết quả không được hỗ trợ / unsupported result delivery",
+                          "not_allowed"))
+
+
+async def submit(session: AsyncSession, body: DossierIn, who: Principal, now: datetime) -> dict[str, Any]:
+    if who.role not in CHANNEL_ROLES[body.channel]:
+        raise ProblemError(403, "forbidden", f"Vai trò {who.role} không nộp được qua kênh {body.channel} / "
+                           f"role '{who.role}' may not submit on channel '{body.channel}'")
+    errors: list[dict[str, str]] = []
+    proc = await repo.procedure_in_force(session, body.procedure_code, now.astimezone(VN_TZ).date())
+    agency = await repo.agency(session, body.receiving_agency_code)
+    if proc is None:
+        errors.append(err("procedure_code", f"không có thủ tục {body.procedure_code} / unknown procedure",
+                          "unknown_procedure"))
+    if agency is None:
+        errors.append(err("receiving_agency_code", f"không có cơ quan {body.receiving_agency_code} / unknown agency",
+                          "unknown_agency"))
+    elif who.role in ("officer", "supervisor") and who.agency_code != agency["code"]:
+        raise ProblemError(403, "forbidden", "Cán bộ chỉ tiếp nhận cho cơ quan của mình / an officer receives "
+                           "dossiers only for their own agency")
+    _check_people(body, who, errors)
+    if proc is not None:
+        _check_procedure(body, proc, errors)
+    received_at = now
+    if body.channel == "postal" and body.received_at is not None:
+        if body.received_at.tzinfo is None or body.received_at > now:
+            errors.append(err("received_at", "thời điểm bàn giao bưu chính phải có múi giờ và không ở tương lai / "
+                              "postal handover time needs an offset and cannot be in the future", "invalid"))
+        else:
+            received_at = body.received_at
+    competent = None
+    if proc is not None and agency is not None:
+        competent = await repo.competent_agency(session, proc["level"], body.applicant.address.ward_code, agency)
+        if competent is None:
+            errors.append(err("applicant.address.ward_code", "không có cơ quan có thẩm quyền cho địa bàn này / no "
+                              "competent agency for this ward", "no_competent_agency"))
+    if errors:
+        raise ProblemError(422, "validation_error", "Hồ sơ chưa hợp lệ: " + "; ".join(e["message"] for e in errors),
+                           errors=errors)
+    assert proc is not None and agency is not None and competent is not None
+    return await _receive(session, body, who, proc, agency, competent, received_at)
+
+
+async def _receive(session: AsyncSession, body: DossierIn, who: Principal, proc: dict[str, Any],
+                   agency: dict[str, Any], competent: str, received_at: datetime) -> dict[str, Any]:
+    local_day = received_at.astimezone(VN_TZ).date()
+    number = await repo.next_number(session, agency["code"], local_day)
+    if number > MAX_PER_DAY:
+        raise ProblemError(409, "daily_sequence_exhausted", f"Cơ quan đã nhận {MAX_PER_DAY} hồ sơ trong ngày; không "
+                           f"cấp thêm mã / the agency's {MAX_PER_DAY} dossier codes for {local_day} are used up")
+    code = f"{agency['code']}-{local_day:%y%m%d}-{number:04d}"
+    calendar = await service.calendar_for(session, agency)
+    limit = proc["time_limit"]
+    due = calendar.due_at(received_at, TimeLimit(int(limit["value"]), limit["unit"]))
+    fee = fee_for(proc["fee"], body.number_of_sets, body.pages_per_copy)
+    applicant = body.applicant.model_dump(mode="json")
+    row = {
+        "code": code, "procedure_code": proc["code"], "procedure_version_id": proc["id"],
+        "receiving_agency": agency["code"], "competent_agency": competent, "channel": body.channel,
+        "status": "received", "applicant": applicant, "applicant_id_number": body.applicant.id_number,
+        "submitted_by": who.subject, "submitted_role": who.role,
+        "documents": [d.model_dump(mode="json", by_alias=True) for d in body.documents],
+        "number_of_sets": body.number_of_sets, "result_delivery": body.result_delivery,
+        "delivery_address": body.delivery_address.model_dump(mode="json") if body.delivery_address else None,
+        "fee": fee, "received_at": received_at, "due_at": due.due_at, "clock_started": True,
+        "queue_ticket_id": body.queue_ticket_id, "notes": body.notes,
+    }
+    await repo.insert_dossier(session, row)
+    await enqueue(session, "dossier.received", {
+        "code": code, "procedure_code": proc["code"], "procedure_name": proc["name"],
+        "field_code": proc["field_code"], "receiving_agency": agency["code"], "competent_agency": competent,
+        "channel": body.channel, "received_at": received_at.isoformat(), "due_at": due.due_at.isoformat(),
+        "applicant": {"name": body.applicant.full_name, "id_number": body.applicant.id_number,
+                      "phone": body.applicant.phone, "email": body.applicant.email},
+        "time_limit": {"value": limit["value"], "unit": limit["unit"]},
+        "result_delivery": body.result_delivery, "delivery_address": row["delivery_address"],
+        "fee": fee, "clock_started": True,
+    })
+    return {"code": code, "status": "received", "channel": body.channel, "procedure_code": proc["code"],
+            "receiving_agency": agency["code"], "competent_agency": competent,
+            "received_at": received_at.isoformat(), "due_at": due.due_at.isoformat(), "fee": fee,
+            "receipt_url": f"/api/intake/v1/dossiers/{code}/receipt"}

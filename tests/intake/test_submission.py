@@ -1,0 +1,155 @@
+"""Submitting dossiers: the happy paths, every refusal, the receipt, and races on codes and keys."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from pypdf import PdfReader
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+
+from services.intake.app import create_app
+from tests.conftest import app_client_factory, auth
+
+client = app_client_factory(create_app)
+WARD = "000.00.21.H29"
+
+
+def body(**over: Any) -> dict[str, Any]:
+    b: dict[str, Any] = {
+        "channel": "counter", "procedure_code": "1.001193", "receiving_agency_code": WARD,
+        "applicant": {"full_name": "Nguyễn Văn An", "id_number": "001090012345", "date_of_birth": "1990-05-12",
+                      "phone": "0912345678", "address": {"line": "12 phố Kim Mã", "ward_code": "00004"}},
+        "documents": [{"name": "Tờ khai đăng ký khai sinh"}, {"name": "Giấy chứng sinh"}],
+    }
+    b.update(over)
+    return b
+
+
+def officer(make_token: Any, agency: str = WARD) -> dict[str, str]:
+    return auth(make_token("officer", subject="canbo.phuong", agency_code=agency),
+                **{"Idempotency-Key": uuid.uuid4().hex})
+
+
+async def counts(conn: AsyncConnection) -> tuple[int, int]:
+    dossiers = (await conn.execute(text("SELECT count(*) FROM intake.dossiers"))).scalar_one()
+    counters = (await conn.execute(text("SELECT coalesce(sum(last_number), 0) FROM intake.daily_counters"))
+                ).scalar_one()
+    return int(dossiers), int(counters)
+
+
+@pytest.mark.smoke
+async def test_counter_submission_gets_code_due_date_fee_and_event(
+    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection,
+) -> None:
+    r = await client.post("/v1/dossiers", json=body(), headers=officer(make_token))
+    assert r.status_code == 201, r.text
+    d = r.json()
+    assert re.fullmatch(r"000\.00\.21\.H29-\d{6}-\d{4}", d["code"])
+    assert d["status"] == "received" and d["fee"] == 0 and d["competent_agency"] == WARD
+    assert d["receipt_url"] == f"/api/intake/v1/dossiers/{d['code']}/receipt"
+    jobs = (await db_conn.execute(text(
+        "SELECT convert_from(payload, 'UTF8')::jsonb->'data' FROM jobs.pgqueuer "
+        "WHERE entrypoint = 'dossier.received' ORDER BY id DESC LIMIT 1"))).scalar_one()
+    assert jobs["code"] == d["code"] and jobs["applicant"]["name"] == "Nguyễn Văn An"
+
+
+async def test_citizen_online_for_self_and_not_for_others(client: httpx.AsyncClient, make_token: Any) -> None:
+    citizen = auth(make_token("citizen", subject="001090012345"), **{"Idempotency-Key": uuid.uuid4().hex})
+    r = await client.post("/v1/dossiers", json=body(channel="online"), headers=citizen)
+    assert r.status_code == 201, r.text
+    other = body(channel="online")
+    other["applicant"] = {**other["applicant"], "id_number": "079195001234", "date_of_birth": "1995-01-01",
+                          "full_name": "Trần Thị Bình"}
+    citizen["Idempotency-Key"] = uuid.uuid4().hex
+    r = await client.post("/v1/dossiers", json=other, headers=citizen)
+    assert r.status_code == 422 and [e["type"] for e in r.json()["errors"]] == ["not_self"]
+    other["representative"] = {"full_name": "Nguyễn Văn An", "id_number": "001090012345", "relation": "anh"}
+    citizen["Idempotency-Key"] = uuid.uuid4().hex
+    assert (await client.post("/v1/dossiers", json=other, headers=citizen)).status_code == 201
+
+
+async def test_every_problem_is_listed_and_nothing_is_written(
+    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection,
+) -> None:
+    before = await counts(db_conn)
+    bad = body(procedure_code="2.000815", channel="counter", documents=[])
+    bad["applicant"] = {**bad["applicant"], "id_number": "999290012345",
+                        "address": {"line": "x", "ward_code": "99999"}}
+    r = await client.post("/v1/dossiers", json=bad, headers=officer(make_token))
+    assert r.status_code == 422, r.text
+    types = sorted(e["type"] for e in r.json()["errors"])
+    assert types == ["id_number", "id_number", "missing_document", "missing_document", "unknown_ward"]
+    r = await client.post("/v1/dossiers", json=body(channel="online", procedure_code="2.000815"),
+                          headers=auth(make_token("citizen", subject="001090012345"),
+                                       **{"Idempotency-Key": uuid.uuid4().hex}))
+    assert "channel_not_allowed" in [e["type"] for e in r.json()["errors"]]
+    r = await client.post("/v1/dossiers", json=body(procedure_code="0.000000", receiving_agency_code="nope"),
+                          headers=officer(make_token))
+    assert sorted(e["type"] for e in r.json()["errors"]) == ["unknown_agency", "unknown_procedure"]
+    r = await client.post("/v1/dossiers", json=body(result_delivery="postal"), headers=officer(make_token))
+    assert [e["field"] for e in r.json()["errors"]] == ["delivery_address"]
+    r = await client.post("/v1/dossiers", json={"channel": "fax"}, headers=officer(make_token))
+    assert r.status_code == 422 and r.json()["code"] == "validation_error"
+    assert await counts(db_conn) == before
+
+
+async def test_roles_and_agency_scope(client: httpx.AsyncClient, make_token: Any) -> None:
+    r = await client.post("/v1/dossiers", json=body(), headers=officer(make_token, agency="000.00.07.H29"))
+    assert r.status_code == 403
+    r = await client.post("/v1/dossiers", json=body(), headers=auth(
+        make_token("citizen", subject="001090012345"), **{"Idempotency-Key": "k"}))
+    assert r.status_code == 403
+    r = await client.post("/v1/dossiers", json=body(), headers=auth(make_token("officer", agency_code=WARD)))
+    assert r.status_code == 400 and r.json()["code"] == "idempotency_key_missing"
+
+
+async def test_receipt_pdf_and_read_scope(client: httpx.AsyncClient, make_token: Any) -> None:
+    code = (await client.post("/v1/dossiers", json=body(), headers=officer(make_token))).json()["code"]
+    r = await client.get(f"/v1/dossiers/{code}/receipt", headers=officer(make_token))
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    text_ = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(r.content)).pages)
+    for expected in (code, "Nguyễn Văn An", "Đăng ký khai sinh", "GIẤY TIẾP NHẬN HỒ SƠ VÀ HẸN TRẢ KẾT QUẢ"):
+        assert expected in text_
+    own = auth(make_token("citizen", subject="001090012345"))
+    assert (await client.get(f"/v1/dossiers/{code}", headers=own)).status_code == 200
+    stranger = auth(make_token("citizen", subject="079195001234"))
+    assert (await client.get(f"/v1/dossiers/{code}", headers=stranger)).status_code == 404
+    other_agency = auth(make_token("officer", agency_code="000.00.07.H29"))
+    assert (await client.get(f"/v1/dossiers/{code}/receipt", headers=other_agency)).status_code == 404
+
+
+async def test_fifty_concurrent_submissions_get_consecutive_codes(
+    committed_client_factory: Any, make_token: Any, database_url: str,
+) -> None:
+    async with committed_client_factory(create_app) as c:
+        rs = await asyncio.gather(*(c.post("/v1/dossiers", json=body(), headers=officer(make_token))
+                                    for _ in range(50)))
+    assert [r.status_code for r in rs] == [201] * 50, [r.text for r in rs if r.status_code != 201][:2]
+    numbers = sorted(int(r.json()["code"][-4:]) for r in rs)
+    assert numbers == list(range(numbers[0], numbers[0] + 50))
+    assert len({r.json()["code"] for r in rs}) == 50
+
+
+async def test_concurrent_retries_of_one_key_make_one_dossier(
+    committed_client_factory: Any, make_token: Any, database_url: str,
+) -> None:
+    h = officer(make_token)
+    async with committed_client_factory(create_app) as c:
+        rs = await asyncio.gather(*(c.post("/v1/dossiers", json=body(), headers=h) for _ in range(20)))
+        again = await c.post("/v1/dossiers", json=body(), headers=h)
+    codes = {r.json()["code"] for r in rs if r.status_code == 201}
+    assert len(codes) == 1 and {r.status_code for r in rs} <= {201, 409}
+    assert again.json()["code"] in codes
+    engine = create_async_engine(database_url)
+    async with engine.connect() as conn:
+        n = (await conn.execute(text("SELECT count(*) FROM intake.dossiers WHERE code = :c"),
+                                {"c": codes.pop()})).scalar_one()
+    await engine.dispose()
+    assert n == 1

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from typing import Any
 
-from sqlalchemy import insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake import repository
-from services.intake.models import daily_counters, dossiers
+from services.intake.models import dossiers
 from shared.core_models import agencies
+from shared.db import raw_connection
 
 
 async def procedure_in_force(session: AsyncSession, code: str, day: date) -> dict[str, Any] | None:
@@ -34,18 +35,39 @@ async def competent_agency(session: AsyncSession, level: str, ward_code: str,
     return str(receiving["code"]) if receiving["level"] == level else None
 
 
-async def next_number(session: AsyncSession, agency_code: str, day: date) -> int:
-    """The row lock of the upsert serialises one agency's day: no gaps, no duplicates."""
-    upsert = pg_insert(daily_counters).values(agency_code=agency_code, day=day, last_number=1)
-    stmt = upsert.on_conflict_do_update(
-        index_elements=[daily_counters.c.agency_code, daily_counters.c.day],
-        set_={"last_number": daily_counters.c.last_number + 1},
-    ).returning(daily_counters.c.last_number)
-    return int((await session.execute(stmt)).scalar_one())
+INSERT_WITH_CODE = """
+WITH n AS (
+    INSERT INTO intake.daily_counters AS c (agency_code, day, last_number) VALUES ($1, $2, 1)
+    ON CONFLICT (agency_code, day) DO UPDATE SET last_number = c.last_number + 1
+    RETURNING last_number
+)
+INSERT INTO intake.dossiers (code, procedure_code, procedure_version_id, receiving_agency,
+    competent_agency, channel, status, applicant, applicant_id_number, submitted_by, submitted_role,
+    documents, number_of_sets, result_delivery, delivery_address, fee, received_at, due_at,
+    clock_started, queue_ticket_id, notes)
+SELECT $1 || '-' || $3 || '-' || lpad(n.last_number::text, 4, '0'), $4, $5, $1, $6, $7, $8,
+    $9::jsonb, $10, $11, $12, $13::jsonb, $14, $15, $16::jsonb, $17, $18, $19, $20, $21, $22
+FROM n
+RETURNING code, (SELECT last_number FROM n) AS number
+"""
 
 
-async def insert_dossier(session: AsyncSession, row: dict[str, Any]) -> None:
-    await session.execute(insert(dossiers).values(**row))
+async def insert_with_next_code(session: AsyncSession, agency_code: str, day: date,
+                                row: dict[str, Any]) -> tuple[str, int]:
+    """One round trip: take the agency's next number of the day and insert the dossier with it.
+
+    The counter row stays locked until commit, so codes have no gaps and no duplicates.
+    """
+    conn = await raw_connection(session)
+    rec = await conn.fetchrow(
+        INSERT_WITH_CODE, agency_code, day, f"{day:%y%m%d}", row["procedure_code"],
+        row["procedure_version_id"], row["competent_agency"], row["channel"], row["status"],
+        json.dumps(row["applicant"]), row["applicant_id_number"], row["submitted_by"], row["submitted_role"],
+        json.dumps(row["documents"]), row["number_of_sets"], row["result_delivery"],
+        json.dumps(row["delivery_address"]) if row["delivery_address"] is not None else None,
+        row["fee"], row["received_at"], row["due_at"], row["clock_started"], row["queue_ticket_id"], row["notes"],
+    )
+    return str(rec["code"]), int(rec["number"])
 
 
 async def get_dossier(session: AsyncSession, code: str) -> dict[str, Any] | None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+import time
+from datetime import date, datetime
+from datetime import time as clock
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +22,22 @@ from shared.calendar import (
 )
 from shared.problems import ProblemError
 
+REFERENCE_TTL_SECONDS = 30.0
+_reference_cache: dict[tuple[str, ...], tuple[float, Any]] = {}
+
+
+def _cached(key: tuple[str, ...]) -> Any:
+    """Reference data (catalog, agencies, calendars) is read-mostly: each process keeps it 30 s."""
+    hit = _reference_cache.get(key)
+    return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+
+
+def _remember(key: tuple[str, ...], value: Any) -> Any:
+    if len(_reference_cache) > 10_000:
+        _reference_cache.clear()
+    _reference_cache[key] = (time.monotonic() + REFERENCE_TTL_SECONDS, value)
+    return value
+
 
 def today_vn() -> date:
     return datetime.now(VN_TZ).date()
@@ -34,7 +52,12 @@ async def search_procedures(session: AsyncSession, q: str | None, field: str | N
 
 
 async def procedure(session: AsyncSession, code: str, as_of: date | None = None) -> dict[str, Any]:
-    found = await repository.get_procedure(session, code, as_of or today_vn())
+    day = as_of or today_vn()
+    found: dict[str, Any] | None = _cached(("procedure", code, day.isoformat()))
+    if found is None:
+        found = await repository.get_procedure(session, code, day)
+        if found is not None:
+            _remember(("procedure", code, day.isoformat()), found)
     if found is None:
         raise ProblemError(404, "not_found", f"Không có thủ tục {code} / Unknown procedure {code}",
                            errors=[{"field": "procedure_code", "message": "unknown procedure", "type": "unknown"}])
@@ -46,7 +69,11 @@ async def list_agencies(session: AsyncSession, key: str | None, level: str | Non
 
 
 async def agency(session: AsyncSession, code: str) -> dict[str, Any]:
-    found = await repository.get_agency(session, code)
+    found: dict[str, Any] | None = _cached(("agency", code))
+    if found is None:
+        found = await repository.get_agency(session, code)
+        if found is not None:
+            _remember(("agency", code), found)
     if found is None:
         raise ProblemError(404, "not_found", f"Không có cơ quan {code} / Unknown agency {code}",
                            errors=[{"field": "agency_code", "message": "unknown agency", "type": "unknown"}])
@@ -56,16 +83,20 @@ async def agency(session: AsyncSession, code: str) -> dict[str, Any]:
 def _sessions(raw: list[dict[str, str]] | None) -> tuple[WorkSession, ...] | None:
     if not raw:
         return None
-    return tuple(WorkSession(time.fromisoformat(s["start"]), time.fromisoformat(s["end"])) for s in raw)
+    return tuple(WorkSession(clock.fromisoformat(s["start"]), clock.fromisoformat(s["end"])) for s in raw)
 
 
 async def calendar_for(session: AsyncSession, agency_row: dict[str, Any]) -> WorkingCalendar:
     """The agency's sessions and overrides on top of the national calendar."""
+    cached: WorkingCalendar | None = _cached(("calendar", agency_row["code"]))
+    if cached is not None:
+        return cached
     rows = await repository.overrides_for(session, agency_row["code"])
     overrides = {o.day: o for o in VN_OFFICIAL_OVERRIDES_2026}
     for r in rows:
         overrides[r["day"]] = CalendarOverride(r["day"], r["kind"], _sessions(r["sessions"]), r["note"])
-    return WorkingCalendar(sessions=_sessions(agency_row["sessions"]) or (), overrides=overrides.values())
+    calendar = WorkingCalendar(sessions=_sessions(agency_row["sessions"]) or (), overrides=overrides.values())
+    return _remember(("calendar", agency_row["code"]), calendar)  # type: ignore[no-any-return]
 
 
 async def due(session: AsyncSession, procedure_code: str, agency_code: str,

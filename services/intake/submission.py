@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +24,7 @@ CHANNEL_ROLES = {"counter": {"officer", "supervisor", "admin"}, "online": {"citi
 MAX_PER_DAY = 9999
 
 
+@lru_cache(maxsize=8192)
 def ward_exists(code: str) -> bool:
     try:
         Ward.from_code(WardCode(int(code)))
@@ -82,13 +85,22 @@ def _check_procedure(body: DossierIn, proc: dict[str, Any], errors: list[dict[st
                           "not_allowed"))
 
 
+async def _optional(lookup: Awaitable[dict[str, Any]]) -> dict[str, Any] | None:
+    try:
+        return await lookup
+    except ProblemError as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
 async def submit(session: AsyncSession, body: DossierIn, who: Principal, now: datetime) -> dict[str, Any]:
     if who.role not in CHANNEL_ROLES[body.channel]:
         raise ProblemError(403, "forbidden", f"Vai trò {who.role} không nộp được qua kênh {body.channel} / "
                            f"role '{who.role}' may not submit on channel '{body.channel}'")
     errors: list[dict[str, str]] = []
-    proc = await repo.procedure_in_force(session, body.procedure_code, now.astimezone(VN_TZ).date())
-    agency = await repo.agency(session, body.receiving_agency_code)
+    proc = await _optional(service.procedure(session, body.procedure_code, now.astimezone(VN_TZ).date()))
+    agency = await _optional(service.agency(session, body.receiving_agency_code))
     if proc is None:
         errors.append(err("procedure_code", f"không có thủ tục {body.procedure_code} / unknown procedure",
                           "unknown_procedure"))
@@ -124,18 +136,13 @@ async def submit(session: AsyncSession, body: DossierIn, who: Principal, now: da
 async def _receive(session: AsyncSession, body: DossierIn, who: Principal, proc: dict[str, Any],
                    agency: dict[str, Any], competent: str, received_at: datetime) -> dict[str, Any]:
     local_day = received_at.astimezone(VN_TZ).date()
-    number = await repo.next_number(session, agency["code"], local_day)
-    if number > MAX_PER_DAY:
-        raise ProblemError(409, "daily_sequence_exhausted", f"Cơ quan đã nhận {MAX_PER_DAY} hồ sơ trong ngày; không "
-                           f"cấp thêm mã / the agency's {MAX_PER_DAY} dossier codes for {local_day} are used up")
-    code = f"{agency['code']}-{local_day:%y%m%d}-{number:04d}"
     calendar = await service.calendar_for(session, agency)
     limit = proc["time_limit"]
     due = calendar.due_at(received_at, TimeLimit(int(limit["value"]), limit["unit"]))
     fee = fee_for(proc["fee"], body.number_of_sets, body.pages_per_copy)
     applicant = body.applicant.model_dump(mode="json")
     row = {
-        "code": code, "procedure_code": proc["code"], "procedure_version_id": proc["id"],
+        "procedure_code": proc["code"], "procedure_version_id": proc["id"],
         "receiving_agency": agency["code"], "competent_agency": competent, "channel": body.channel,
         "status": "received", "applicant": applicant, "applicant_id_number": body.applicant.id_number,
         "submitted_by": who.subject, "submitted_role": who.role,
@@ -145,7 +152,10 @@ async def _receive(session: AsyncSession, body: DossierIn, who: Principal, proc:
         "fee": fee, "received_at": received_at, "due_at": due.due_at, "clock_started": True,
         "queue_ticket_id": body.queue_ticket_id, "notes": body.notes,
     }
-    await repo.insert_dossier(session, row)
+    code, number = await repo.insert_with_next_code(session, agency["code"], local_day, row)
+    if number > MAX_PER_DAY:  # the transaction rolls back: the counter is not consumed
+        raise ProblemError(409, "daily_sequence_exhausted", f"Cơ quan đã nhận {MAX_PER_DAY} hồ sơ trong ngày; không "
+                           f"cấp thêm mã / the agency's {MAX_PER_DAY} dossier codes for {local_day} are used up")
     await enqueue(session, "dossier.received", {
         "code": code, "procedure_code": proc["code"], "procedure_name": proc["name"],
         "field_code": proc["field_code"], "receiving_agency": agency["code"], "competent_agency": competent,

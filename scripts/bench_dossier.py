@@ -13,7 +13,7 @@ def dossier_body() -> dict[str, Any]:
         "applicant": {"full_name": "Nguyễn Văn An", "id_number": "001090012345",
                       "date_of_birth": "1990-05-12", "phone": "0912345678",
                       "address": {"line": "12 Phố Kim Mã", "ward_code": "00004"}},
-        "documents": [],
+        "documents": [{"name": "Tờ khai đăng ký khai sinh"}, {"name": "Giấy chứng sinh"}],
         "number_of_sets": 1,
         "result_delivery": "counter",
     }

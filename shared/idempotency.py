@@ -114,11 +114,12 @@ class Idempotency:
         """Store the response with the domain rows (same transaction) and return it."""
         response = JSONResponse(body, status_code=status, headers=headers)
         if self.key is not None:
-            await self.session.execute(insert(self.table).values(
-                scope=self.scope, key=self.key, method=self.method, path=self.path,
-                fingerprint=self.fingerprint, status=status, body=bytes(response.body),
-                content_type="application/json",
-            ))
+            # Parameters passed apart from the statement: it compiles once and stays cached.
+            await self.session.execute(insert(self.table), {
+                "scope": self.scope, "key": self.key, "method": self.method, "path": self.path,
+                "fingerprint": self.fingerprint, "status": status, "body": bytes(response.body),
+                "content_type": "application/json",
+            })
         return response
 
 

@@ -207,6 +207,8 @@ class WorkingCalendar:
             if not self.is_working_day(end_day):
                 end_day = self.next_working_day(end_day)
             due = self.end_of_working_day(end_day)
+            if due < received:  # a 0-day limit received after that day's last session
+                due = self.end_of_working_day(self.next_working_day(end_day))
             span = self.working_time_between(received, due)
             why = f"{limit.value} ngày / {limit.value} calendar days"
         explanation = (f"Nhận lúc {_fmt(received)}; {why}; hẹn trả {_fmt(due)} / "

@@ -21,12 +21,11 @@ from sqlalchemy import (
     delete,
     func,
     insert,
-    select,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import CurrentPrincipal
-from shared.db import SessionDep
+from shared.db import SessionDep, raw_connection
 from shared.problems import ProblemError
 
 REPLAY_HEADER = "idempotent-replayed"
@@ -82,31 +81,27 @@ class Idempotency:
         if self.key is None:
             return
         lock_name = f"{self.table.schema}:{self.scope}:{self.key}"
-        got = await self.session.scalar(
-            select(func.pg_try_advisory_xact_lock(func.hashtextextended(lock_name, 0)))
-        )
-        if not got:
+        conn = await raw_connection(self.session)  # hot path: plain SQL, no statement building
+        if not await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))", lock_name):
             raise ProblemError(
                 409, "idempotency_key_in_use",
                 "Yêu cầu với cùng Idempotency-Key đang được xử lý, thử lại sau / "
                 "A request with this Idempotency-Key is still being processed; retry later",
                 headers={"Retry-After": "1"},
             )
-        t = self.table
-        row = (await self.session.execute(
-            select(t.c.fingerprint, t.c.status, t.c.body, t.c.content_type, t.c.path)
-            .where(t.c.scope == self.scope, t.c.key == self.key)
-        )).first()
+        row = await conn.fetchrow(
+            f'SELECT fingerprint, status, body, content_type, path FROM "{self.table.schema}".idempotency_keys '
+            "WHERE scope = $1 AND key = $2", self.scope, self.key)
         if row is None:
             return
-        if row.fingerprint != self.fingerprint or row.path != self.path:
+        if row["fingerprint"] != self.fingerprint or row["path"] != self.path:
             raise ProblemError(
                 422, "idempotency_key_mismatch",
                 "Idempotency-Key này đã dùng cho một yêu cầu khác; hãy dùng khóa mới / "
                 "This Idempotency-Key was used for a different request; use a new key",
             )
         self.replay = Response(
-            content=row.body, status_code=row.status, media_type=row.content_type,
+            content=row["body"], status_code=row["status"], media_type=row["content_type"],
             headers={REPLAY_HEADER: "true"},
         )
 

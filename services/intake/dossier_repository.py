@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake import repository
 from services.intake.models import dossiers
-from shared.core_models import agencies
 from shared.db import raw_connection
 
 
@@ -28,8 +27,10 @@ async def competent_agency(session: AsyncSession, level: str, ward_code: str,
     """Phi địa giới: the agency of the applicant's ward at the procedure's level, else the receiver."""
     if receiving["level"] == level and receiving["admin_unit_code"] == ward_code:
         return str(receiving["code"])
-    found = await session.scalar(select(agencies.c.code).where(
-        agencies.c.level == level, agencies.c.admin_unit_code == ward_code, agencies.c.active))
+    conn = await raw_connection(session)
+    found = await conn.fetchval(
+        "SELECT code FROM core.agencies WHERE level = $1 AND admin_unit_code = $2 AND active LIMIT 1",
+        level, ward_code)
     if found is not None:
         return str(found)
     return str(receiving["code"]) if receiving["level"] == level else None

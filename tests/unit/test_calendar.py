@@ -123,3 +123,9 @@ def test_no_due_date_on_a_day_off(received: datetime, days: int) -> None:
     cal = WorkingCalendar(overrides=[CalendarOverride(received.date() + timedelta(days=2), "day_off")])
     due = cal.due_at(received, TimeLimit(days, "working_days")).due_at
     assert cal.is_working_day(due.date()) and due.date() not in cal.overrides
+
+
+def test_zero_calendar_days_received_after_hours_is_due_next_working_day() -> None:
+    """Found by Hypothesis: the due date fell before the receipt."""
+    due = CAL.due_at(vn(2025, 12, 1, 17, 0) + timedelta(microseconds=1), TimeLimit(0, "calendar_days")).due_at
+    assert due == vn(2025, 12, 2, 17)

@@ -39,6 +39,13 @@ TITLES: dict[str, tuple[str, str]] = {
     "bad_gateway": ("Lỗi cổng kết nối", "Bad gateway"),
     "internal_error": ("Lỗi hệ thống", "Internal server error"),
     "not_acceptable": ("Không hỗ trợ định dạng yêu cầu", "Not acceptable"),
+    "action_not_allowed": ("Thao tác không được phép ở trạng thái này", "Action not allowed in this state"),
+    "role_not_allowed": ("Vai trò không được thực hiện thao tác này", "Role may not take this action"),
+    "transfer_pending": ("Đang chờ liên thông", "Transfer pending"),
+    "transfer_not_pending": ("Yêu cầu liên thông đã được trả lời", "Transfer not pending"),
+    "supplement_deadline_passed": ("Quá hạn bổ sung hồ sơ", "Supplement deadline passed"),
+    "not_returned": ("Hồ sơ chưa trả kết quả", "Result not returned yet"),
+    "already_rated": ("Đã đánh giá", "Already rated"),
 }
 
 log = structlog.get_logger("problems")

@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     storage_dir: str = ".data/files"
     max_upload_bytes: int = 10 * 1024 * 1024
 
+    # Citizen notifications: without an SMS provider they are written to <storage_dir>/notifications.jsonl.
+    sms_api_url: str | None = None
+    sms_api_key: str | None = None
+
     @model_validator(mode="after")
     def refuse_default_secrets(self) -> Settings:
         """A production process must never run with the development secret."""

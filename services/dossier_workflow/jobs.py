@@ -1,16 +1,122 @@
-"""Job handlers and periodic jobs of the Dossier workflow (giải quyết) (run by the worker)."""
+"""Job handlers and periodic jobs of the dossier workflow (run by the worker; each one transaction)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.dossier_workflow import repository as repo
+from services.dossier_workflow import service
 from services.dossier_workflow.models import idempotency_keys
+from services.dossier_workflow.notifier import Message, Notifier, notifier_from_env
+from shared.calendars import calendar_for_agency
 from shared.idempotency import purge_idempotency_keys
-from shared.jobs import JobRegistry
+from shared.jobs import JobRegistry, enqueue
+from shared.settings import get_settings
 
 registry = JobRegistry("workflow")
+BATCH = 500
+_notifier: Notifier | None = None
+
+
+def notifier() -> Notifier:
+    global _notifier
+    if _notifier is None:
+        settings = get_settings()
+        _notifier = notifier_from_env(settings.storage_dir, settings.sms_api_url, settings.sms_api_key)
+    return _notifier
+
+
+def _at(data: dict[str, Any], key: str) -> datetime:
+    return datetime.fromisoformat(data[key]) if data.get(key) else datetime.now(UTC)
+
+
+@registry.handler("dossier.received")
+async def on_received(session: AsyncSession, data: dict[str, Any]) -> None:
+    await service.receive(session, data)
+
+
+@registry.handler("dossier.supplemented")
+async def on_supplemented(session: AsyncSession, data: dict[str, Any]) -> None:
+    """The clock resumes at the moment the supplement was handed in, not when this job runs."""
+    await service.act_as_system(session, data["code"], "receive_supplement", _at(data, "supplemented_at"),
+                                note=data.get("note"))
+
+
+@registry.handler("dossier.result_delivered")
+async def on_result_delivered(session: AsyncSession, data: dict[str, Any]) -> None:
+    await service.act_as_system(session, data["code"], "return_result", _at(data, "delivered_at"), method="postal",
+                                note=f"Bưu điện đã phát (shipment {data.get('shipment_id')})")
+
+
+@registry.handler("dossier.clock_started")
+async def on_clock_started(session: AsyncSession, data: dict[str, Any]) -> None:
+    await service.clock_started(session, data["code"], _at(data, "started_at"), _at(data, "due_at"))
+
+
+@registry.handler("notification.send")
+async def on_notification(session: AsyncSession, data: dict[str, Any]) -> None:
+    """Recorded once per key; a provider failure raises, the transaction rolls back and the job retries."""
+    key = data.get("key") or f"{data.get('dossier_code')}:{data['template']}:{data['to']}"
+    fresh = await repo.record_notification(session, {
+        "dedupe_key": key, "dossier_code": data.get("dossier_code"), "channel": data["channel"],
+        "recipient": data["to"], "template": data["template"], "params": data.get("params", {}),
+        "sent_at": datetime.now(UTC)})
+    if fresh:
+        await notifier().send(Message(data["channel"], data["to"], data["template"], data.get("params", {})))
+
+
+@registry.handler("portal.sync")
+async def on_portal_sync(session: AsyncSession, data: dict[str, Any]) -> None:
+    """Sync to the national portal (Cổng DVCQG); the adapter here records it, a real one would POST."""
+    d = await repo.get_dossier(session, data["code"], lock=True)
+    if d is None or d["synced_at"] is not None:
+        return
+    now = datetime.now(UTC)
+    await repo.flag(session, [d["code"]], "synced_at", now)
+    await repo.append_history(session, service.history_row(
+        d, service.SYSTEM, "portal_synced", d["status"], now, data={"portal": "DVCQG"}))
+
+
+@registry.every("workflow.deadlines", "*/5 * * * *")
+async def watch_deadlines(session: AsyncSession) -> None:
+    await run_deadline_watch(session, datetime.now(UTC))
+
+
+async def run_deadline_watch(session: AsyncSession, now: datetime) -> dict[str, int]:
+    """Marks overdue dossiers, warns supervisors of those due within a working day, ends expired supplements."""
+    overdue = await repo.active_past(session, now, "overdue_marked_at", BATCH)
+    if overdue:
+        await repo.flag(session, [d["code"] for d in overdue], "overdue_marked_at", now)
+        await _warn_supervisors(session, overdue, "overdue", now)
+    horizon: dict[str, datetime] = {}
+    soon = []
+    for d in await repo.active_past(session, now + timedelta(days=7), "due_soon_warned_at", BATCH):
+        agency = d["current_agency"]
+        if agency not in horizon:
+            horizon[agency] = (await calendar_for_agency(session, agency)).add_working_time(
+                now, timedelta(hours=8))
+        if now <= d["due_at"] <= horizon[agency]:
+            soon.append(d)
+    if soon:
+        await repo.flag(session, [d["code"] for d in soon], "due_soon_warned_at", now)
+        await _warn_supervisors(session, soon, "due_soon", now)
+    expired = await repo.supplements_expired(session, now, BATCH)
+    for code in expired:
+        await service.act_as_system(session, code, "expire_supplement", now)
+    return {"overdue": len(overdue), "due_soon": len(soon), "supplements_expired": len(expired)}
+
+
+async def _warn_supervisors(session: AsyncSession, rows: list[dict[str, Any]], kind: str, now: datetime) -> None:
+    by_agency: dict[str, list[str]] = {}
+    for d in rows:
+        by_agency.setdefault(d["current_agency"], []).append(d["code"])
+    for agency, codes in by_agency.items():
+        await enqueue(session, "notification.send", {
+            "channel": "email", "to": f"lanh-dao@{agency}", "template": f"supervisor_{kind}",
+            "params": {"agency": agency, "codes": codes}, "key": f"{kind}:{agency}:{now.isoformat()}"})
 
 
 @registry.every("workflow.purge_idempotency_keys", "17 3 * * *")

@@ -9,7 +9,7 @@ from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.core_models import agencies, calendar_overrides, fields, procedures
+from shared.core_models import agencies, fields, procedures
 
 
 def _current_versions(as_of: date) -> Select[Any]:
@@ -63,10 +63,3 @@ async def list_agencies(session: AsyncSession, key: str | None, level: str | Non
 async def get_agency(session: AsyncSession, code: str) -> dict[str, Any] | None:
     row = (await session.execute(select(agencies).where(agencies.c.code == code))).first()
     return dict(row._mapping) if row else None
-
-
-async def overrides_for(session: AsyncSession, agency_code: str) -> list[dict[str, Any]]:
-    rows = await session.execute(select(calendar_overrides).where(or_(
-        calendar_overrides.c.agency_code == agency_code, calendar_overrides.c.agency_code.is_(None),
-    )).order_by(calendar_overrides.c.day, calendar_overrides.c.agency_code.nulls_first()))
-    return [dict(r._mapping) for r in rows]

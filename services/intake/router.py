@@ -11,12 +11,12 @@ from services.intake import dossier_repository, service, submission
 from services.intake.models import idempotency_keys
 from services.intake.receipt import render_receipt
 from services.intake.schemas import AgencyOut, DossierIn, DossierOut, DueOut, ProcedureOut
-from services.intake.text import search_key
 from shared.auth import CurrentPrincipal, Principal
 from shared.calendar import VN_TZ
 from shared.db import SessionDep
 from shared.idempotency import Idempotency, idempotency_guard
 from shared.problems import ProblemError
+from shared.text import search_key
 
 router = APIRouter(prefix="/v1", tags=["catalog"])
 

@@ -8,8 +8,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake.catalog_data import AGENCIES, FIELDS, PROCEDURES
-from services.intake.text import search_key
 from shared.core_models import agencies, fields, procedures
+from shared.text import search_key
 
 CATALOG_EFFECTIVE_FROM = date(2025, 7, 1)  # Decree 118/2025 in force
 

@@ -4,23 +4,15 @@ from __future__ import annotations
 
 import time
 from datetime import date, datetime
-from datetime import time as clock
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake import repository
-from services.intake.text import search_key
-from shared.calendar import (
-    VN_OFFICIAL_OVERRIDES_2026,
-    VN_TZ,
-    CalendarOverride,
-    DueResult,
-    TimeLimit,
-    WorkingCalendar,
-    WorkSession,
-)
+from shared.calendar import VN_TZ, DueResult, TimeLimit, WorkingCalendar
+from shared.calendars import calendar_for_agency
 from shared.problems import ProblemError
+from shared.text import search_key
 
 REFERENCE_TTL_SECONDS = 30.0
 _reference_cache: dict[tuple[str, ...], tuple[float, Any]] = {}
@@ -80,23 +72,9 @@ async def agency(session: AsyncSession, code: str) -> dict[str, Any]:
     return found
 
 
-def _sessions(raw: list[dict[str, str]] | None) -> tuple[WorkSession, ...] | None:
-    if not raw:
-        return None
-    return tuple(WorkSession(clock.fromisoformat(s["start"]), clock.fromisoformat(s["end"])) for s in raw)
-
-
 async def calendar_for(session: AsyncSession, agency_row: dict[str, Any]) -> WorkingCalendar:
     """The agency's sessions and overrides on top of the national calendar."""
-    cached: WorkingCalendar | None = _cached(("calendar", agency_row["code"]))
-    if cached is not None:
-        return cached
-    rows = await repository.overrides_for(session, agency_row["code"])
-    overrides = {o.day: o for o in VN_OFFICIAL_OVERRIDES_2026}
-    for r in rows:
-        overrides[r["day"]] = CalendarOverride(r["day"], r["kind"], _sessions(r["sessions"]), r["note"])
-    calendar = WorkingCalendar(sessions=_sessions(agency_row["sessions"]) or (), overrides=overrides.values())
-    return _remember(("calendar", agency_row["code"]), calendar)  # type: ignore[no-any-return]
+    return await calendar_for_agency(session, agency_row["code"])
 
 
 async def due(session: AsyncSession, procedure_code: str, agency_code: str,

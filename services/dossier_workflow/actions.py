@@ -1,0 +1,191 @@
+"""What each action does beyond the state change the definition gives (checks, dates, effects)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.dossier_workflow import deadlines
+from services.dossier_workflow import repository as repo
+from services.dossier_workflow.schemas import ActionIn
+from shared.auth import Principal
+from shared.calendar import TimeLimit, WorkingCalendar
+from shared.jobs import enqueue
+from shared.problems import ProblemError
+
+
+@dataclass
+class Context:
+    session: AsyncSession
+    dossier: dict[str, Any]
+    who: Principal
+    body: ActionIn
+    now: datetime
+    calendar: WorkingCalendar
+    definition: dict[str, Any]
+    rule: dict[str, Any]
+
+
+@dataclass
+class Outcome:
+    values: dict[str, Any] = field(default_factory=dict)
+    history_data: dict[str, Any] = field(default_factory=dict)
+    notify: str | None = None
+    notify_params: dict[str, Any] = field(default_factory=dict)
+    http_status: int = 200
+
+
+def invalid(field_name: str, message: str) -> ProblemError:
+    return ProblemError(422, "validation_error", message,
+                        errors=[{"field": field_name, "message": message, "type": "invalid"}])
+
+
+async def assign(ctx: Context) -> Outcome:
+    if not ctx.body.assignee:
+        raise invalid("assignee", "Cần người được giao (assignee) / assignee is required")
+    return Outcome({"assignee": ctx.body.assignee}, {"assignee": ctx.body.assignee})
+
+
+async def start(ctx: Context) -> Outcome:
+    assignee = ctx.body.assignee or ctx.dossier["assignee"] or ctx.who.subject
+    return Outcome({"assignee": assignee}, {"assignee": assignee}, notify="status_changed",
+                   notify_params={"status": "in_progress"})
+
+
+async def forward(ctx: Context) -> Outcome:
+    return Outcome()
+
+
+async def request_supplement(ctx: Context) -> Outcome:
+    if not ctx.body.documents:
+        raise invalid("documents", "Liệt kê giấy tờ cần bổ sung (documents) / list the documents asked for")
+    until = ctx.calendar.due_at(ctx.now, TimeLimit(ctx.body.supplement_days, "working_days")).due_at
+    return Outcome({"paused_at": ctx.now, "supplement_due_at": until},
+                   {"documents": ctx.body.documents, "supplement_due_at": until.isoformat()},
+                   notify="supplement_requested",
+                   notify_params={"documents": ctx.body.documents, "supplement_due_at": until.isoformat()})
+
+
+async def receive_supplement(ctx: Context) -> Outcome:
+    d = ctx.dossier
+    if ctx.now > d["supplement_due_at"]:
+        raise ProblemError(409, "supplement_deadline_passed", "Đã quá hạn bổ sung hồ sơ "
+                           f"({d['supplement_due_at'].isoformat()}) / the supplement deadline has passed",
+                           extra={"supplement_due_at": d["supplement_due_at"].isoformat()})
+    values = deadlines.resume(ctx.calendar, d, ctx.now)
+    return Outcome(values, {"paused_from": d["paused_at"].isoformat(), "due_at": values["due_at"].isoformat()},
+                   notify="supplement_received", notify_params={"due_at": values["due_at"].isoformat()})
+
+
+def _resolution(ctx: Context, outcome: str, reason: str | None) -> Outcome:
+    d = ctx.dossier
+    minutes = deadlines.processing_minutes(ctx.calendar, d, ctx.now)
+    values = {"outcome": outcome, "outcome_reason": reason, "resolved_at": ctx.now, "paused_at": None}
+    data = {"outcome": outcome, "timing": deadlines.timing(ctx.now, d["original_due_at"]),
+            "processing_minutes": minutes}
+    return Outcome(values, data, notify="result_ready", notify_params={"outcome": outcome})
+
+
+async def _ship_result_if_postal(ctx: Context) -> None:
+    d = ctx.dossier
+    address = d["delivery_address"] or {}
+    if d["result_delivery"] != "postal":
+        return
+    await enqueue(ctx.session, "shipment.create_outbound", {
+        "code": d["code"], "agency_code": d["current_agency"],
+        "recipient_name": address.get("recipient_name") or d["applicant_name"],
+        "phone": address.get("phone") or d["applicant_phone"], "address_line": address.get("line"),
+        "ward_code": address.get("ward_code"), "cod_amount": 0,
+    }, dedupe_key=f"shipment.create_outbound:{d['code']}")
+
+
+async def approve(ctx: Context) -> Outcome:
+    await _ship_result_if_postal(ctx)
+    return _resolution(ctx, "approved", None)
+
+
+async def reject(ctx: Context) -> Outcome:
+    if not ctx.body.reason:
+        raise invalid("reason", "Cần nêu lý do từ chối (reason) / a rejection needs a reason")
+    await _ship_result_if_postal(ctx)
+    return _resolution(ctx, "rejected", ctx.body.reason)
+
+
+async def expire_supplement(ctx: Context) -> Outcome:
+    """The citizen did not supplement in time: the dossier ends, refused, and is handed back."""
+    reason = "Quá hạn bổ sung hồ sơ / the supplement deadline passed"
+    result = _resolution(ctx, "rejected", reason)
+    result.values.update(paused_at=None, supplement_due_at=None)
+    return result
+
+
+async def issue_apology(ctx: Context) -> Outcome:
+    """Form 04: a reason and a new appointment; still late against the original due date."""
+    body, d = ctx.body, ctx.dossier
+    if not body.reason:
+        raise invalid("reason", "Văn bản xin lỗi cần nêu lý do (reason) / an apology needs a reason")
+    if body.new_due_at is None or body.new_due_at.tzinfo is None:
+        raise invalid("new_due_at", "Cần ngày hẹn mới có múi giờ (new_due_at) / new_due_at with an offset is required")
+    if body.new_due_at <= ctx.now or body.new_due_at <= d["due_at"]:
+        raise invalid("new_due_at", "Ngày hẹn mới phải sau hiện tại và sau hạn hiện tại / the new date must be after "
+                      f"now and after the current due date {d['due_at'].isoformat()}")
+    await repo.insert_apology(ctx.session, {
+        "dossier_code": d["code"], "reason": body.reason, "previous_due_at": d["due_at"],
+        "new_due_at": body.new_due_at, "issued_by": ctx.who.subject, "issued_at": ctx.now})
+    return Outcome({"due_at": body.new_due_at, "overdue_marked_at": None},
+                   {"previous_due_at": d["due_at"].isoformat(), "new_due_at": body.new_due_at.isoformat()},
+                   notify="apology", notify_params={"reason": body.reason, "new_due_at": body.new_due_at.isoformat()})
+
+
+async def transfer(ctx: Context) -> Outcome:
+    """Liên thông: a linked part keeps the origin code; an outside system answers later (202)."""
+    body, d = ctx.body, ctx.dossier
+    if bool(body.target_agency) == bool(body.external_system):
+        raise invalid("target_agency", "Chọn một: target_agency hoặc external_system / give exactly one of "
+                      "target_agency or external_system")
+    external = body.external_system is not None
+    target = body.external_system or body.target_agency or ""
+    if not external:
+        if target == d["current_agency"]:
+            raise invalid("target_agency", "Không chuyển cho chính cơ quan đang giữ / already at that agency")
+        if not await repo.agency_exists(ctx.session, target):
+            raise invalid("target_agency", f"Không có cơ quan {target} / unknown agency {target}")
+    number = await repo.next_transfer_number(ctx.session, d["code"])
+    part_code = f"{d['code']}-LT{number}"
+    transfer_id = await repo.insert_transfer(ctx.session, {
+        "part_code": part_code, "origin_code": d["code"], "from_agency": d["current_agency"], "target": target,
+        "external": external, "status": "pending" if external else "accepted", "note": body.note,
+        "created_at": ctx.now, "answered_at": None if external else ctx.now})
+    values: dict[str, Any] = {"pending_transfer_id": transfer_id} if external else {
+        "current_agency": target, "assignee": None}
+    return Outcome(values, {"part_code": part_code, "target": target, "external": external,
+                            "transfer_id": transfer_id}, http_status=202 if external else 200)
+
+
+async def return_result(ctx: Context) -> Outcome:
+    d = ctx.dossier
+    method = ctx.body.method or ("postal" if ctx.who.role == "system" else
+                                 "electronic" if d["result_delivery"] == "electronic" else "counter")
+    if method == "postal" and ctx.who.role != "system":
+        raise invalid("method", "Kết quả gửi bưu chính được ghi nhận khi bưu điện báo đã phát / a postal return is "
+                      "recorded when the postal partner reports delivery")
+    return Outcome({"returned_at": ctx.now}, {"method": method}, notify="result_returned",
+                   notify_params={"method": method})
+
+
+async def withdraw(ctx: Context) -> Outcome:
+    """Form 05: the citizen asked to stop; the clock stops with it."""
+    return Outcome({"paused_at": None, "supplement_due_at": None}, {"requested_by": ctx.who.role},
+                   notify="withdrawn")
+
+
+HANDLERS: dict[str, Callable[[Context], Awaitable[Outcome]]] = {
+    "assign": assign, "start": start, "forward": forward, "request_supplement": request_supplement,
+    "receive_supplement": receive_supplement, "expire_supplement": expire_supplement, "transfer": transfer,
+    "approve": approve, "reject": reject, "issue_apology": issue_apology, "return_result": return_result,
+    "withdraw": withdraw,
+}

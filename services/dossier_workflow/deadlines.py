@@ -1,0 +1,76 @@
+"""Deadline arithmetic of a dossier on its agency's working calendar (pure functions)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from shared.calendar import VN_TZ, WorkingCalendar
+
+ACTIVE_CLOCK = ("received", "in_progress")
+
+
+def step_deadline(calendar: WorkingCalendar, start: datetime, definition: dict[str, Any], step: str,
+                  working_minutes: int) -> datetime | None:
+    """Each step gets its share of the procedure's working time, counted from when it starts."""
+    share = next((float(s.get("share", 0)) for s in definition["steps"] if s["code"] == step), None)
+    if share is None or working_minutes <= 0:
+        return None
+    return calendar.add_working_time(start, timedelta(minutes=round(working_minutes * share)))
+
+
+def step_name(definition: dict[str, Any], step: str) -> str:
+    return next((str(s["name"]) for s in definition["steps"] if s["code"] == step), step)
+
+
+def next_step(definition: dict[str, Any], step: str) -> dict[str, Any] | None:
+    codes = [s["code"] for s in definition["steps"]]
+    if step not in codes or codes.index(step) + 1 >= len(codes):
+        return None
+    return dict(definition["steps"][codes.index(step) + 1])
+
+
+def is_overdue(dossier: dict[str, Any], now: datetime) -> bool:
+    """Past due and not resolved; a paused dossier (waiting for a supplement) is not running late."""
+    return dossier["status"] in ACTIVE_CLOCK and dossier["due_at"] < now
+
+
+def timing(resolved_at: datetime, original_due_at: datetime) -> str:
+    """Early (before the due day), on time (by the due moment) or late, against the ORIGINAL due date."""
+    if resolved_at > original_due_at:
+        return "late"
+    if resolved_at.astimezone(VN_TZ).date() < original_due_at.astimezone(VN_TZ).date():
+        return "early"
+    return "on_time"
+
+
+def processing_minutes(calendar: WorkingCalendar, dossier: dict[str, Any], resolved_at: datetime) -> int:
+    """Working time from receipt to resolution, without the time spent waiting for supplements."""
+    spent = calendar.working_time_between(dossier["received_at"], resolved_at)
+    return max(0, int(spent.total_seconds() // 60) - int(dossier["paused_minutes"]))
+
+
+def resume(calendar: WorkingCalendar, dossier: dict[str, Any], resumed_at: datetime) -> dict[str, Any]:
+    """End a pause: due dates (the legal one too) move by exactly the working time that passed."""
+    paused_at: datetime = dossier["paused_at"]
+    paused = calendar.working_time_between(paused_at, resumed_at)
+    values: dict[str, Any] = {
+        "due_at": calendar.pause_resume(dossier["due_at"], paused_at, resumed_at),
+        "original_due_at": calendar.pause_resume(dossier["original_due_at"], paused_at, resumed_at),
+        "paused_at": None, "supplement_due_at": None,
+        "paused_minutes": int(dossier["paused_minutes"]) + int(paused.total_seconds() // 60),
+    }
+    if dossier["step_due_at"] is not None:
+        values["step_due_at"] = calendar.pause_resume(dossier["step_due_at"], paused_at, resumed_at)
+    return values
+
+
+def localize(value: Any) -> Any:
+    """Times go out in Viet Nam time (RFC 3339 with +07:00): what citizens and officers read."""
+    if isinstance(value, datetime):
+        return value.astimezone(VN_TZ)
+    if isinstance(value, dict):
+        return {k: localize(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [localize(v) for v in value]
+    return value

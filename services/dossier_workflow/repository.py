@@ -1,0 +1,230 @@
+"""All SQL of the workflow service."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import and_, func, insert, or_, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.dossier_workflow.models import (
+    ACTIVE_STATUSES,
+    apologies,
+    dossiers,
+    history,
+    notifications,
+    process_definitions,
+    stats_daily,
+    transfers,
+)
+from shared.core_models import agencies
+
+
+async def definition_for(session: AsyncSession, procedure_code: str, as_of: date) -> dict[str, Any]:
+    """The procedure's own definition in force on `as_of`, else the default ('*')."""
+    row = (await session.execute(
+        select(process_definitions)
+        .where(process_definitions.c.procedure_code.in_([procedure_code, "*"]),
+               process_definitions.c.effective_from <= as_of)
+        .order_by((process_definitions.c.procedure_code == "*").asc(), process_definitions.c.effective_from.desc())
+        .limit(1))).first()
+    if row is None:
+        raise LookupError("no process definition: run the migrations")
+    return dict(row._mapping)
+
+
+async def definition_by_id(session: AsyncSession, definition_id: int) -> dict[str, Any]:
+    row = (await session.execute(
+        select(process_definitions).where(process_definitions.c.id == definition_id))).one()
+    return dict(row._mapping)
+
+
+async def insert_dossier(session: AsyncSession, row: dict[str, Any]) -> bool:
+    """False when the dossier is already there (the job ran before)."""
+    result = await session.execute(
+        pg_insert(dossiers).values(**row).on_conflict_do_nothing(index_elements=["code"]).returning(dossiers.c.code))
+    return result.first() is not None
+
+
+async def get_dossier(session: AsyncSession, code: str, *, lock: bool = False) -> dict[str, Any] | None:
+    query = select(dossiers).where(dossiers.c.code == code)
+    if lock:
+        query = query.with_for_update()
+    row = (await session.execute(query)).first()
+    return dict(row._mapping) if row else None
+
+
+async def update_dossier(session: AsyncSession, code: str, values: dict[str, Any]) -> int:
+    """Writes the changes and bumps the version; returns the new version."""
+    result = await session.execute(
+        update(dossiers).where(dossiers.c.code == code)
+        .values(**values, version=dossiers.c.version + 1, updated_at=func.now())
+        .returning(dossiers.c.version))
+    return int(result.scalar_one())
+
+
+async def append_history(session: AsyncSession, row: dict[str, Any]) -> None:
+    await session.execute(insert(history).values(**row))
+
+
+async def timeline(session: AsyncSession, code: str) -> list[dict[str, Any]]:
+    rows = await session.execute(select(history).where(history.c.dossier_code == code).order_by(history.c.id))
+    return [dict(r._mapping) for r in rows]
+
+
+async def agency_exists(session: AsyncSession, code: str) -> bool:
+    return (await session.execute(select(agencies.c.code).where(agencies.c.code == code))).first() is not None
+
+
+async def agency_name(session: AsyncSession, code: str) -> str:
+    name = (await session.execute(select(agencies.c.name).where(agencies.c.code == code))).scalar_one_or_none()
+    return str(name or code)
+
+
+async def next_transfer_number(session: AsyncSession, origin: str) -> int:
+    count = (await session.execute(
+        select(func.count()).select_from(transfers).where(transfers.c.origin_code == origin))).scalar_one()
+    return int(count) + 1
+
+
+async def insert_transfer(session: AsyncSession, row: dict[str, Any]) -> int:
+    return int((await session.execute(insert(transfers).values(**row).returning(transfers.c.id))).scalar_one())
+
+
+async def get_transfer(session: AsyncSession, transfer_id: int, *, lock: bool = False) -> dict[str, Any] | None:
+    query = select(transfers).where(transfers.c.id == transfer_id)
+    if lock:
+        query = query.with_for_update()
+    row = (await session.execute(query)).first()
+    return dict(row._mapping) if row else None
+
+
+async def answer_transfer(session: AsyncSession, transfer_id: int, values: dict[str, Any]) -> None:
+    await session.execute(update(transfers).where(transfers.c.id == transfer_id).values(**values))
+
+
+async def transfers_of(session: AsyncSession, code: str) -> list[dict[str, Any]]:
+    rows = await session.execute(select(transfers).where(transfers.c.origin_code == code).order_by(transfers.c.id))
+    return [dict(r._mapping) for r in rows]
+
+
+async def insert_apology(session: AsyncSession, row: dict[str, Any]) -> None:
+    await session.execute(insert(apologies).values(**row))
+
+
+async def latest_apology(session: AsyncSession, code: str) -> dict[str, Any] | None:
+    row = (await session.execute(select(apologies).where(apologies.c.dossier_code == code)
+                                 .order_by(apologies.c.id.desc()).limit(1))).first()
+    return dict(row._mapping) if row else None
+
+
+async def worklist(
+    session: AsyncSession, agency: str | None, *, status: str | None, overdue: bool | None,
+    due_before: datetime | None, procedure_code: str | None, name_key: str | None,
+    after: tuple[datetime, str] | None, limit: int, now: datetime,
+) -> list[dict[str, Any]]:
+    query = select(dossiers)
+    if agency is not None:
+        query = query.where(dossiers.c.current_agency == agency)
+    if status:
+        query = query.where(dossiers.c.status == status)
+    if overdue is not None:
+        late = and_(dossiers.c.status.in_(("received", "in_progress")), dossiers.c.due_at < now)
+        query = query.where(late if overdue else ~late)
+    if due_before is not None:
+        query = query.where(dossiers.c.due_at < due_before)
+    if procedure_code:
+        query = query.where(dossiers.c.procedure_code == procedure_code)
+    if name_key:
+        query = query.where(dossiers.c.applicant_name_key.contains(name_key, autoescape=True))
+    if after is not None:
+        query = query.where(tuple_(dossiers.c.due_at, dossiers.c.code) > tuple_(*after))
+    rows = await session.execute(query.order_by(dossiers.c.due_at, dossiers.c.code).limit(limit))
+    return [dict(r._mapping) for r in rows]
+
+
+async def tracking_book(
+    session: AsyncSession, agency: str | None, start: datetime, end: datetime,
+    after: tuple[datetime, str] | None, limit: int,
+) -> list[dict[str, Any]]:
+    query = select(dossiers).where(dossiers.c.received_at >= start, dossiers.c.received_at < end)
+    if agency is not None:
+        query = query.where(or_(dossiers.c.receiving_agency == agency, dossiers.c.current_agency == agency))
+    if after is not None:
+        query = query.where(tuple_(dossiers.c.received_at, dossiers.c.code) > tuple_(*after))
+    rows = await session.execute(query.order_by(dossiers.c.received_at, dossiers.c.code).limit(limit))
+    return [dict(r._mapping) for r in rows]
+
+
+async def active_past(session: AsyncSession, moment: datetime, column: str, limit: int) -> list[dict[str, Any]]:
+    """Active dossiers due before `moment` not yet flagged in `column` (overdue / due-soon runs)."""
+    flag = dossiers.c[column]
+    rows = await session.execute(
+        select(dossiers).where(dossiers.c.status.in_(("received", "in_progress")), dossiers.c.due_at < moment,
+                               flag.is_(None))
+        .order_by(dossiers.c.due_at).limit(limit).with_for_update(skip_locked=True))
+    return [dict(r._mapping) for r in rows]
+
+
+async def flag(session: AsyncSession, codes: list[str], column: str, when: datetime) -> None:
+    """Flags set by periodic jobs are bookkeeping, not transitions: the version does not move."""
+    await session.execute(update(dossiers).where(dossiers.c.code.in_(codes)).values({column: when}))
+
+
+async def supplements_expired(session: AsyncSession, now: datetime, limit: int) -> list[str]:
+    rows = await session.execute(
+        select(dossiers.c.code).where(dossiers.c.status == "supplement_requested",
+                                      dossiers.c.supplement_due_at < now)
+        .order_by(dossiers.c.supplement_due_at).limit(limit).with_for_update(skip_locked=True))
+    return [r.code for r in rows]
+
+
+async def record_notification(session: AsyncSession, row: dict[str, Any]) -> bool:
+    result = await session.execute(pg_insert(notifications).values(**row)
+                                   .on_conflict_do_nothing(index_elements=["dedupe_key"])
+                                   .returning(notifications.c.id))
+    return result.first() is not None
+
+
+def _scope(table: Any, agency_code: str | None, province: str | None) -> list[Any]:
+    where = []
+    if agency_code:
+        where.append(table.c.counted_agency == agency_code if table is stats_daily
+                     else table.c.receiving_agency == agency_code)
+    if province:
+        where.append(table.c.province == province if table is stats_daily
+                     else dossiers.c.receiving_agency.like(f"%.{province}"))
+    return where
+
+
+STAT_COLUMNS = ("received", "electronic_result", "resolved_early", "resolved_on_time", "resolved_late",
+                "processing_minutes", "returned", "synced", "rating_count", "rating_sum")
+
+
+async def stats_from_aggregate(
+    session: AsyncSession, agency_code: str | None, province: str | None, start: date, end: date,
+    group_by: str | None,
+) -> list[dict[str, Any]]:
+    key = {"field": stats_daily.c.field_code, "procedure": stats_daily.c.procedure_code,
+           "channel": stats_daily.c.channel,
+           "month": func.to_char(stats_daily.c.day, "YYYY-MM")}.get(group_by or "")
+    sums = [func.coalesce(func.sum(stats_daily.c[c]), 0).label(c) for c in STAT_COLUMNS]
+    by_channel = [func.coalesce(func.sum(stats_daily.c.received).filter(stats_daily.c.channel == ch), 0)
+                  .label(f"received_{ch}") for ch in ("counter", "online", "postal")]
+    query = select(*([key.label("group")] if key is not None else []), *sums, *by_channel).where(
+        stats_daily.c.day >= start, stats_daily.c.day <= end, *_scope(stats_daily, agency_code, province))
+    if key is not None:
+        query = query.group_by(key).order_by(key)
+    return [dict(r._mapping) for r in await session.execute(query)]
+
+
+async def in_progress_counts(
+    session: AsyncSession, agency_code: str | None, province: str | None, now: datetime,
+) -> dict[str, int]:
+    late = dossiers.c.status.in_(("received", "in_progress")) & (dossiers.c.due_at < now)
+    row = (await session.execute(select(
+        func.count().filter(~late).label("in_progress_on_time"), func.count().filter(late).label("in_progress_overdue"),
+    ).where(dossiers.c.status.in_(ACTIVE_STATUSES), *_scope(dossiers, agency_code, province)))).one()
+    return {"in_progress_on_time": int(row.in_progress_on_time), "in_progress_overdue": int(row.in_progress_overdue)}

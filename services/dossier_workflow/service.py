@@ -1,0 +1,268 @@
+"""The dossier state machine (giải quyết hồ sơ): rules read from the process definition. Never commits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.dossier_workflow import actions, deadlines
+from services.dossier_workflow import repository as repo
+from services.dossier_workflow.schemas import ActionIn
+from shared.auth import Principal
+from shared.calendar import VN_TZ
+from shared.calendars import calendar_for_agency
+from shared.jobs import enqueue
+from shared.problems import ProblemError
+from shared.text import search_key
+
+SYSTEM = Principal(subject="system", role="system")
+STATUS_TEXT = {
+    "received": "Đã tiếp nhận / received", "in_progress": "Đang giải quyết / in progress",
+    "supplement_requested": "Chờ bổ sung hồ sơ / waiting for a supplement",
+    "resolved": "Đã có kết quả / result ready", "returned": "Đã trả kết quả / result returned",
+    "withdrawn": "Đã dừng giải quyết / withdrawn",
+}
+_definitions: dict[int, dict[str, Any]] = {}
+
+
+def not_found(code: str) -> ProblemError:
+    return ProblemError(404, "not_found", f"Không có hồ sơ {code} / No dossier {code} for you")
+
+
+async def definition(session: AsyncSession, definition_id: int) -> dict[str, Any]:
+    """Definitions are versioned, never edited: each process keeps them once read."""
+    if definition_id not in _definitions:
+        _definitions[definition_id] = await repo.definition_by_id(session, definition_id)
+    return _definitions[definition_id]
+
+
+def history_row(d: dict[str, Any], who: Principal, action: str, to_status: str, at: datetime, *,
+                step: str | None = None, step_due_at: datetime | None = None, note: str | None = None,
+                data: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"dossier_code": d["code"], "at": at, "actor": who.subject, "actor_role": who.role,
+            "actor_agency": who.agency_code, "action": action, "from_status": d.get("status"),
+            "to_status": to_status, "step": step or d["step"], "step_due_at": step_due_at, "note": note,
+            "data": data or {}, "counted_agency": d["receiving_agency"], "procedure_code": d["procedure_code"],
+            "field_code": d["field_code"], "channel": d["channel"]}
+
+
+async def notify(session: AsyncSession, d: dict[str, Any], template: str, params: dict[str, Any],
+                 key: str) -> None:
+    """Citizen-facing messages go out through a job (nothing is sent inside a request)."""
+    to, channel = (d["applicant_phone"], "sms") if d.get("applicant_phone") else (d.get("applicant_email"), "email")
+    if not to:
+        return
+    await enqueue(session, "notification.send", {
+        "channel": channel, "to": to, "template": template, "dossier_code": d["code"],
+        "params": {"code": d["code"], "procedure": d["procedure_name"], **params}, "key": key,
+    })
+
+
+async def receive(session: AsyncSession, data: dict[str, Any]) -> bool:
+    """`dossier.received` from intake: the dossier enters the workflow once, however often the job runs."""
+    received_at = datetime.fromisoformat(data["received_at"])
+    due_at = datetime.fromisoformat(data["due_at"])
+    calendar = await calendar_for_agency(session, data["competent_agency"])
+    working = calendar.working_time_between(received_at, due_at) if due_at > received_at else None
+    minutes = int(working.total_seconds() // 60) if working else 0
+    definition_row = await repo.definition_for(session, data["procedure_code"], received_at.astimezone(VN_TZ).date())
+    applicant = data["applicant"]
+    row = {
+        "code": data["code"], "procedure_code": data["procedure_code"], "procedure_name": data["procedure_name"],
+        "field_code": data["field_code"], "definition_id": definition_row["id"],
+        "receiving_agency": data["receiving_agency"], "competent_agency": data["competent_agency"],
+        "current_agency": data["competent_agency"], "channel": data["channel"],
+        "applicant_name": applicant["name"], "applicant_name_key": search_key(applicant["name"]),
+        "applicant_id_number": applicant["id_number"], "applicant_phone": applicant.get("phone"),
+        "applicant_email": applicant.get("email"), "status": "received", "step": "receive",
+        "step_due_at": deadlines.step_deadline(calendar, received_at, definition_row, "receive", minutes),
+        "received_at": received_at, "due_at": due_at, "original_due_at": due_at, "working_minutes": minutes,
+        "result_delivery": data["result_delivery"], "delivery_address": data.get("delivery_address"),
+        "fee": int(data.get("fee", 0)), "clock_started": bool(data.get("clock_started", True)),
+    }
+    if not await repo.insert_dossier(session, row):
+        return False
+    d = {**row, "status": None}
+    await repo.append_history(session, history_row(
+        d, Principal(subject="intake", role="system", agency_code=data["receiving_agency"]), "receive", "received",
+        received_at, step_due_at=row["step_due_at"], data={"result_delivery": data["result_delivery"]}))
+    await notify(session, row, "dossier_received", {"due_at": due_at.isoformat()}, f"{data['code']}:received")
+    await enqueue(session, "portal.sync", {"code": data["code"]}, dedupe_key=f"portal.sync:{data['code']}")
+    return True
+
+
+def parse_if_match(raw: str | None) -> int:
+    if raw is None:
+        raise ProblemError(428, "precondition_required", "Thiếu If-Match: gửi phiên bản hồ sơ đang xem, ví dụ "
+                           'If-Match: "3" / If-Match is required: send the version you read (the ETag)')
+    value = raw.strip().removeprefix("W/").strip('"')
+    if not value.isdigit():
+        raise ProblemError(400, "bad_request", 'If-Match phải có dạng "<phiên bản>" / If-Match must be "<version>"')
+    return int(value)
+
+
+def can_read(d: dict[str, Any], who: Principal) -> bool:
+    if who.role == "citizen":
+        return bool(who.subject == d["applicant_id_number"])
+    return who.can_act_for_agency(d["current_agency"]) or who.can_act_for_agency(d["receiving_agency"])
+
+
+def allowed_actions(definition_row: dict[str, Any], status: str, who: Principal) -> list[str]:
+    rules: dict[str, Any] = definition_row["transitions"].get(status, {})
+    return [a for a, rule in rules.items() if who.role == "admin" or who.role in rule["roles"]]
+
+
+async def act(session: AsyncSession, code: str, who: Principal, body: ActionIn, if_match: str | None,
+              now: datetime) -> tuple[dict[str, Any], int]:
+    """One action under optimistic concurrency: (the dossier after it, HTTP status)."""
+    expected = parse_if_match(if_match)
+    d = await repo.get_dossier(session, code, lock=True)
+    if d is None or not can_read(d, who):
+        raise not_found(code)
+    if who.role != "citizen" and who.role != "admin" and not who.can_act_for_agency(d["current_agency"]):
+        raise ProblemError(403, "forbidden", f"Hồ sơ {code} đang ở cơ quan {d['current_agency']} / the dossier is "
+                           f"held by agency {d['current_agency']}, not yours")
+    if d["version"] != expected:
+        raise ProblemError(412, "precondition_failed", f"Hồ sơ đã thay đổi (phiên bản {d['version']}, bạn gửi "
+                           f"{expected}); tải lại rồi thử lại / the dossier changed (version {d['version']}, you sent "
+                           f"{expected}): reload and retry", headers={"ETag": f'"{d["version"]}"'},
+                           extra={"current_version": d["version"]})
+    return await apply(session, d, who, body, now)
+
+
+async def apply(session: AsyncSession, d: dict[str, Any], who: Principal, body: ActionIn,
+                now: datetime) -> tuple[dict[str, Any], int]:
+    definition_row = await definition(session, d["definition_id"])
+    rules: dict[str, Any] = definition_row["transitions"].get(d["status"], {})
+    rule = rules.get(body.action)
+    if rule is None:
+        allowed = allowed_actions(definition_row, d["status"], who)
+        raise ProblemError(409, "action_not_allowed", f"Không thể '{body.action}' khi hồ sơ ở trạng thái "
+                           f"'{d['status']}'; được phép: {', '.join(allowed) or 'không có'} / '{body.action}' is not "
+                           f"allowed in state '{d['status']}'; allowed: {', '.join(allowed) or 'none'}",
+                           extra={"state": d["status"], "allowed_actions": allowed})
+    if who.role != "admin" and who.role not in rule["roles"]:
+        raise ProblemError(403, "role_not_allowed", f"Vai trò {who.role} không được '{body.action}' / role "
+                           f"'{who.role}' may not '{body.action}' (allowed roles: {', '.join(rule['roles'])})",
+                           extra={"state": d["status"], "allowed_roles": rule["roles"]})
+    if d["pending_transfer_id"] is not None and body.action != "withdraw":
+        raise ProblemError(409, "transfer_pending", "Hồ sơ đang chờ cơ quan khác xác nhận liên thông / the dossier "
+                           "waits for another system to accept a transfer", extra={"state": d["status"]})
+    calendar = await calendar_for_agency(session, d["current_agency"])
+    ctx = actions.Context(session=session, dossier=d, who=who, body=body, now=now, calendar=calendar,
+                          definition=definition_row, rule=rule)
+    outcome = await actions.HANDLERS[body.action](ctx)
+    step = rule.get("step", d["step"])
+    values = {"status": rule["to"], **outcome.values}
+    step_due = d["step_due_at"]
+    if step != d["step"]:
+        step_due = deadlines.step_deadline(calendar, now, definition_row, step, d["working_minutes"])
+        values.update(step=step, step_due_at=step_due)
+    version = await repo.update_dossier(session, d["code"], values)
+    await repo.append_history(session, history_row(
+        d, who, body.action, rule["to"], now, step=step, step_due_at=values.get("step_due_at", step_due),
+        note=body.note or body.reason, data=outcome.history_data))
+    after = {**d, **values, "version": version}
+    if outcome.notify:
+        await notify(session, after, outcome.notify, outcome.notify_params, f"{d['code']}:{version}")
+    return after, outcome.http_status
+
+
+async def act_as_system(session: AsyncSession, code: str, action: str, now: datetime, **fields: Any) -> bool:
+    """Jobs drive the same machine (supplement arrived, delivered by post, deadline passed)."""
+    d = await repo.get_dossier(session, code, lock=True)
+    if d is None:
+        return False
+    definition_row = await definition(session, d["definition_id"])
+    if action not in definition_row["transitions"].get(d["status"], {}):
+        return False
+    await apply(session, d, SYSTEM, ActionIn(action=action, **fields), now)
+    return True
+
+
+async def answer_transfer(session: AsyncSession, transfer_id: int, who: Principal, decision: str,
+                          external_ref: str | None, note: str | None, now: datetime) -> dict[str, Any]:
+    transfer = await repo.get_transfer(session, transfer_id, lock=True)
+    if transfer is None:
+        raise ProblemError(404, "not_found", f"Không có yêu cầu liên thông {transfer_id} / Unknown transfer")
+    if transfer["status"] != "pending":
+        raise ProblemError(409, "transfer_not_pending", f"Yêu cầu liên thông đã được trả lời ({transfer['status']}) "
+                           f"/ the transfer was already answered ({transfer['status']})",
+                           extra={"transfer_status": transfer["status"]})
+    d = await repo.get_dossier(session, transfer["origin_code"], lock=True)
+    assert d is not None
+    await repo.answer_transfer(session, transfer_id, {"status": decision, "answered_at": now,
+                                                      "external_ref": external_ref})
+    values: dict[str, Any] = {"pending_transfer_id": None}
+    await repo.update_dossier(session, d["code"], values)
+    await repo.append_history(session, history_row(
+        d, who, f"transfer_{decision}", d["status"], now, note=note,
+        data={"part_code": transfer["part_code"], "target": transfer["target"], "external_ref": external_ref}))
+    return {**transfer, "status": decision, "answered_at": now, "external_ref": external_ref}
+
+
+async def view(session: AsyncSession, d: dict[str, Any], who: Principal, now: datetime) -> dict[str, Any]:
+    definition_row = await definition(session, d["definition_id"])
+    pending = None
+    if d["pending_transfer_id"] is not None:
+        transfer = await repo.get_transfer(session, d["pending_transfer_id"])
+        pending = {k: transfer[k] for k in ("id", "part_code", "target", "status", "created_at")} if transfer else None
+    return deadlines.localize({
+        **{k: d[k] for k in ("code", "procedure_code", "procedure_name", "status", "outcome", "outcome_reason",
+                             "version", "channel", "applicant_name", "received_at", "due_at", "original_due_at",
+                             "supplement_due_at", "step", "step_due_at", "current_agency", "assignee",
+                             "result_delivery", "rating")},
+        "overdue": deadlines.is_overdue(d, now), "paused": d["paused_at"] is not None,
+        "step_name": deadlines.step_name(definition_row, d["step"]), "pending_transfer": pending,
+        "allowed_actions": allowed_actions(definition_row, d["status"], who),
+        "timeline": await repo.timeline(session, d["code"]),
+    })
+
+
+async def readable(session: AsyncSession, code: str, who: Principal) -> dict[str, Any]:
+    d = await repo.get_dossier(session, code)
+    if d is None or not can_read(d, who):
+        raise not_found(code)
+    return d
+
+
+async def public_view(session: AsyncSession, code: str, phone_last4: str) -> dict[str, Any]:
+    """Without login: a wrong second factor and an unknown code answer the same."""
+    d = await repo.get_dossier(session, code)
+    phone = (d or {}).get("applicant_phone") or ""
+    if d is None or len(phone) < 4 or phone[-4:] != phone_last4:
+        raise ProblemError(404, "not_found", "Không tìm thấy hồ sơ với mã và 4 số cuối điện thoại này / no dossier "
+                           "matches this code and phone digits")
+    definition_row = await definition(session, d["definition_id"])
+    following = deadlines.next_step(definition_row, d["step"]) if d["status"] in deadlines.ACTIVE_CLOCK else None
+    return {"code": d["code"], "procedure_name": d["procedure_name"], "status": d["status"],
+            "status_text": STATUS_TEXT.get(d["status"], d["status"]),
+            "next_step": following["name"] if following else None, "due_at": d["due_at"].astimezone(VN_TZ)}
+
+
+async def rate(session: AsyncSession, code: str, who: Principal, score: int, comment: str | None,
+               now: datetime) -> dict[str, Any]:
+    d = await repo.get_dossier(session, code, lock=True)
+    if d is None or who.role != "citizen" or who.subject != d["applicant_id_number"]:
+        raise not_found(code)
+    if d["status"] != "returned":
+        raise ProblemError(409, "not_returned", "Chỉ đánh giá khi đã nhận kết quả / rate a dossier once its result "
+                           "is returned", extra={"state": d["status"]})
+    if d["rating"] is not None:
+        raise ProblemError(409, "already_rated", "Hồ sơ đã được đánh giá / this dossier was already rated")
+    version = await repo.update_dossier(session, code, {"rating": score})
+    await repo.append_history(session, history_row(d, who, "rate", d["status"], now, note=comment,
+                                                   data={"rating": score}))
+    return {"code": code, "rating": score, "comment": comment, "version": version}
+
+
+async def clock_started(session: AsyncSession, code: str, started_at: datetime, due_at: datetime) -> None:
+    """Postal dossiers: the clock starts when the paper arrives (intake recomputed the due date)."""
+    d = await repo.get_dossier(session, code, lock=True)
+    if d is None or d["clock_started"]:
+        return
+    await repo.update_dossier(session, code, {"clock_started": True, "due_at": due_at, "original_due_at": due_at})
+    await repo.append_history(session, history_row(d, SYSTEM, "clock_started", d["status"], started_at,
+                                                   data={"due_at": due_at.isoformat()}))

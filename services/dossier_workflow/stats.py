@@ -1,0 +1,130 @@
+"""Reads for officers and supervisors: worklist, tracking book (form 07), service-index figures."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from fastapi import Request
+from limits import parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.dossier_workflow import deadlines
+from services.dossier_workflow import repository as repo
+from shared.auth import Principal
+from shared.calendar import VN_TZ
+from shared.pagination import decode_cursor, encode_cursor
+from shared.problems import ProblemError
+from shared.text import search_key
+
+_limiter = MovingWindowRateLimiter(MemoryStorage())
+PER_CLIENT = parse("30/minute")
+PER_CODE = parse("10/minute")
+
+
+def public_rate_limit(request: Request, code: str) -> None:
+    """Guessing the phone digits of one code, or sweeping codes from one client, is slowed down."""
+    forwarded = request.headers.get("x-forwarded-for", "")
+    client = forwarded.split(",")[-1].strip() or (request.client.host if request.client else "?")
+    if not (_limiter.hit(PER_CLIENT, "client", client) and _limiter.hit(PER_CODE, "code", code)):
+        raise ProblemError(429, "rate_limited", "Tra cứu quá nhiều lần, thử lại sau một phút / too many look-ups, "
+                           "retry in a minute", headers={"Retry-After": "60"})
+
+
+def _agency_of(who: Principal) -> str | None:
+    return None if who.role == "admin" else who.agency_code
+
+
+def _summary(d: dict[str, Any], now: datetime) -> dict[str, Any]:
+    keys = ("code", "procedure_code", "procedure_name", "status", "applicant_name", "received_at", "due_at", "step",
+            "step_due_at", "assignee", "current_agency", "channel", "version")
+    return deadlines.localize({**{k: d[k] for k in keys},
+            "overdue": deadlines.is_overdue(d, now)})
+
+
+async def worklist(session: AsyncSession, who: Principal, *, status: str | None, overdue: bool | None,
+                   due_before: datetime | None, procedure_code: str | None, q: str | None, cursor: str | None,
+                   limit: int, now: datetime) -> dict[str, Any]:
+    after = decode_cursor(cursor, 2)
+    rows = await repo.worklist(
+        session, _agency_of(who), status=status, overdue=overdue, due_before=due_before,
+        procedure_code=procedure_code, name_key=search_key(q) if q else None,
+        after=(datetime.fromisoformat(after[0]), after[1]) if after else None, limit=limit + 1, now=now)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {"items": [_summary(r, now) for r in rows],
+            "next_cursor": encode_cursor([rows[-1]["due_at"].isoformat(), rows[-1]["code"]]) if more else None}
+
+
+def _local_range(start: date, end: date) -> tuple[datetime, datetime]:
+    return (datetime.combine(start, time(0), VN_TZ), datetime.combine(end + timedelta(days=1), time(0), VN_TZ))
+
+
+async def tracking_book(session: AsyncSession, who: Principal, start: date, end: date, cursor: str | None,
+                        limit: int) -> dict[str, Any]:
+    after = decode_cursor(cursor, 2)
+    lo, hi = _local_range(start, end)
+    rows = await repo.tracking_book(session, _agency_of(who), lo, hi,
+                                    (datetime.fromisoformat(after[0]), after[1]) if after else None, limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [{k: r[k] for k in ("code", "applicant_name", "procedure_name", "channel", "received_at", "due_at",
+                                "original_due_at", "resolved_at", "returned_at", "status", "outcome",
+                                "outcome_reason", "current_agency")} for r in rows]
+    return {"items": deadlines.localize(items),
+            "next_cursor": encode_cursor([rows[-1]["received_at"].isoformat(), rows[-1]["code"]]) if more else None}
+
+
+def _vn(t: datetime | None) -> str:
+    return t.astimezone(VN_TZ).strftime("%d/%m/%Y %H:%M") if t else ""
+
+
+def tracking_book_csv(items: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["Mã hồ sơ", "Người nộp", "Thủ tục", "Kênh", "Ngày nhận", "Hẹn trả", "Hạn ban đầu",
+                     "Ngày có kết quả", "Ngày trả", "Trạng thái", "Kết quả", "Ghi chú"])
+    for r in items:
+        writer.writerow([r["code"], r["applicant_name"], r["procedure_name"], r["channel"], _vn(r["received_at"]),
+                         _vn(r["due_at"]), _vn(r["original_due_at"]), _vn(r["resolved_at"]), _vn(r["returned_at"]),
+                         r["status"], r["outcome"] or "", r["outcome_reason"] or ""])
+    return "\ufeff" + out.getvalue()  # BOM: spreadsheet programs then read Vietnamese correctly
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def shape(row: dict[str, Any]) -> dict[str, Any]:
+    """Raw sums to the figures of the service index (Decision 766/QĐ-TTg)."""
+    resolved = row["resolved_early"] + row["resolved_on_time"] + row["resolved_late"]
+    return {
+        "group": row.get("group"), "received": row["received"], "received_counter": row["received_counter"],
+        "received_online": row["received_online"], "received_postal": row["received_postal"],
+        "resolved": resolved, "resolved_early": row["resolved_early"], "resolved_on_time": row["resolved_on_time"],
+        "resolved_late": row["resolved_late"],
+        "on_time_rate": _share(row["resolved_early"] + row["resolved_on_time"], resolved),
+        "average_processing_hours": round(row["processing_minutes"] / resolved / 60, 2) if resolved else None,
+        "returned": row["returned"], "share_online": _share(row["received_online"], row["received"]),
+        "share_postal": _share(row["received_postal"], row["received"]),
+        "share_electronic_result": _share(row["electronic_result"], row["received"]),
+        "share_synced": _share(row["synced"], row["received"]), "rating_count": row["rating_count"],
+        "average_rating": round(row["rating_sum"] / row["rating_count"], 2) if row["rating_count"] else None,
+    }
+
+
+async def figures(session: AsyncSession, who: Principal, agency_code: str | None, province: str | None,
+                  start: date, end: date, group_by: str | None, now: datetime) -> list[dict[str, Any]]:
+    if who.role == "supervisor":
+        if province or (agency_code and agency_code != who.agency_code):
+            raise ProblemError(403, "forbidden", "Lãnh đạo chỉ xem số liệu của cơ quan mình / a supervisor sees "
+                               "only their own agency's figures")
+        agency_code = who.agency_code
+    rows = [shape(r) for r in await repo.stats_from_aggregate(session, agency_code, province, start, end, group_by)]
+    if group_by is None:
+        rows[0].update(await repo.in_progress_counts(session, agency_code, province, now))
+    return rows

@@ -1,0 +1,47 @@
+"""Each agency's working calendar (sessions + overrides from schema `core`), cached 30 s per process."""
+
+from __future__ import annotations
+
+import time
+from datetime import time as clock
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.calendar import VN_OFFICIAL_OVERRIDES_2026, CalendarOverride, WorkingCalendar, WorkSession
+from shared.core_models import agencies, calendar_overrides
+
+TTL_SECONDS = 30.0
+_cache: dict[str, tuple[float, WorkingCalendar]] = {}
+
+
+def _sessions(raw: list[dict[str, str]] | None) -> tuple[WorkSession, ...] | None:
+    if not raw:
+        return None
+    return tuple(WorkSession(clock.fromisoformat(s["start"]), clock.fromisoformat(s["end"])) for s in raw)
+
+
+def forget_calendars() -> None:
+    """After an admin change of overrides (tests, admin API)."""
+    _cache.clear()
+
+
+async def calendar_for_agency(session: AsyncSession, agency_code: str) -> WorkingCalendar:
+    """The agency's sessions and overrides on top of the national calendar (unknown agency: national)."""
+    hit = _cache.get(agency_code)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1]
+    sessions: Any = (await session.execute(
+        select(agencies.c.sessions).where(agencies.c.code == agency_code))).scalar_one_or_none()
+    rows = await session.execute(select(calendar_overrides).where(or_(
+        calendar_overrides.c.agency_code == agency_code, calendar_overrides.c.agency_code.is_(None),
+    )).order_by(calendar_overrides.c.day, calendar_overrides.c.agency_code.nulls_first()))
+    overrides = {o.day: o for o in VN_OFFICIAL_OVERRIDES_2026}
+    for r in rows:
+        overrides[r.day] = CalendarOverride(r.day, r.kind, _sessions(r.sessions), r.note)
+    calendar = WorkingCalendar(sessions=_sessions(sessions) or (), overrides=overrides.values())
+    if len(_cache) > 10_000:
+        _cache.clear()
+    _cache[agency_code] = (time.monotonic() + TTL_SECONDS, calendar)
+    return calendar

@@ -46,6 +46,8 @@ def timing(resolved_at: datetime, original_due_at: datetime) -> str:
 
 def processing_minutes(calendar: WorkingCalendar, dossier: dict[str, Any], resolved_at: datetime) -> int:
     """Working time from receipt to resolution, without the time spent waiting for supplements."""
+    if resolved_at <= dossier["received_at"]:
+        return 0
     spent = calendar.working_time_between(dossier["received_at"], resolved_at)
     return max(0, int(spent.total_seconds() // 60) - int(dossier["paused_minutes"]))
 
@@ -53,6 +55,7 @@ def processing_minutes(calendar: WorkingCalendar, dossier: dict[str, Any], resol
 def resume(calendar: WorkingCalendar, dossier: dict[str, Any], resumed_at: datetime) -> dict[str, Any]:
     """End a pause: due dates (the legal one too) move by exactly the working time that passed."""
     paused_at: datetime = dossier["paused_at"]
+    resumed_at = max(resumed_at, paused_at)  # a supplement stamped before the request counts as no pause
     paused = calendar.working_time_between(paused_at, resumed_at)
     values: dict[str, Any] = {
         "due_at": calendar.pause_resume(dossier["due_at"], paused_at, resumed_at),

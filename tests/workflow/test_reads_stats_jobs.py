@@ -1,0 +1,227 @@
+"""Races, jobs between services, statistics equal to the history, worklist, public tracking, rating."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from datetime import date, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, create_async_engine
+
+from services.dossier_workflow import jobs, service
+from services.dossier_workflow.app import create_app
+from services.dossier_workflow.schemas import ActionIn
+from shared.auth import Principal
+from tests.conftest import app_client_factory, auth
+from tests.workflow.helpers import CITIZEN, WARD, act, assert_problem, new_dossier, officer, received_job, vn
+
+client = app_client_factory(create_app)
+
+
+async def test_two_officers_at_once_exactly_one_wins(
+    committed_client_factory: Any, make_token: Any, database_url: str,
+) -> None:
+    engine = create_async_engine(database_url)
+    async with engine.begin() as conn:
+        code = await new_dossier(conn, vn(2026, 11, 30, 9, 0))
+    await engine.dispose()
+    async with committed_client_factory(create_app) as c1, committed_client_factory(create_app) as c2:
+        a, b = officer(make_token), officer(make_token, "canbo2.phuong")
+        for _ in range(3):
+            r = await c1.get(f"/v1/dossiers/{code}", headers=auth(a))
+            version = r.json()["version"]
+            results = await asyncio.gather(
+                act(c1, a, code, version, action="assign", assignee="canbo.phuong"),
+                act(c2, b, code, version, action="assign", assignee="canbo2.phuong"))
+            assert sorted(r.status_code for r in results) == [200, 412], [r.text for r in results]
+            loser = next(r for r in results if r.status_code == 412)
+            assert loser.json()["current_version"] == version + 1
+        d = (await c1.get(f"/v1/dossiers/{code}", headers=auth(a))).json()
+        assert d["version"] == 4 and [h["action"] for h in d["timeline"]].count("assign") == 3
+
+
+async def test_postal_result_goes_out_once_and_delivery_marks_it_returned(
+    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection,
+) -> None:
+    code = await new_dossier(db_conn, vn(2026, 11, 30, 9, 0), delivery="postal")
+    tok, leader = officer(make_token), officer(make_token, "lanhdao.phuong", role="supervisor")
+    await act(client, tok, code, 1, action="start")
+    assert (await act(client, leader, code, 2, action="approve")).status_code == 200
+    jobs_sql = text("SELECT convert_from(payload, 'UTF8')::jsonb->'data' FROM jobs.pgqueuer "
+                    "WHERE entrypoint = 'shipment.create_outbound' AND convert_from(payload, 'UTF8')::jsonb"
+                    "->'data'->>'code' = :c")
+    queued = (await db_conn.execute(jobs_sql, {"c": code})).scalars().all()
+    assert len(queued) == 1 and queued[0]["ward_code"] == "00004" and queued[0]["recipient_name"] == "Nguyễn Văn An"
+    assert_problem(await act(client, tok, code, 3, action="return_result", method="postal"), 422, "validation_error")
+    session = AsyncSession(bind=db_conn, join_transaction_mode="create_savepoint")
+    for _ in range(2):  # delivered twice (at least once delivery): returned once
+        await jobs.on_result_delivered(session, {"code": code, "delivered_at": "2026-12-02T10:00:00+07:00",
+                                                 "shipment_id": 7})
+    await session.flush()
+    d = (await client.get(f"/v1/dossiers/{code}", headers=auth(tok))).json()
+    assert d["status"] == "returned" and d["timeline"][-1]["actor_role"] == "system"
+    assert [h["action"] for h in d["timeline"]].count("return_result") == 1
+
+
+async def test_received_job_is_idempotent_and_supplemented_job_resumes_at_handover_time(
+    db_conn: AsyncConnection,
+) -> None:
+    session = AsyncSession(bind=db_conn, join_transaction_mode="create_savepoint")
+    data = await received_job(session, vn(2026, 11, 30, 9, 0))
+    await jobs.on_received(session, data)
+    await jobs.on_received(session, data)
+    code = data["code"]
+    n = (await db_conn.execute(text("SELECT count(*) FROM workflow.history WHERE dossier_code=:c"), {"c": code}))
+    assert n.scalar_one() == 1
+    d = await service.readable(session, code, Principal(subject="x", role="admin"))
+    await service.apply(session, d, Principal(subject="canbo.phuong", role="officer", agency_code=WARD),
+                        ActionIn(action="request_supplement", documents=["Tờ khai"]), vn(2026, 12, 1, 10, 0))
+    await jobs.on_supplemented(session, {"code": code, "supplemented_at": "2026-12-02T10:00:00+07:00"})
+    await jobs.on_supplemented(session, {"code": code, "supplemented_at": "2026-12-02T10:00:00+07:00"})
+    row = (await db_conn.execute(text("SELECT status, due_at FROM workflow.dossiers WHERE code=:c"),
+                                 {"c": code})).one()
+    assert row.status == "in_progress" and row.due_at == vn(2026, 12, 4, 9, 0)
+
+
+HISTORY_COUNT = """
+SELECT counted_agency, (at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date AS day, procedure_code, field_code, channel,
+       count(*) FILTER (WHERE action = 'receive') AS received,
+       count(*) FILTER (WHERE action = 'receive' AND data->>'result_delivery' = 'electronic') AS electronic_result,
+       count(*) FILTER (WHERE to_status = 'resolved' AND from_status <> 'resolved' AND data->>'timing' = 'early')
+         AS resolved_early,
+       count(*) FILTER (WHERE to_status = 'resolved' AND from_status <> 'resolved' AND data->>'timing' = 'on_time')
+         AS resolved_on_time,
+       count(*) FILTER (WHERE to_status = 'resolved' AND from_status <> 'resolved' AND data->>'timing' = 'late')
+         AS resolved_late,
+       coalesce(sum((data->>'processing_minutes')::bigint) FILTER (WHERE to_status = 'resolved'
+         AND from_status <> 'resolved'), 0) AS processing_minutes,
+       count(*) FILTER (WHERE action = 'return_result') AS returned,
+       count(*) FILTER (WHERE action = 'portal_synced') AS synced,
+       count(*) FILTER (WHERE action = 'rate') AS rating_count,
+       coalesce(sum((data->>'rating')::int) FILTER (WHERE action = 'rate'), 0) AS rating_sum
+FROM workflow.history GROUP BY 1, 2, 3, 4, 5
+"""
+AGGREGATE = """
+SELECT counted_agency, day, procedure_code, field_code, channel, received, electronic_result, resolved_early,
+       resolved_on_time, resolved_late, processing_minutes, returned, synced, rating_count, rating_sum
+FROM workflow.stats_daily
+"""
+
+
+async def test_statistics_equal_a_count_over_the_history(
+    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection,
+) -> None:
+    rng = random.Random(7)
+    tok, leader = officer(make_token), officer(make_token, "lanhdao.phuong", role="supervisor")
+    citizen = make_token("citizen", subject=CITIZEN)
+    session = AsyncSession(bind=db_conn, join_transaction_mode="create_savepoint")
+    for i in range(40):
+        received = vn(2026, 11, 2, 8, 0) + timedelta(days=rng.randrange(28), minutes=rng.randrange(480))
+        code = await new_dossier(db_conn, received, channel=rng.choice(["counter", "online", "postal"]),
+                                 delivery=rng.choice(["counter", "electronic"]))
+        if i % 3 == 0:
+            await jobs.on_portal_sync(session, {"code": code})
+        plan = rng.choice([[], ["start"], ["start", "approve"], ["reject"], ["start", "approve", "return_result"],
+                           ["withdraw"]])
+        for version, action in enumerate(plan, start=1):
+            who = leader if action in ("approve", "reject") else tok
+            extra = {"reason": "Không đủ điều kiện"} if action == "reject" else {}
+            assert (await act(client, who, code, version, action=action, **extra)).status_code == 200
+        if plan and plan[-1] == "return_result":
+            assert (await client.post(f"/v1/dossiers/{code}/rating", json={"score": rng.randint(1, 5)},
+                                      headers=auth(citizen))).status_code == 201
+    await session.flush()
+    by_history = {tuple(r[:5]): tuple(r[5:]) for r in await db_conn.execute(text(HISTORY_COUNT))}
+    by_aggregate = {tuple(r[:5]): tuple(r[5:]) for r in await db_conn.execute(text(AGGREGATE))}
+    assert by_history == by_aggregate and sum(v[0] for v in by_history.values()) >= 40
+    figures = (await client.get("/v1/stats", params={"from": "2026-11-01", "to": "2026-12-31"},
+                                headers=auth(leader))).json()[0]
+    mine = [v for k, v in by_history.items() if k[0] == WARD and date(2026, 11, 1) <= k[1] <= date(2026, 12, 31)]
+    assert figures["received"] == sum(v[0] for v in mine)
+    assert figures["resolved"] == sum(v[2] + v[3] + v[4] for v in mine)
+    assert figures["rating_count"] == sum(v[8] for v in mine)
+    grouped = (await client.get("/v1/stats", params={"from": "2026-11-01", "to": "2026-12-31", "group_by": "channel"},
+                                headers=auth(leader))).json()
+    assert sum(g["received"] for g in grouped) == figures["received"]
+    assert {g["group"] for g in grouped} <= {"counter", "online", "postal"}
+    assert_problem(await client.get("/v1/stats", params={"from": "2026-11-01", "to": "2026-12-31"},
+                                    headers=auth(tok)), 403, "forbidden")
+    assert_problem(await client.get("/v1/stats", params={"from": "2026-12-01", "to": "2026-11-01"},
+                                    headers=auth(leader)), 422, "validation_error")
+
+
+async def test_worklist_filters_search_without_accents_and_pages_by_key(
+    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection,
+) -> None:
+    marker = uuid.uuid4().hex[:6]
+    codes = [await new_dossier(db_conn, vn(2026, 11, 2, 8, 0) + timedelta(hours=i), name=f"Trần Thị Ánh {marker}")
+             for i in range(7)]
+    tok = officer(make_token)
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"q": f"tran thi anh {marker}", "limit": 3, **({"cursor": cursor} if cursor else {})}
+        page = (await client.get("/v1/dossiers", params=params, headers=auth(tok))).json()
+        seen += [d["code"] for d in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert sorted(seen) == sorted(codes) and len(set(seen)) == len(seen)
+    overdue = (await client.get("/v1/dossiers", params={"q": marker, "overdue": "true"}, headers=auth(tok))).json()
+    assert len(overdue["items"]) == 7 and all(d["overdue"] for d in overdue["items"])
+    assert_problem(await client.get("/v1/dossiers", headers=auth(make_token("citizen", subject=CITIZEN))),
+                   403, "forbidden")
+    assert_problem(await client.get("/v1/dossiers", params={"cursor": "!!"}, headers=auth(tok)), 400, "bad_request")
+    book = await client.get("/v1/tracking-book", params={"from": "2026-11-02", "to": "2026-11-02"},
+                            headers=auth(tok, Accept="text/csv"))
+    assert book.headers["content-type"].startswith("text/csv") and "Trần Thị Ánh" in book.text
+
+
+async def test_public_tracking_reveals_nothing_personal_and_is_rate_limited(
+    client: httpx.AsyncClient, db_conn: AsyncConnection,
+) -> None:
+    code = await new_dossier(db_conn, vn(2026, 11, 30, 9, 0), phone="0987654321")
+    r = await client.get(f"/v1/public/dossiers/{code}", params={"phone_last4": "4321"})
+    assert r.status_code == 200 and set(r.json()) == {"code", "procedure_name", "status", "status_text", "due_at",
+                                                       "next_step"}
+    assert "Nguyễn" not in r.text and r.json()["next_step"] == "Thẩm định, xử lý"
+    wrong = await client.get(f"/v1/public/dossiers/{code}", params={"phone_last4": "0000"})
+    unknown = await client.get(f"/v1/public/dossiers/{code}X", params={"phone_last4": "4321"})
+    assert wrong.status_code == unknown.status_code == 404
+    assert wrong.json()["detail"] == unknown.json()["detail"]
+    statuses = [(await client.get(f"/v1/public/dossiers/{code}", params={"phone_last4": "1111"})).status_code
+                for _ in range(12)]
+    assert 429 in statuses
+
+
+async def test_rating_once_after_return(client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection) -> None:
+    code = await new_dossier(db_conn, vn(2026, 11, 30, 9, 0))
+    citizen = auth(make_token("citizen", subject=CITIZEN))
+    assert_problem(await client.post(f"/v1/dossiers/{code}/rating", json={"score": 5}, headers=citizen),
+                   409, "not_returned")
+    tok, leader = officer(make_token), officer(make_token, "lanhdao.phuong", role="supervisor")
+    await act(client, tok, code, 1, action="start")
+    await act(client, leader, code, 2, action="approve")
+    await act(client, tok, code, 3, action="return_result")
+    assert_problem(await client.post(f"/v1/dossiers/{code}/rating", json={"score": 6}, headers=citizen),
+                   422, "validation_error")
+    assert (await client.post(f"/v1/dossiers/{code}/rating", json={"score": 4, "comment": "Tốt"},
+                              headers=citizen)).status_code == 201
+    assert_problem(await client.post(f"/v1/dossiers/{code}/rating", json={"score": 5}, headers=citizen),
+                   409, "already_rated")
+    assert_problem(await client.post(f"/v1/dossiers/{code}/rating", json={"score": 5}, headers=auth(tok)),
+                   404, "not_found")
+
+
+@pytest.mark.parametrize("who", ["citizen", "officer"])
+async def test_withdraw_form_05(client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection,
+                                who: str) -> None:
+    code = await new_dossier(db_conn, vn(2026, 11, 30, 9, 0))
+    tok = make_token("citizen", subject=CITIZEN) if who == "citizen" else officer(make_token)
+    r = await act(client, tok, code, 1, action="withdraw", note="Tôi không cần nữa")
+    assert r.status_code == 200 and r.json()["status"] == "withdrawn" and r.json()["allowed_actions"] == []

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from shared.calendar import VN_TZ, WorkingCalendar
 
 ACTIVE_CLOCK = ("received", "in_progress")
+T = TypeVar("T")
 
 
 def step_deadline(calendar: WorkingCalendar, start: datetime, definition: dict[str, Any], step: str,
@@ -68,12 +69,12 @@ def resume(calendar: WorkingCalendar, dossier: dict[str, Any], resumed_at: datet
     return values
 
 
-def localize(value: Any) -> Any:
+def localize(value: T) -> T:
     """Times go out in Viet Nam time (RFC 3339 with +07:00): what citizens and officers read."""
     if isinstance(value, datetime):
-        return value.astimezone(VN_TZ)
+        return cast(T, value.astimezone(VN_TZ))
     if isinstance(value, dict):
-        return {k: localize(v) for k, v in value.items()}
+        return cast(T, {k: localize(v) for k, v in value.items()})
     if isinstance(value, list):
-        return [localize(v) for v in value]
+        return cast(T, [localize(v) for v in value])
     return value

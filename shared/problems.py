@@ -46,6 +46,7 @@ TITLES: dict[str, tuple[str, str]] = {
     "supplement_deadline_passed": ("Quá hạn bổ sung hồ sơ", "Supplement deadline passed"),
     "not_returned": ("Hồ sơ chưa trả kết quả", "Result not returned yet"),
     "already_rated": ("Đã đánh giá", "Already rated"),
+    "no_supplement_requested": ("Hồ sơ không chờ bổ sung", "No supplement requested"),
 }
 
 log = structlog.get_logger("problems")

@@ -64,6 +64,8 @@ async def request_supplement(ctx: Context) -> Outcome:
     if not ctx.body.documents:
         raise invalid("documents", "Liệt kê giấy tờ cần bổ sung (documents) / list the documents asked for")
     until = ctx.calendar.due_at(ctx.now, TimeLimit(ctx.body.supplement_days, "working_days")).due_at
+    await enqueue(ctx.session, "dossier.supplement_requested", {
+        "code": ctx.dossier["code"], "supplement_due_at": until.isoformat(), "documents": ctx.body.documents})
     return Outcome({"paused_at": ctx.now, "supplement_due_at": until},
                    {"documents": ctx.body.documents, "supplement_due_at": until.isoformat()},
                    notify="supplement_requested",

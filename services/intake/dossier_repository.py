@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake import repository
@@ -71,6 +71,11 @@ async def insert_with_next_code(session: AsyncSession, agency_code: str, day: da
     return str(rec["code"]), int(rec["number"])
 
 
-async def get_dossier(session: AsyncSession, code: str) -> dict[str, Any] | None:
-    row = (await session.execute(select(dossiers).where(dossiers.c.code == code))).first()
+async def get_dossier(session: AsyncSession, code: str, *, lock: bool = False) -> dict[str, Any] | None:
+    query = select(dossiers).where(dossiers.c.code == code)
+    row = (await session.execute(query.with_for_update() if lock else query)).first()
     return dict(row._mapping) if row else None
+
+
+async def start_clock(session: AsyncSession, code: str, due_at: datetime) -> None:
+    await session.execute(update(dossiers).where(dossiers.c.code == code).values(clock_started=True, due_at=due_at))

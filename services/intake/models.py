@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Date, DateTime, Integer, MetaData, String, Table, Text, func
+from sqlalchemy import BigInteger, Boolean, Column, Date, DateTime, Integer, MetaData, String, Table, Text, func
 from sqlalchemy.dialects.postgresql import JSONB
 
 from shared.idempotency import idempotency_table
@@ -34,6 +34,43 @@ dossiers = Table(
     Column("queue_ticket_id", String(40)),
     Column("notes", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("supplement_due_at", DateTime(timezone=True), comment="set while the workflow waits for a supplement"),
+    Column("supplement_documents", JSONB, comment="what the workflow asked for"),
+)
+
+supplements = Table(
+    "supplements", metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("dossier_code", String(40), nullable=False, index=True),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("received_by", String(100), nullable=False),
+    Column("documents", JSONB, nullable=False),
+    Column("note", Text),
+)
+
+counter_records = Table(
+    "counter_records", metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("kind", String(20), nullable=False, comment="refusal (form 03) | completion_request (form 02)"),
+    Column("agency_code", String(30), nullable=False),
+    Column("procedure_code", String(30), nullable=False),
+    Column("applicant", JSONB, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("documents", JSONB, nullable=False, comment="documents to add or complete (form 02)"),
+    Column("officer", String(100), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+files = Table(
+    "files", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("owner", String(100), nullable=False, comment="subject of the uploader"),
+    Column("owner_role", String(30), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("content_type", String(100), nullable=False, comment="sniffed from the content"),
+    Column("size", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
 daily_counters = Table(

@@ -5,13 +5,24 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
+from fastapi.encoders import jsonable_encoder
 
-from services.intake import dossier_repository, service, submission
+from services.intake import counter, dossier_repository, files, service, submission
+from services.intake.files import LocalStorage
+from services.intake.forms import render_counter_record
 from services.intake.models import idempotency_keys
 from services.intake.receipt import render_receipt
-from services.intake.schemas import AgencyOut, DossierIn, DossierOut, DueOut, ProcedureOut
-from shared.auth import CurrentPrincipal, Principal
+from services.intake.schemas import (
+    AgencyOut,
+    CounterRecordIn,
+    DossierIn,
+    DossierOut,
+    DueOut,
+    ProcedureOut,
+    SupplementIn,
+)
+from shared.auth import CurrentPrincipal, Principal, require_roles
 from shared.calendar import VN_TZ
 from shared.db import SessionDep
 from shared.idempotency import Idempotency, idempotency_guard
@@ -19,6 +30,7 @@ from shared.problems import ProblemError
 from shared.text import search_key
 
 router = APIRouter(prefix="/v1", tags=["catalog"])
+STAFF = Depends(require_roles("officer", "supervisor"))
 
 
 @router.get("/procedures", response_model=list[ProcedureOut],
@@ -109,3 +121,63 @@ async def get_receipt(code: str, request: Request, session: SessionDep, principa
     pdf = render_receipt(d, proc, agency, request.app.state.settings.public_base_url)
     return Response(pdf, media_type="application/pdf",
                     headers={"Content-Disposition": f'inline; filename="{code}.pdf"'})
+
+
+counter_router = APIRouter(prefix="/v1", tags=["counter"])
+
+
+@counter_router.post("/counter-records", status_code=201,
+                     summary="Phiếu yêu cầu bổ sung (mẫu 02) hoặc từ chối tiếp nhận (mẫu 03) tại quầy")
+async def create_counter_record(
+    body: CounterRecordIn, session: SessionDep, principal: Principal = STAFF,
+    idem: Idempotency = Depends(idempotency_guard(idempotency_keys, required=False)),
+) -> Response:
+    if idem.replay:
+        return idem.replay
+    record = await counter.create_record(session, body, principal, datetime.now(UTC))
+    return await idem.remember(201, jsonable_encoder(record))
+
+
+@counter_router.get("/counter-records/{record_id}", summary="Phiếu 02/03: JSON, or PDF with Accept: application/pdf",
+                    responses={200: {"content": {"application/json": {}, "application/pdf": {}}}})
+async def get_counter_record(record_id: int, request: Request, session: SessionDep,
+                             principal: Principal = STAFF) -> Any:
+    record = await counter.get_record(session, record_id, principal)
+    if "application/pdf" not in request.headers.get("accept", ""):
+        return record
+    proc = await service.procedure(session, record["procedure_code"])
+    agency = await service.agency(session, record["agency_code"])
+    pdf = render_counter_record(record, proc, agency, request.app.state.settings.public_base_url)
+    return Response(pdf, media_type="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="phieu-{record_id}.pdf"'})
+
+
+@dossier_router.post("/{code}/supplements", status_code=201,
+                     summary="Nộp bổ sung hồ sơ theo yêu cầu; the clock resumes (job to workflow)")
+async def hand_in_supplement(
+    code: str, body: SupplementIn, session: SessionDep, principal: CurrentPrincipal,
+    idem: Idempotency = Depends(idempotency_guard(idempotency_keys)),
+) -> Response:
+    if idem.replay:
+        return idem.replay
+    result = await counter.hand_in_supplement(session, code, body, principal, datetime.now(UTC))
+    return await idem.remember(201, result)
+
+
+@counter_router.post("/files", status_code=201, summary="Tải tệp giấy tờ (PDF, JPEG, PNG); type sniffed, SHA-256")
+async def upload_file(request: Request, session: SessionDep, principal: CurrentPrincipal,
+                      file: UploadFile = File(...)) -> Any:
+    settings = request.app.state.settings
+    content = await file.read(settings.max_upload_bytes + 1)
+    storage = LocalStorage(settings.storage_dir)
+    row = await files.store(session, storage, principal, file.filename or "tep", content,
+                            settings.max_upload_bytes, datetime.now(UTC))
+    return jsonable_encoder(row)
+
+
+@counter_router.get("/files/{file_id}", response_class=Response, summary="Tải về tệp (chủ sở hữu hoặc cán bộ)")
+async def download_file(file_id: str, request: Request, session: SessionDep,
+                        principal: CurrentPrincipal) -> Response:
+    row = await files.readable(session, file_id, principal)
+    content = LocalStorage(request.app.state.settings.storage_dir).get(file_id)
+    return Response(content, media_type=row["content_type"], headers={"X-Content-SHA256": row["sha256"]})

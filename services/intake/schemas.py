@@ -133,3 +133,34 @@ class DossierOut(BaseModel):
     due_at: datetime
     fee: int = Field(examples=[0])
     receipt_url: str
+
+
+class PersonIn(BaseModel):
+    full_name: str = Field(min_length=1, max_length=200, examples=["Nguyễn Văn An"])
+    id_number: str | None = Field(None, pattern=r"^\d{12}$", examples=["001090012345"])
+    phone: str | None = Field(None, pattern=r"^(0|\+84)\d{9,10}$", examples=["0912345678"])
+
+
+class CounterRecordIn(BaseModel):
+    """Form 03 (refusal, with reason) or form 02 (request to complete, listing documents and why)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "kind": "completion_request", "procedure_code": "1.001193", "receiving_agency_code": "000.00.21.H29",
+        "applicant": {"full_name": "Nguyễn Văn An", "phone": "0912345678"},
+        "reason": "Thiếu giấy chứng sinh bản chính", "documents": ["Giấy chứng sinh (bản chính)"]}]})
+
+    kind: Literal["refusal", "completion_request"]
+    procedure_code: str = Field(max_length=30)
+    receiving_agency_code: str = Field(max_length=30)
+    applicant: PersonIn
+    reason: str = Field(min_length=3, max_length=2000)
+    documents: list[str] = Field(default_factory=list, max_length=50)
+
+
+class SupplementIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "documents": [{"name": "Bản sao Giấy chứng sinh", "original": 1, "file_ids": []}],
+        "note": "Nộp bổ sung theo phiếu yêu cầu"}]})
+
+    documents: list[DocumentIn] = Field(min_length=1, max_length=50)
+    note: str | None = Field(None, max_length=2000)

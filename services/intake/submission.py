@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vietnam_provinces import Ward, WardCode
 
 from services.intake import dossier_repository as repo
-from services.intake import service
+from services.intake import files, service
 from services.intake.citizen_id import id_number_problems
 from services.intake.schemas import DossierIn
 from shared.auth import Principal
@@ -126,6 +126,9 @@ async def submit(session: AsyncSession, body: DossierIn, who: Principal, now: da
         if competent is None:
             errors.append(err("applicant.address.ward_code", "không có cơ quan có thẩm quyền cho địa bàn này / no "
                               "competent agency for this ward", "no_competent_agency"))
+    file_ids = [f for d in body.documents for f in d.file_ids]
+    for missing in sorted(await files.unknown_ids(session, file_ids, who)):
+        errors.append(err("documents.file_ids", f"không có tệp {missing} / unknown file {missing}", "unknown_file"))
     if errors:
         raise ProblemError(422, "validation_error", "Hồ sơ chưa hợp lệ: " + "; ".join(e["message"] for e in errors),
                            errors=errors)
@@ -140,6 +143,7 @@ async def _receive(session: AsyncSession, body: DossierIn, who: Principal, proc:
     limit = proc["time_limit"]
     due = calendar.due_at(received_at, TimeLimit(int(limit["value"]), limit["unit"]))
     fee = fee_for(proc["fee"], body.number_of_sets, body.pages_per_copy)
+    clock_started = not waits_for_paper(body.channel, proc)
     applicant = body.applicant.model_dump(mode="json")
     row = {
         "procedure_code": proc["code"], "procedure_version_id": proc["id"],
@@ -149,7 +153,7 @@ async def _receive(session: AsyncSession, body: DossierIn, who: Principal, proc:
         "documents": [d.model_dump(mode="json", by_alias=True) for d in body.documents],
         "number_of_sets": body.number_of_sets, "result_delivery": body.result_delivery,
         "delivery_address": body.delivery_address.model_dump(mode="json") if body.delivery_address else None,
-        "fee": fee, "received_at": received_at, "due_at": due.due_at, "clock_started": True,
+        "fee": fee, "received_at": received_at, "due_at": due.due_at, "clock_started": clock_started,
         "queue_ticket_id": body.queue_ticket_id, "notes": body.notes,
     }
     code, number = await repo.insert_with_next_code(session, agency["code"], local_day, row)
@@ -164,9 +168,28 @@ async def _receive(session: AsyncSession, body: DossierIn, who: Principal, proc:
                       "phone": body.applicant.phone, "email": body.applicant.email},
         "time_limit": {"value": limit["value"], "unit": limit["unit"]},
         "result_delivery": body.result_delivery, "delivery_address": row["delivery_address"],
-        "fee": fee, "clock_started": True,
+        "fee": fee, "clock_started": clock_started,
     })
     return {"code": code, "status": "received", "channel": body.channel, "procedure_code": proc["code"],
             "receiving_agency": agency["code"], "competent_agency": competent,
             "received_at": received_at.isoformat(), "due_at": due.due_at.isoformat(), "fee": fee,
             "receipt_url": f"/api/intake/v1/dossiers/{code}/receipt"}
+
+
+def waits_for_paper(channel: str, proc: dict[str, Any]) -> bool:
+    """Certifications sent by post: the time limit runs from the postmark on arrival (Decision 45/2016)."""
+    return channel == "postal" and proc["field_code"] == "CT"
+
+
+async def start_clock(session: AsyncSession, code: str, arrived_at: datetime) -> None:
+    """The paper arrived: due date from now on, and workflow is told (once: the flag is the guard)."""
+    found = await repo.get_dossier(session, code, lock=True)
+    if found is None or found["clock_started"]:
+        return
+    proc = await service.procedure(session, found["procedure_code"], arrived_at.astimezone(VN_TZ).date())
+    calendar = await service.calendar_for(session, {"code": found["competent_agency"]})
+    limit = proc["time_limit"]
+    due = calendar.due_at(arrived_at, TimeLimit(int(limit["value"]), limit["unit"])).due_at
+    await repo.start_clock(session, code, due)
+    await enqueue(session, "dossier.clock_started", {"code": code, "started_at": arrived_at.isoformat(),
+                                                     "due_at": due.isoformat()})

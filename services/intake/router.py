@@ -8,18 +8,20 @@ from typing import Any
 from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
 from fastapi.encoders import jsonable_encoder
 
-from services.intake import counter, dossier_repository, files, service, submission
+from services.intake import admin, counter, dossier_repository, files, service, submission
 from services.intake.files import LocalStorage
 from services.intake.forms import render_counter_record
 from services.intake.models import idempotency_keys
 from services.intake.receipt import render_receipt
 from services.intake.schemas import (
     AgencyOut,
+    CalendarOverrideIn,
     CounterRecordIn,
     DossierIn,
     DossierOut,
     DueOut,
     ProcedureOut,
+    ProcedureVersionIn,
     SupplementIn,
 )
 from shared.auth import CurrentPrincipal, Principal, require_roles
@@ -181,3 +183,35 @@ async def download_file(file_id: str, request: Request, session: SessionDep,
     row = await files.readable(session, file_id, principal)
     content = LocalStorage(request.app.state.settings.storage_dir).get(file_id)
     return Response(content, media_type=row["content_type"], headers={"X-Content-SHA256": row["sha256"]})
+
+
+admin_router = APIRouter(prefix="/v1/admin", tags=["admin"])
+ADMIN = Depends(require_roles("admin"))
+
+
+@admin_router.post("/procedures", status_code=201, summary="Phiên bản mới của thủ tục từ một ngày / new version")
+async def add_procedure_version(body: ProcedureVersionIn, session: SessionDep, principal: Principal = ADMIN) -> Any:
+    return jsonable_encoder(await admin.add_procedure_version(session, body, service.today_vn()))
+
+
+@admin_router.get("/procedures/{code}/versions", summary="Các phiên bản của thủ tục / every version")
+async def procedure_versions(code: str, session: SessionDep, principal: Principal = ADMIN) -> Any:
+    return jsonable_encoder(await admin.versions(session, code))
+
+
+@admin_router.post("/calendar/overrides", status_code=201,
+                   summary="Ngày nghỉ thêm hoặc ngày làm bù (toàn quốc hoặc một cơ quan) / calendar override")
+async def add_override(body: CalendarOverrideIn, session: SessionDep, principal: Principal = ADMIN) -> Any:
+    return jsonable_encoder(await admin.add_override(session, body))
+
+
+@admin_router.get("/calendar/overrides", summary="Điều chỉnh lịch làm việc / calendar overrides")
+async def list_overrides(session: SessionDep, year: int | None = Query(None, ge=2000, le=2100),
+                         principal: Principal = ADMIN) -> Any:
+    return jsonable_encoder(await admin.list_overrides(session, year))
+
+
+@admin_router.delete("/calendar/overrides/{override_id}", status_code=204, response_class=Response)
+async def remove_override(override_id: int, session: SessionDep, principal: Principal = ADMIN) -> Response:
+    await admin.remove_override(session, override_id)
+    return Response(status_code=204)

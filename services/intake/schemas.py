@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class TimeLimitOut(BaseModel):
@@ -164,3 +164,65 @@ class SupplementIn(BaseModel):
 
     documents: list[DocumentIn] = Field(min_length=1, max_length=50)
     note: str | None = Field(None, max_length=2000)
+
+
+class TimeLimitIn(BaseModel):
+    value: int = Field(ge=0, le=365, examples=[3])
+    unit: Literal["same_day", "working_days", "calendar_days", "hours"] = Field(examples=["working_days"])
+    verification_extension: int = Field(0, ge=0, le=60)
+
+
+class ProcedureDocumentIn(BaseModel):
+    name: str = Field(min_length=1, max_length=300, examples=["Tờ khai theo mẫu"])
+    original: int = Field(1, ge=0, le=20)
+    copy_count: int = Field(0, ge=0, le=20, alias="copy")
+    mandatory: bool = True
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class ProcedureVersionIn(BaseModel):
+    """A new version of a procedure, in force from `effective_from` (Viet Nam date)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "code": "1.004873", "effective_from": "2027-01-01", "name": "Cấp Giấy xác nhận tình trạng hôn nhân",
+        "field_code": "HT", "level": "commune", "time_limit": {"value": 2, "unit": "working_days"},
+        "fee": {"kind": "fixed", "amount": 15000}, "documents": [{"name": "Tờ khai theo mẫu"}],
+        "channels": ["counter", "online", "postal"], "result_delivery": ["counter", "postal", "electronic"]}]})
+
+    code: str = Field(min_length=3, max_length=30)
+    effective_from: date
+    name: str = Field(min_length=3, max_length=400)
+    field_code: str = Field(max_length=30)
+    level: Literal["province", "commune", "district"]
+    time_limit: TimeLimitIn
+    fee: dict[str, Any] = Field(examples=[{"kind": "fixed", "amount": 0}])
+    documents: list[ProcedureDocumentIn] = Field(max_length=50)
+    channels: list[Literal["counter", "online", "postal"]] = Field(min_length=1)
+    online_level: Literal["full", "partial"] = "partial"
+    urgent: bool = False
+    result_delivery: list[Literal["counter", "postal", "electronic"]] = Field(min_length=1)
+    inter_agency: str | None = None
+    notes: str | None = None
+
+    @model_validator(mode="after")
+    def fee_rule_is_known(self) -> ProcedureVersionIn:
+        kind = self.fee.get("kind")
+        needs = {"free": (), "fixed": ("amount",), "per_copy": ("amount",),
+                 "per_page": ("first_pages", "first_rate", "rate", "cap_per_copy")}
+        if kind not in needs or any(not isinstance(self.fee.get(k), int) for k in needs[kind]):
+            raise ValueError("fee: kind free | fixed{amount} | per_copy{amount} | "
+                             "per_page{first_pages, first_rate, rate, cap_per_copy}, integers in VND")
+        return self
+
+
+class CalendarOverrideIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "agency_code": None, "day": "2026-11-24", "kind": "day_off",
+        "note": "Ngày Văn hóa Việt Nam / Viet Nam Culture Day"}]})
+
+    agency_code: str | None = Field(None, max_length=30, description="null: every agency")
+    day: date
+    kind: Literal["day_off", "working_day"]
+    sessions: list[Session] | None = None
+    note: str = Field("", max_length=500)

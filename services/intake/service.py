@@ -31,6 +31,11 @@ def _remember(key: tuple[str, ...], value: Any) -> Any:
     return value
 
 
+def forget_reference_data() -> None:
+    """After an admin change: this process sees it at once (others within the 30 s cache)."""
+    _reference_cache.clear()
+
+
 def today_vn() -> date:
     return datetime.now(VN_TZ).date()
 

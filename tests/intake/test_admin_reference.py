@@ -1,0 +1,68 @@
+"""Admin changes of reference data: procedure versions from a date, calendar overrides that move due dates."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.intake.app import create_app
+from tests.conftest import app_client_factory, auth
+from tests.workflow.helpers import assert_problem
+
+client = app_client_factory(create_app)
+
+
+def version(**over: Any) -> dict[str, Any]:
+    v: dict[str, Any] = {
+        "code": "1.004873", "effective_from": (date.today() + timedelta(days=30)).isoformat(),
+        "name": "Cấp Giấy xác nhận tình trạng hôn nhân", "field_code": "HT", "level": "commune",
+        "time_limit": {"value": 2, "unit": "working_days"}, "fee": {"kind": "fixed", "amount": 15000},
+        "documents": [{"name": "Tờ khai theo mẫu"}], "channels": ["counter", "online"],
+        "result_delivery": ["counter", "electronic"]}
+    v.update(over)
+    return v
+
+
+async def test_a_procedure_change_is_a_new_version_from_a_date(
+    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection,
+) -> None:
+    admin = auth(make_token("admin", subject="quantri"))
+    r = await client.post("/v1/admin/procedures", json=version(), headers=admin)
+    assert r.status_code == 201, r.text
+    today = (await client.get("/v1/procedures/1.004873")).json()
+    assert today["time_limit"]["value"] == 3  # in force today: the old version
+    versions = (await client.get("/v1/admin/procedures/1.004873/versions", headers=admin)).json()
+    assert [v["time_limit"]["value"] for v in versions][-1] == 2 and len(versions) >= 2
+    assert_problem(await client.post("/v1/admin/procedures", json=version(), headers=admin), 409, "conflict")
+    assert_problem(await client.post("/v1/admin/procedures", json=version(effective_from="2020-01-01"),
+                                     headers=admin), 422, "validation_error")
+    assert_problem(await client.post("/v1/admin/procedures", json=version(fee={"kind": "per_page"}),
+                                     headers=admin), 422, "validation_error")
+    assert_problem(await client.post("/v1/admin/procedures", json=version(field_code="XX"), headers=admin),
+                   422, "validation_error")
+    assert_problem(await client.post("/v1/admin/procedures", json=version(),
+                                     headers=auth(make_token("officer", agency_code="000.00.21.H29"))),
+                   403, "forbidden")
+
+
+async def test_an_extra_day_off_moves_the_due_date(
+    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection,
+) -> None:
+    admin = auth(make_token("admin", subject="quantri"))
+    params = {"procedure_code": "1.004873", "agency_code": "000.00.21.H29", "received_at": "2026-12-14T09:00:00+07:00"}
+    before = (await client.get("/v1/calendar/due", params=params)).json()["due_at"]
+    r = await client.post("/v1/admin/calendar/overrides", json={
+        "agency_code": "000.00.21.H29", "day": "2026-12-15", "kind": "day_off", "note": "Nghỉ bù"}, headers=admin)
+    assert r.status_code == 201, r.text
+    after = (await client.get("/v1/calendar/due", params=params)).json()["due_at"]
+    assert before.startswith("2026-12-17T09:00") and after.startswith("2026-12-18T09:00")
+    assert_problem(await client.post("/v1/admin/calendar/overrides", json={
+        "agency_code": "000.00.21.H29", "day": "2026-12-15", "kind": "day_off"}, headers=admin), 409, "conflict")
+    listed = (await client.get("/v1/admin/calendar/overrides", params={"year": 2026}, headers=admin)).json()
+    assert any(o["day"] == "2026-12-15" for o in listed)
+    assert (await client.delete(f"/v1/admin/calendar/overrides/{r.json()['id']}", headers=admin)).status_code == 204
+    assert (await client.get("/v1/calendar/due", params=params)).json()["due_at"] == before
+    assert_problem(await client.delete("/v1/admin/calendar/overrides/999999", headers=admin), 404, "not_found")

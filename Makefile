@@ -41,7 +41,12 @@ seed: install
 
 ## Throughput and latency, measured in one run against a fresh database.
 bench: install
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || true
 	$(PY) -m scripts.bench $(BENCH_ARGS)
+
+## A million finished dossiers with their history, for statistics at national scale.
+seed-stats: install
+	$(PY) -m scripts.seed_stats $(SEED_ARGS)
 
 ## Headless Chromium for the browser tests (Debian's package; installed where missing).
 browser-deps:

@@ -137,6 +137,8 @@ def try_post(url: str, body: dict[str, Any], tok: str) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--stats-dossiers", type=int, default=1_000_000,
+                        help="finished dossiers loaded for the statistics latency (make seed-stats)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed for the bench: apt-get install wrk")
@@ -211,6 +213,7 @@ def main() -> None:
                                                        env=senv)
         else:
             print("  (dossier submission not available: skipped)")
+        bench_workflow(results, args, url, gw, raw, tok, s)
         report(results)
     finally:
         baseline.terminate()
@@ -222,6 +225,31 @@ def main() -> None:
             from scripts.devdb import stop
 
             stop("pg-bench")
+
+
+def bench_workflow(results: dict[str, Result], args: argparse.Namespace, url: str, gw: str, raw: str, tok: str,
+                   s: int) -> None:
+    from scripts.bench_workflow import actionable_codes, run_stats_latency
+    from scripts.seed_stats import seed
+
+    dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    codes = actionable_codes(dsn, 60_000)
+    first = codes.read_text().split()[0]
+    print("\nDossier workflow:", flush=True)
+    auth_env = {"TOKEN": tok}
+    results["raw_read_32"] = wrk("raw asyncpg read (yardstick)", f"{raw}/read", connections=32, seconds=s,
+                                 script="get.lua")
+    results["read_gateway_32"] = wrk("gateway GET /api/workflow/v1/dossiers/{code}",
+                                     f"{gw}/api/workflow/v1/dossiers/{first}", connections=32, seconds=s,
+                                     script="get.lua", env=auth_env)
+    results["action_gateway_32"] = wrk("gateway POST .../actions (assign)", gw, connections=32, seconds=s,
+                                       script="actions.lua", env={**auth_env, "CODES_FILE": str(codes)})
+    print(f"  loading {args.stats_dossiers} finished dossiers for the statistics ...", flush=True)
+    took = asyncio.run(seed(dsn, args.stats_dossiers, progress=False))
+    print(f"  loaded in {took:.0f} s", flush=True)
+    p50, p95 = run_stats_latency(gw, token(gw, "quantri", "demo-admin"))
+    results["stats_p95"] = Result("stats one province, one month", 1, 0.0, p50, p95, 0)
+    print(f"  {'GET /api/workflow/v1/stats (province, month), 1 conn':<44}       p50 {p50:7.2f} ms  p95 {p95:7.2f} ms")
 
 
 def wait_up(url: str) -> None:
@@ -261,6 +289,11 @@ def report(r: dict[str, Result]) -> None:
               f"{r['submit_spread_gateway_32'].p99_ms:5.1f} ms")
     if "submit_gateway_32" in r:
         print(f"  {'submit via gateway p99 at 32 conns (target < 150 ms)':<62} {r['submit_gateway_32'].p99_ms:5.1f} ms")
+    ratio("read_gateway_32", "raw_read_32", "dossier read via gateway / raw read, 32 conns (target >= 0.5)")
+    ratio("action_gateway_32", "raw_insert_32", "action via gateway / raw insert, 32 conns (target >= 0.25)")
+    if "stats_p95" in r:
+        print(f"  {'statistics, 1M dossiers, province + month, p95 (target < 50 ms)':<62} "
+              f"{r['stats_p95'].p99_ms:5.1f} ms")
 
 
 if __name__ == "__main__":

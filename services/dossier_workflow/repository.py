@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, tuple_, update
+from sqlalchemy import and_, delete, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -228,3 +228,33 @@ async def in_progress_counts(
         func.count().filter(~late).label("in_progress_on_time"), func.count().filter(late).label("in_progress_overdue"),
     ).where(dossiers.c.status.in_(ACTIVE_STATUSES), *_scope(dossiers, agency_code, province)))).one()
     return {"in_progress_on_time": int(row.in_progress_on_time), "in_progress_overdue": int(row.in_progress_overdue)}
+
+
+# The whole aggregate recomputed from the history: the same meaning as the trigger, for operators
+# (after a bulk load with triggers off) and for the test that proves both agree.
+REBUILD_STATS = """
+INSERT INTO workflow.stats_daily (counted_agency, day, procedure_code, field_code, channel, province, received,
+    electronic_result, resolved_early, resolved_on_time, resolved_late, processing_minutes, returned, synced,
+    rating_count, rating_sum)
+SELECT counted_agency, (at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date, procedure_code, field_code, channel,
+       split_part(counted_agency, '.', 4),
+       count(*) FILTER (WHERE action = 'receive'),
+       count(*) FILTER (WHERE action = 'receive' AND data->>'result_delivery' = 'electronic'),
+       count(*) FILTER (WHERE resolved AND data->>'timing' = 'early'),
+       count(*) FILTER (WHERE resolved AND data->>'timing' = 'on_time'),
+       count(*) FILTER (WHERE resolved AND data->>'timing' = 'late'),
+       coalesce(sum((data->>'processing_minutes')::bigint) FILTER (WHERE resolved), 0),
+       count(*) FILTER (WHERE action = 'return_result'),
+       count(*) FILTER (WHERE action = 'portal_synced'),
+       count(*) FILTER (WHERE action = 'rate'),
+       coalesce(sum((data->>'rating')::int) FILTER (WHERE action = 'rate'), 0)
+FROM (SELECT *, to_status = 'resolved' AND from_status IS DISTINCT FROM 'resolved' AS resolved
+      FROM workflow.history) h
+WHERE action IN ('receive', 'return_result', 'portal_synced', 'rate') OR resolved
+GROUP BY 1, 2, 3, 4, 5
+"""
+
+
+async def rebuild_stats(session: AsyncSession) -> None:
+    await session.execute(delete(stats_daily))
+    await session.execute(text(REBUILD_STATS))

@@ -1,0 +1,169 @@
+"""Concurrency with real commits: call-next over two app instances and two processes, numbering, last slot."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+
+from scripts.stack import ROOT, Stack, free_port
+from services.queue_ticket.app import create_app
+from shared.calendar import VN_TZ
+from shared.settings import Settings
+from tests.conftest import TEST_KID
+from tests.queue.helpers import citizen, kiosk, new_code, officer, setup_office
+
+ClientFactory = Callable[[Callable[[Settings], Any]], httpx.AsyncClient]
+
+
+async def fill(clients: list[httpx.AsyncClient], make_token: Any, code: str, n: int) -> list[dict[str, Any]]:
+    k = kiosk(make_token, code)
+
+    async def one(i: int) -> dict[str, Any]:
+        r = await clients[i % len(clients)].post("/v1/tickets", headers=k, json={
+            "office_code": code, "category_code": "HT" if i % 3 else "CT"})
+        assert r.status_code == 201, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    return list(await asyncio.gather(*(one(i) for i in range(n))))
+
+
+async def drain(clients: list[httpx.AsyncClient], headers: dict[str, str], counters: list[int]) -> list[int]:
+    """32 counters call next concurrently until nobody waits; returns every ticket id handed out."""
+    handed: list[int] = []
+
+    async def counter(i: int, counter_id: int) -> None:
+        c = clients[i % len(clients)]
+        while True:
+            r = await c.post(f"/v1/counters/{counter_id}/call-next", headers=headers)
+            assert r.status_code == 200, r.text
+            t = r.json()["ticket"]
+            if t is None:
+                return
+            handed.append(t["id"])
+
+    await asyncio.gather(*(counter(i, cid) for i, cid in enumerate(counters)))
+    return handed
+
+
+async def test_32_concurrent_counters_over_two_app_instances_never_share_a_ticket(
+    committed_client_factory: ClientFactory, make_token: Any,
+) -> None:
+    apps = [committed_client_factory(create_app), committed_client_factory(create_app)]
+    code = new_code()
+    office = await setup_office(apps[0], make_token, code, counters=32, cap=10_000)
+    tickets = await fill(apps, make_token, code, 300)
+    numbers = Counter((t["category_code"], t["number"]) for t in tickets)
+    assert max(numbers.values()) == 1 and len(numbers) == 300
+    handed = await drain(apps, officer(make_token, code), office["counters"])
+    assert len(handed) == len(set(handed)) == 300
+    assert set(handed) == {t["id"] for t in tickets}
+    for c in apps:
+        await c.aclose()
+
+
+@pytest.fixture
+def jwks_server(signing_key: Any) -> Iterator[str]:
+    jwk = jwt.algorithms.RSAAlgorithm.to_jwk(signing_key.public_key(), as_dict=True)
+    jwk.update({"kid": TEST_KID, "alg": "RS256", "use": "sig"})
+    body = json.dumps({"keys": [jwk]}).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/jwks.json"
+    server.shutdown()
+
+
+@pytest.fixture
+def two_processes(database_url: str, settings: Settings, jwks_server: str) -> Iterator[list[str]]:
+    """Two queue-service processes on their own ports (two replicas sharing the database)."""
+    env = {**os.environ, "DATABASE_URL": database_url, "JWKS_URL": jwks_server, "JWT_ISSUER": settings.jwt_issuer,
+           "ENVIRONMENT": "test", "ACCESS_LOG": "false", "PYTHONPATH": str(ROOT), "DB_POOL_SIZE": "20"}
+    ports = [free_port(), free_port()]
+    procs = [subprocess.Popen([sys.executable, *Stack.uvicorn_args("services.queue_ticket.app:create_app", p)],
+                              env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True) for p in ports]
+    try:
+        urls = [f"http://127.0.0.1:{p}" for p in ports]
+        deadline = time.monotonic() + 30
+        for url in urls:
+            while True:
+                try:
+                    if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline, "queue processes did not start"
+                time.sleep(0.2)
+        yield urls
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=10)
+
+
+async def test_32_concurrent_call_next_over_two_processes(two_processes: list[str], make_token: Any) -> None:
+    clients = [httpx.AsyncClient(base_url=u, timeout=30) for u in two_processes]
+    code = new_code()
+    office = await setup_office(clients[0], make_token, code, counters=32, cap=10_000)
+    tickets = await fill(clients, make_token, code, 400)
+    assert len({(t["category_code"], t["number"]) for t in tickets}) == 400
+    handed = await drain(clients, officer(make_token, code), office["counters"])
+    dupes = [tid for tid, n in Counter(handed).items() if n > 1]
+    assert dupes == [] and set(handed) == {t["id"] for t in tickets}
+    r = await clients[1].get(f"/v1/offices/{code}/board")
+    assert r.json()["waiting_total"] == 0
+    for c in clients:
+        await c.aclose()
+
+
+async def test_last_place_contested_by_two_citizens(
+    committed_client_factory: ClientFactory, make_token: Any,
+) -> None:
+    apps = [committed_client_factory(create_app), committed_client_factory(create_app)]
+    code = new_code()
+    await setup_office(apps[0], make_token, code, slot_capacity=1)
+    tomorrow = datetime.now(VN_TZ).date() + timedelta(days=1)
+    for hour in range(8, 16):
+        slot = datetime(tomorrow.year, tomorrow.month, tomorrow.day, hour, 0, tzinfo=VN_TZ).isoformat()
+        who = [f"00109001{hour:02d}01", f"07919500{hour:02d}02"]
+        results = await asyncio.gather(*(apps[i].post("/v1/appointments", headers=citizen(make_token, who[i]), json={
+            "office_code": code, "category_code": "HT", "slot_start": slot}) for i in range(2)))
+        statuses = sorted(r.status_code for r in results)
+        assert statuses == [201, 409], [r.text for r in results]
+        loser = next(r for r in results if r.status_code == 409)
+        assert loser.json()["code"] == "slot_full"
+        winner = next(r for r in results if r.status_code == 201).json()
+        r = await apps[0].post(f"/v1/appointments/{winner['booking_code']}/confirm",
+                               headers=citizen(make_token, who[results.index(next(
+                                   r for r in results if r.status_code == 201))]))
+        assert r.status_code == 200
+    for c in apps:
+        await c.aclose()

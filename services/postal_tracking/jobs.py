@@ -2,15 +2,38 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import os
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.postal_tracking import service
 from services.postal_tracking.models import idempotency_keys
 from shared.idempotency import purge_idempotency_keys
 from shared.jobs import JobRegistry
 
 registry = JobRegistry("postal")
+log = structlog.get_logger("postal.jobs")
+
+
+def poll_stale_after() -> timedelta:
+    """POSTAL_POLL_STALE_MINUTES: how long without news before the partner's tracking API is asked."""
+    return timedelta(minutes=float(os.environ.get("POSTAL_POLL_STALE_MINUTES", "60")))
+
+
+@registry.handler("shipment.create_outbound")
+async def on_create_outbound(session: AsyncSession, data: dict[str, Any]) -> None:
+    """The workflow resolved a dossier whose result goes by post: one outbound shipment, ever."""
+    created = await service.create_outbound_from_job(session, data, datetime.now(UTC))
+    log.info("outbound_shipment", dossier_code=data.get("code"), shipment_id=created, created=created is not None)
+
+
+@registry.every("postal.poll_stale", "*/10 * * * *")
+async def poll_stale(session: AsyncSession) -> None:
+    result = await service.poll_stale(session, datetime.now(UTC), poll_stale_after())
+    log.info("postal_poll", **result)
 
 
 @registry.every("postal.purge_idempotency_keys", "17 3 * * *")

@@ -1,0 +1,84 @@
+"""Builders shared by the postal tests: signed deliveries, shipments, counts."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.postal_tracking.seed import DEMO_WEBHOOK_SECRET
+from services.postal_tracking.webhook import sign
+from tests.conftest import auth
+
+WARD = "000.00.21.H29"
+PARTNER = "VNPOST"
+EVENTS_URL = f"/v1/partners/{PARTNER}/events"
+
+
+def signed(events: list[dict[str, Any]], *, secret: str = DEMO_WEBHOOK_SECRET, msg_id: str | None = None,
+           at: datetime | None = None) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps({"events": events}, ensure_ascii=False).encode()
+    return body, sign(secret, msg_id or f"msg_{uuid.uuid4().hex}", body, at)
+
+
+def ev(tracking: str, status: str, minutes_ago: float, **kw: Any) -> dict[str, Any]:
+    at = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+    return {"tracking_number": tracking, "status": status, "occurred_at": at.isoformat(), **kw}
+
+
+def officer(make_token: Any, agency: str = WARD) -> dict[str, str]:
+    return auth(make_token("officer", subject="canbo.phuong", agency_code=agency),
+                **{"Idempotency-Key": uuid.uuid4().hex})
+
+
+def partner(make_token: Any, code: str = PARTNER) -> dict[str, str]:
+    return auth(make_token("postal_partner", subject="vnpost", partner_code=code),
+                **{"Idempotency-Key": uuid.uuid4().hex})
+
+
+def shipment_body(direction: str = "outbound", **over: Any) -> dict[str, Any]:
+    citizen = {"name": "Nguyễn Văn An", "phone": "0912345678", "address_line": "12 phố Kim Mã",
+               "ward_code": "00004"}
+    b: dict[str, Any] = {"direction": direction, "dossier_code": f"{WARD}-251124-{uuid.uuid4().hex[:8]}",
+                         "agency_code": WARD, "weight_grams": 300, "cod_amount": 0,
+                         ("recipient" if direction == "outbound" else "sender"): citizen}
+    b.update(over)
+    return b
+
+
+async def new_shipment(client: httpx.AsyncClient, make_token: Any, direction: str = "outbound",
+                       **over: Any) -> dict[str, Any]:
+    r = await client.post("/v1/shipments", json=shipment_body(direction, **over), headers=officer(make_token))
+    assert r.status_code == 201, r.text
+    out: dict[str, Any] = r.json()
+    return out
+
+
+async def post_events(client: httpx.AsyncClient, events: list[dict[str, Any]], **kw: Any) -> httpx.Response:
+    body, headers = signed(events, **kw)
+    return await client.post(EVENTS_URL, content=body, headers=headers)
+
+
+async def scalar(conn: AsyncConnection, sql: str, **params: Any) -> Any:
+    return (await conn.execute(text(sql), params)).scalar_one()
+
+
+async def jobs_for(conn: AsyncConnection, entrypoint: str, needle: str) -> list[dict[str, Any]]:
+    rows = await conn.execute(text(
+        "SELECT convert_from(payload, 'UTF8')::jsonb->'data' FROM jobs.pgqueuer "
+        "WHERE entrypoint = :e AND convert_from(payload, 'UTF8') LIKE :n ORDER BY id"),
+        {"e": entrypoint, "n": f"%{needle}%"})
+    return [r[0] for r in rows]
+
+
+def assert_problem(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = r.json()
+    assert body["code"] == code and body["status"] == status and body["detail"]
+    return body

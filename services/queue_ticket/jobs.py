@@ -35,3 +35,9 @@ async def release_bookings(session: AsyncSession) -> None:
 async def purge_board_events(session: AsyncSession) -> None:
     """Board events are a live feed (and the Last-Event-ID replay); two days are kept."""
     await repo.purge_board_events(await repo.conn_of(session), clock.now() - timedelta(days=2))
+
+
+@registry.every("queue.close_day", "5 17 * * *")
+async def close_day(session: AsyncSession) -> None:
+    """00:05 in Viet Nam (17:05 UTC): numbers restart, and tickets left from the day before are closed."""
+    await service.close_day(session)

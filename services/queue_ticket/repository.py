@@ -123,10 +123,19 @@ async def insert_ticket(
     return row
 
 
-async def waiting_in_office(conn: Conn, office_code: str) -> int:
+async def waiting_in_office(conn: Conn, office_code: str, day: date) -> int:
     n: int = await conn.fetchval(
-        "SELECT count(*) FROM queue.tickets WHERE office_code = $1 AND status = 'waiting'", office_code)
+        "SELECT count(*) FROM queue.tickets WHERE office_code = $1 AND status = 'waiting' AND day = $2",
+        office_code, day)
     return n
+
+
+async def close_days_before(conn: Conn, day: date, now: datetime) -> int:
+    """Tickets of past days still waiting or called: the citizen has gone home (no-show)."""
+    result: str = await conn.execute(
+        "UPDATE queue.tickets SET status = 'skipped', skipped_at = $2 "
+        "WHERE status IN ('waiting', 'called') AND day < $1", day, now)
+    return int(result.split()[-1])
 
 
 async def open_ticket_of(conn: Conn, office_code: str, issued_by: str) -> Row | None:

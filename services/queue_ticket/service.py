@@ -147,7 +147,7 @@ async def issue_ticket(session: AsyncSession, body: TicketIn, principal: Princip
                       f"Ngoài giờ làm việc; mở cửa lúc {local_fmt(opening)} / "
                       f"Outside opening hours; the office opens at {opening.astimezone(VN_TZ).isoformat()}",
                       extra={"next_opening_at": opening.astimezone(VN_TZ).isoformat()})
-    waiting = await repo.waiting_in_office(conn, body.office_code)
+    waiting = await repo.waiting_in_office(conn, body.office_code, local_day(now))
     if waiting >= row["occupancy_cap"]:
         slot = await next_free_slot(session, conn, row, now)
         hint = (f"; lịch hẹn gần nhất {local_fmt(slot['start_at'])} / next free booking slot "
@@ -611,3 +611,9 @@ async def release(session: AsyncSession) -> None:
     conn = await repo.conn_of(session)
     await repo.release_expired_holds(conn, now)
     await repo.release_no_shows(conn, now)
+
+
+async def close_day(session: AsyncSession) -> int:
+    """Periodic, after local midnight: yesterday's tickets nobody served are closed as no-shows."""
+    now = clock.now()
+    return await repo.close_days_before(await repo.conn_of(session), local_day(now), now)

@@ -34,7 +34,7 @@ def render_handover(h: dict[str, Any], agency: dict[str, Any] | None, partner: d
              format_vnd(it["postage"]), format_vnd(it["cod_amount"])]
             for i, it in enumerate(h["items"], 1)]
     doc.table(["STT", "Mã hồ sơ", "Số hiệu bưu gửi", "Người nộp / nhận", "Khối lượng", "Cước", "Thu hộ (COD)"],
-              rows, widths=(10, 42, 30, 36, 18, 22, 22))
+              rows, widths=(9, 50, 30, 31, 16, 22, 22))
     totals = h["totals"]
     doc.field("Tổng số bưu gửi", str(totals["count"]))
     doc.field("Tổng cước", format_vnd(totals["postage"]))

@@ -1,0 +1,172 @@
+"""Shipments: creation rules, visibility (a partner sees only its own), listing, the outbound job."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, create_async_engine
+
+from services.postal_tracking import jobs, service
+from services.postal_tracking.app import create_app
+from services.postal_tracking.tracking import SimulatedTrackingClient
+from tests.conftest import auth
+from tests.postal.helpers import (
+    WARD,
+    assert_problem,
+    new_shipment,
+    officer,
+    partner,
+    scalar,
+    shipment_body,
+)
+
+
+async def test_officer_and_partner_create_with_postage_and_s10_numbers(
+    client: httpx.AsyncClient, make_token: Any,
+) -> None:
+    s = await new_shipment(client, make_token, weight_grams=1200, cod_amount=50_000)
+    assert s["postage"] == 48_000 and s["cod_amount"] == 50_000 and s["service_code"] == "HCC-KQ"
+    assert s["sender"]["ward_code"] and s["recipient"]["name"] == "Nguyễn Văn An"
+    digits = s["tracking_number"][2:10]
+    weights = (8, 6, 4, 2, 3, 5, 9, 7)
+    check = 11 - sum(int(d) * w for d, w in zip(digits, weights, strict=True)) % 11
+    assert int(s["tracking_number"][10]) == {10: 0, 11: 5}.get(check, check)
+    r = await client.post("/v1/shipments", json=shipment_body("inbound", tracking_number="EB123456785VN"),
+                          headers=partner(make_token))
+    assert r.status_code == 201, r.text
+    assert r.json()["tracking_number"] == "EB123456785VN" and r.json()["partner_code"] == "VNPOST"
+    assert r.headers["location"] == f"/api/postal/v1/shipments/{r.json()['id']}"
+
+
+async def test_refusals_list_every_problem(client: httpx.AsyncClient, make_token: Any) -> None:
+    bad = shipment_body("outbound", recipient=None, sender={"name": "A", "address_line": "x", "ward_code": "99999"},
+                        service_code="NOPE")
+    body = assert_problem(await client.post("/v1/shipments", json=bad, headers=officer(make_token)),
+                          422, "validation_error")
+    assert sorted(e["type"] for e in body["errors"]) == ["missing", "unknown_service", "unknown_ward"]
+    assert_problem(await client.post("/v1/shipments", json=shipment_body(weight_grams=9000),
+                                     headers=officer(make_token)), 422, "validation_error")
+    assert_problem(await client.post("/v1/shipments", json=shipment_body(), headers=officer(make_token,
+                                                                                            "000.00.07.H29")),
+                   403, "forbidden")
+    assert_problem(await client.post("/v1/shipments", json=shipment_body(partner_code="VTP"),
+                                     headers=partner(make_token)), 403, "forbidden")
+    citizen = auth(make_token("citizen", subject="001090012345"), **{"Idempotency-Key": "k1"})
+    assert_problem(await client.post("/v1/shipments", json=shipment_body(), headers=citizen), 403, "forbidden")
+    assert_problem(await client.post("/v1/shipments", json=shipment_body(),
+                                     headers=auth(make_token("officer", agency_code=WARD))),
+                   400, "idempotency_key_missing")
+    one = shipment_body()
+    assert (await client.post("/v1/shipments", json=one, headers=officer(make_token))).status_code == 201
+    twin = assert_problem(await client.post("/v1/shipments", json=one, headers=officer(make_token)), 409, "conflict")
+    assert twin["shipment_id"]
+    h = officer(make_token)
+    first = await client.post("/v1/shipments", json=shipment_body(dossier_code="X-1-" + uuid.uuid4().hex[:6]),
+                              headers=h)
+    replay = await client.post("/v1/shipments", content=first.request.content,
+                               headers={**h, "content-type": "application/json"})
+    assert replay.status_code == 201 and replay.json()["id"] == first.json()["id"]
+
+
+async def test_a_partner_sees_only_its_shipments(
+    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection,
+) -> None:
+    await db_conn.execute(text("INSERT INTO postal.partners (code, name, client_id) VALUES ('VTP', 'Viettel Post', "
+                               "'vtp')"))
+    mine = await new_shipment(client, make_token)
+    other = auth(make_token("postal_partner", subject="vtp", partner_code="VTP"))
+    assert_problem(await client.get(f"/v1/shipments/{mine['id']}", headers=other), 404, "not_found")
+    listed = await client.get("/v1/shipments", params={"dossier_code": mine["dossier_code"]}, headers=other)
+    assert listed.status_code == 200 and listed.json()["items"] == []
+    own = auth(make_token("postal_partner", subject="vnpost", partner_code="VNPOST"))
+    got = await client.get(f"/v1/shipments/{mine['id']}", headers=own)
+    assert got.status_code == 200 and got.json()["timeline"] == []
+    other_agency = auth(make_token("officer", agency_code="000.00.07.H29"))
+    assert_problem(await client.get(f"/v1/shipments/{mine['id']}", headers=other_agency), 404, "not_found")
+    assert_problem(await client.get("/v1/shipments/not-a-uuid", headers=own), 404, "not_found")
+    assert_problem(await client.get("/v1/shipments", headers=auth(make_token("citizen", subject="001090012345"))),
+                   403, "forbidden")
+
+
+async def test_listing_filters_and_keyset_pages(client: httpx.AsyncClient, make_token: Any) -> None:
+    made = [await new_shipment(client, make_token) for _ in range(5)]
+    h = auth(make_token("officer", agency_code=WARD))
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 2, "status": "created", "direction": "outbound"}
+        if cursor:
+            params["cursor"] = cursor
+        page = (await client.get("/v1/shipments", params=params, headers=h)).json()
+        seen += [s["id"] for s in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert {s["id"] for s in made} <= set(seen) and len(seen) == len(set(seen))
+    one = (await client.get("/v1/shipments", params={"dossier_code": made[0]["dossier_code"]}, headers=h)).json()
+    assert [s["id"] for s in one["items"]] == [made[0]["id"]]
+    assert_problem(await client.get("/v1/shipments", params={"cursor": "???"}, headers=h), 400, "bad_request")
+    assert_problem(await client.get("/v1/shipments", params={"status": "lost"}, headers=h), 422, "validation_error")
+
+
+def outbound_job(code: str) -> dict[str, Any]:
+    return {"code": code, "agency_code": WARD, "recipient_name": "Trần Thị Bình", "phone": "0987654321",
+            "address_line": "5 phố Đội Cấn", "ward_code": "00004", "cod_amount": 15_000}
+
+
+async def test_create_outbound_job_makes_one_shipment_however_often_it_runs(
+    database_url: str, settings: Any,
+) -> None:
+    code = f"{WARD}-251124-J{uuid.uuid4().hex[:6]}"
+    engine = create_async_engine(database_url)
+    try:
+        async def run_once() -> None:
+            async with AsyncSession(engine) as session, session.begin():
+                await jobs.on_create_outbound(session, outbound_job(code))
+
+        await run_once()
+        await run_once()
+        await asyncio.gather(*(run_once() for _ in range(5)))  # racing twins: ON CONFLICT DO NOTHING
+        async with engine.connect() as conn:
+            rows = (await conn.execute(text(
+                "SELECT direction, status, cod_amount, recipient->>'name', partner_code FROM postal.shipments "
+                "WHERE dossier_code = :c"), {"c": code})).all()
+        assert [tuple(r) for r in rows] == [("outbound", "created", 15_000, "Trần Thị Bình", "VNPOST")]
+    finally:
+        await engine.dispose()
+
+
+async def test_polling_fallback_fills_in_a_shipment_whose_webhooks_were_lost(
+    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection,
+) -> None:
+    s = await new_shipment(client, make_token)
+    await db_conn.execute(text("UPDATE postal.shipments SET created_at = now() - interval '10 hours', "
+                               "last_heard_at = now() - interval '10 hours' WHERE id = :i"), {"i": s["id"]})
+    session = AsyncSession(bind=db_conn, join_transaction_mode="create_savepoint")
+    now = datetime.now(UTC)
+    result = await service.poll_stale(session, now, timedelta(hours=1),
+                                      clients={"VNPOST": SimulatedTrackingClient()})
+    await session.flush()
+    assert result["polled"] >= 1 and result["accepted"] >= 4
+    row = (await db_conn.execute(text("SELECT status, last_heard_at FROM postal.shipments WHERE id = :i"),
+                                 {"i": s["id"]})).one()
+    assert row[0] in ("delivered", "returned_to_sender") and row[1] >= now - timedelta(seconds=5)
+    n = await scalar(db_conn, "SELECT count(*) FROM postal.shipment_events WHERE shipment_id = :i AND source='poll'",
+                     i=s["id"])
+    await service.poll_stale(session, now + timedelta(hours=2), timedelta(hours=1),
+                             clients={"VNPOST": SimulatedTrackingClient()})
+    # a final shipment is not polled again, and known events would not be added twice
+    assert await scalar(db_conn, "SELECT count(*) FROM postal.shipment_events WHERE shipment_id = :i",
+                        i=s["id"]) == n
+
+
+async def test_committed_client_create_and_read(committed_client_factory: Any, make_token: Any) -> None:
+    async with committed_client_factory(create_app) as c:
+        s = await new_shipment(c, make_token)
+        r = await c.get(f"/v1/shipments/{s['id']}", headers=auth(make_token("admin", subject="quantri")))
+    assert r.status_code == 200 and r.json()["dossier_code"] == s["dossier_code"]

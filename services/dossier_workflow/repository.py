@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, text, tuple_, update
+from sqlalchemy import DateTime, and_, delete, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,6 +21,7 @@ from services.dossier_workflow.models import (
     transfers,
 )
 from shared.core_models import agencies
+from shared.db import raw_connection
 
 
 async def definition_for(session: AsyncSession, procedure_code: str, as_of: date) -> dict[str, Any]:
@@ -56,6 +58,30 @@ async def get_dossier(session: AsyncSession, code: str, *, lock: bool = False) -
     return dict(row._mapping) if row else None
 
 
+DATETIME_KEYS = {c.name for t in (dossiers, history) for c in t.columns if isinstance(c.type, DateTime)}
+READ_WITH_TIMELINE = """
+SELECT to_jsonb(d) AS dossier,
+       (SELECT coalesce(jsonb_agg(to_jsonb(h) - 'data' - 'counted_agency' - 'procedure_code' - 'field_code'
+                                  - 'channel' - 'dossier_code' - 'id' ORDER BY h.id), '[]'::jsonb)
+        FROM workflow.history h WHERE h.dossier_code = d.code) AS timeline
+FROM workflow.dossiers d WHERE d.code = $1
+"""
+
+
+async def dossier_with_timeline(session: AsyncSession, code: str) -> tuple[dict[str, Any], list[Any]] | None:
+    """The read hot path: one round trip, rows as JSON (times are re-read as datetimes by the caller)."""
+    conn = await raw_connection(session)
+    row = await conn.fetchrow(READ_WITH_TIMELINE, code)
+    if row is None:
+        return None
+    dossier, timeline = (json.loads(v) if isinstance(v, str) else v for v in (row["dossier"], row["timeline"]))
+    for item in (dossier, *timeline):
+        for key, value in item.items():
+            if key in DATETIME_KEYS and value is not None:
+                item[key] = datetime.fromisoformat(value)
+    return dossier, timeline
+
+
 async def update_dossier(session: AsyncSession, code: str, values: dict[str, Any]) -> int:
     """Writes the changes and bumps the version; returns the new version."""
     result = await session.execute(
@@ -69,8 +95,14 @@ async def append_history(session: AsyncSession, row: dict[str, Any]) -> None:
     await session.execute(insert(history).values(**row))
 
 
+TIMELINE_COLUMNS = ("at", "actor", "actor_role", "actor_agency", "action", "from_status", "to_status", "step",
+                    "step_due_at", "note")
+
+
 async def timeline(session: AsyncSession, code: str) -> list[dict[str, Any]]:
-    rows = await session.execute(select(history).where(history.c.dossier_code == code).order_by(history.c.id))
+    """What a reader sees of the history (the statistics dimensions stay inside)."""
+    rows = await session.execute(select(*(history.c[k] for k in TIMELINE_COLUMNS))
+                                 .where(history.c.dossier_code == code).order_by(history.c.id))
     return [dict(r._mapping) for r in rows]
 
 

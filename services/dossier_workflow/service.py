@@ -203,7 +203,8 @@ async def answer_transfer(session: AsyncSession, transfer_id: int, who: Principa
     return {**transfer, "status": decision, "answered_at": now, "external_ref": external_ref}
 
 
-async def view(session: AsyncSession, d: dict[str, Any], who: Principal, now: datetime) -> dict[str, Any]:
+async def view(session: AsyncSession, d: dict[str, Any], who: Principal, now: datetime,
+               timeline: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     definition_row = await definition(session, d["definition_id"])
     pending = None
     if d["pending_transfer_id"] is not None:
@@ -217,8 +218,16 @@ async def view(session: AsyncSession, d: dict[str, Any], who: Principal, now: da
         "overdue": deadlines.is_overdue(d, now), "paused": d["paused_at"] is not None,
         "step_name": deadlines.step_name(definition_row, d["step"]), "pending_transfer": pending,
         "allowed_actions": allowed_actions(definition_row, d["status"], who),
-        "timeline": await repo.timeline(session, d["code"]),
+        "timeline": timeline if timeline is not None else await repo.timeline(session, d["code"]),
     })
+
+
+async def read_for(session: AsyncSession, code: str, who: Principal, now: datetime) -> dict[str, Any]:
+    """The dossier as its reader sees it (one round trip for the row and its timeline)."""
+    found = await repo.dossier_with_timeline(session, code)
+    if found is None or not can_read(found[0], who):
+        raise not_found(code)
+    return await view(session, found[0], who, now, timeline=found[1])
 
 
 async def readable(session: AsyncSession, code: str, who: Principal) -> dict[str, Any]:

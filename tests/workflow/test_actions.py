@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.dossier_workflow import router as workflow_router
 from services.dossier_workflow.app import create_app
+from services.dossier_workflow.schemas import DossierOut, HistoryOut
 from tests.conftest import app_client_factory, auth
 from tests.workflow.helpers import (
     CITIZEN,
@@ -51,6 +52,8 @@ async def test_happy_path_to_returned_with_history_and_notifications(
     r = await client.get(f"/v1/dossiers/{code}", headers=auth(officer_tok))
     assert r.status_code == 200 and r.headers["etag"] == '"1"'
     d = r.json()
+    assert set(d) == set(DossierOut.model_fields) and set(d["timeline"][0]) == set(HistoryOut.model_fields)
+    DossierOut.model_validate(d)
     assert d["status"] == "received" and d["due_at"].startswith("2026-12-03T09:00")
     assert "start" in d["allowed_actions"] and "approve" not in d["allowed_actions"]
     steps = [("assign", officer_tok, {"assignee": "canbo2.phuong"}), ("start", officer_tok, {}),
@@ -61,6 +64,7 @@ async def test_happy_path_to_returned_with_history_and_notifications(
         assert r.status_code == 200, r.text
         assert r.headers["etag"] == f'"{version + 1}"'
     d = r.json()
+    assert set(d) == set(DossierOut.model_fields) and set(d["timeline"][-1]) == set(HistoryOut.model_fields)
     assert d["status"] == "returned" and d["outcome"] == "approved" and d["assignee"] == "canbo2.phuong"
     assert [h["action"] for h in d["timeline"]] == ["receive", "assign", "start", "forward", "approve",
                                                     "return_result"]

@@ -99,6 +99,15 @@ async def apology(code: str, session: SessionDep, principal: CurrentPrincipal) -
                     headers={"Content-Disposition": f'inline; filename="xin-loi-{code}.pdf"'})
 
 
+@router.get("/dossiers/{code}/withdrawal-notice", response_class=Response,
+            summary="Thông báo dừng giải quyết hồ sơ (mẫu 05), PDF",
+            responses={200: {"content": {"application/pdf": {}}}})
+async def withdrawal_notice(code: str, session: SessionDep, principal: CurrentPrincipal) -> Response:
+    d = await service.readable(session, code, principal)
+    return Response(await slips.withdrawal_pdf(session, d), media_type="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="dung-giai-quyet-{code}.pdf"'})
+
+
 @router.post("/dossiers/{code}/rating", status_code=201, summary="Đánh giá mức độ hài lòng (1–5), một lần")
 async def rate(code: str, body: RatingIn, session: SessionDep, principal: CurrentPrincipal) -> dict[str, Any]:
     return await service.rate(session, code, principal, body.score, body.comment, now())

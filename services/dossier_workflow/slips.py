@@ -74,3 +74,23 @@ async def apology_pdf(session: AsyncSession, d: dict[str, Any]) -> bytes:
     doc.paragraph("Mong Ông/Bà thông cảm.", italic=True)
     doc.signature_blocks(None, ("THỦ TRƯỞNG CƠ QUAN", apology["issued_by"]))
     return doc.output()
+
+
+async def withdrawal_pdf(session: AsyncSession, d: dict[str, Any]) -> bytes:
+    """Form 05 (Thông báo dừng giải quyết hồ sơ): the citizen asked to stop; the agency confirms."""
+    if d["status"] != "withdrawn":
+        raise ProblemError(409, "conflict", f"Hồ sơ {d['code']} chưa dừng giải quyết / the dossier was not withdrawn",
+                           extra={"state": d["status"]})
+    entry = next(h for h in reversed(await repo.timeline(session, d["code"])) if h["action"] == "withdraw")
+    agency = await repo.agency_name(session, d["current_agency"])
+    doc = SlipDocument(f"Thông báo dừng giải quyết {d['code']}")
+    doc.national_header(agency, "Ngày " + format_vn_date(entry["at"]))
+    doc.title("Thông báo dừng giải quyết hồ sơ", f"Mã hồ sơ: {d['code']}")
+    doc.field("Kính gửi Ông/Bà", d["applicant_name"])
+    doc.field("Thủ tục", d["procedure_name"])
+    doc.field("Ngày nhận hồ sơ", format_vn_datetime(d["received_at"]))
+    doc.paragraph(f"Theo đề nghị ngày {format_vn_datetime(entry['at'])}, {agency} dừng giải quyết hồ sơ nêu trên.")
+    if entry["note"]:
+        doc.field("Lý do", entry["note"])
+    doc.signature_blocks(None, ("NGƯỜI TIẾP NHẬN", entry["actor"]))
+    return doc.output()

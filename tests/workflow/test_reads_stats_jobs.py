@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import random
 import uuid
 from datetime import date, timedelta
@@ -10,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pypdf import PdfReader
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, create_async_engine
 
@@ -227,5 +229,9 @@ async def test_withdraw_form_05(client: httpx.AsyncClient, make_token: Any, db_c
                                 who: str) -> None:
     code = await new_dossier(db_conn, vn(2026, 11, 30, 9, 0))
     tok = make_token("citizen", subject=CITIZEN) if who == "citizen" else officer(make_token)
+    assert_problem(await client.get(f"/v1/dossiers/{code}/withdrawal-notice", headers=auth(tok)), 409, "conflict")
     r = await act(client, tok, code, 1, action="withdraw", note="Tôi không cần nữa")
     assert r.status_code == 200 and r.json()["status"] == "withdrawn" and r.json()["allowed_actions"] == []
+    pdf = await client.get(f"/v1/dossiers/{code}/withdrawal-notice", headers=auth(tok))
+    words = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages)
+    assert "DỪNG GIẢI QUYẾT" in words and "Tôi không cần nữa" in words

@@ -197,33 +197,33 @@ def _shipment_record(r: Any) -> dict[str, Any]:
     return d
 
 
-async def insert_events(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Events not already on their timeline are added; returns those that were new."""
-    if not rows:
-        return []
+async def insert_events(session: AsyncSession, rows: Sequence[dict[str, Any]], shipment_ids: Sequence[str],
+                        ) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+    """Adds the events not already on their timeline; returns those new ones and the shipments' whole
+    timelines (one round trip: the SELECT does not see the CTE's rows, so they are added apart)."""
     conn = await raw_connection(session)
     cols = ("shipment_id", "dedupe_key", "status", "occurred_at", "source", "webhook_id", "event_index",
             "correction", "failure_reason", "raw_code", "location", "note")
     types = ("uuid", "text", "text", "timestamptz", "text", "text", "int", "bool", "text", "text", "text", "text")
     arrays = [[r.get(c) for r in rows] for c in cols]
     unnest = ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(types))
-    inserted = await conn.fetch(
-        f"INSERT INTO postal.shipment_events ({', '.join(cols)}) SELECT * FROM unnest({unnest}) "
+    found = await conn.fetch(
+        f"WITH ins AS (INSERT INTO postal.shipment_events ({', '.join(cols)}) SELECT * FROM unnest({unnest}) "
         "ON CONFLICT (shipment_id, dedupe_key) DO NOTHING "
-        "RETURNING shipment_id::text AS shipment_id, dedupe_key, status, occurred_at, failure_reason, raw_code",
-        *arrays)
-    return [dict(r) for r in inserted]
-
-
-async def timelines(session: AsyncSession, ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
-    conn = await raw_connection(session)
-    rows = await conn.fetch(
-        "SELECT shipment_id::text AS shipment_id, dedupe_key, status, occurred_at, correction, failure_reason, "
-        "raw_code FROM postal.shipment_events WHERE shipment_id = ANY($1::uuid[])", list(ids))
-    out: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
-    for r in rows:
-        out[r["shipment_id"]].append(dict(r))
-    return out
+        "RETURNING shipment_id, dedupe_key, status, occurred_at, correction, failure_reason, raw_code) "
+        "SELECT true AS new, shipment_id::text AS shipment_id, dedupe_key, status, occurred_at, correction, "
+        "failure_reason, raw_code FROM ins UNION ALL "
+        "SELECT false, shipment_id::text, dedupe_key, status, occurred_at, correction, failure_reason, raw_code "
+        f"FROM postal.shipment_events WHERE shipment_id = ANY(${len(cols) + 1}::uuid[])",
+        *arrays, list(shipment_ids))
+    new: list[dict[str, Any]] = []
+    timelines: dict[str, list[dict[str, Any]]] = {i: [] for i in shipment_ids}
+    for r in found:
+        d = dict(r)
+        if d.pop("new"):
+            new.append(d)
+        timelines[d["shipment_id"]].append(d)
+    return new, timelines
 
 
 async def update_states(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:

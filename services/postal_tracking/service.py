@@ -336,19 +336,17 @@ async def ingest_events(session: AsyncSession, partner_code: str, events: Sequen
             "failure_reason": reason if e.status in ("failed_attempt", "returned_to_sender") else None,
             "raw_code": e.reason_code, "location": e.location, "note": e.note,
         })
-    new = await repo.insert_events(session, rows)
-    touched = sorted({r["shipment_id"] for r in new})
-    quiet = sorted({s["id"] for s in locked} - set(touched))
-    await repo.touch_heard(session, quiet)
-    summaries = await _refold(session, [s for s in locked if s["id"] in set(touched)], new)
+    new, timelines = await repo.insert_events(session, rows, [s["id"] for s in locked])
+    touched = {r["shipment_id"] for r in new}
+    await repo.touch_heard(session, sorted({s["id"] for s in locked} - touched))
+    summaries = await _refold(session, [s for s in locked if s["id"] in touched], new, timelines)
     return {"accepted": len(new), "ignored": len(rows) - len(new), "shipments": summaries}
 
 
-async def _refold(session: AsyncSession, shipments: Sequence[dict[str, Any]],
-                  new_events: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+async def _refold(session: AsyncSession, shipments: Sequence[dict[str, Any]], new_events: Sequence[dict[str, Any]],
+                  timelines: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
     if not shipments:
         return []
-    timelines = await repo.timelines(session, [s["id"] for s in shipments])
     updates, summaries = [], []
     for s in shipments:
         state = fold(s["created_at"], timelines[s["id"]])

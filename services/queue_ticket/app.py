@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from services.queue_ticket.board import BoardHub
 from services.queue_ticket.jobs import registry
+from services.queue_ticket.repository import NumberAllocator
 from services.queue_ticket.router import pages, router
 from shared.app import create_service_app
 from shared.settings import Settings
@@ -15,6 +16,9 @@ async def _close_board(app: FastAPI) -> None:
     hub: BoardHub | None = getattr(app.state, "board_hub", None)
     if hub is not None:
         await hub.close()
+    numbers: NumberAllocator | None = getattr(app.state, "numbers", None)
+    if numbers is not None:
+        await numbers.close()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, datetime
 from typing import Any, TypeAlias
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.queue_ticket.models import BOARD_CHANNEL
@@ -97,37 +99,66 @@ TICKET_COLUMNS = ("id, office_code, category_code, day, display, status, priorit
                   "issued_at, called_at, serving_at, finished_at, skipped_at, dossier_codes, queued_at, priority, "
                   "returned_at")
 
+ALLOCATE_SQL = """
+INSERT INTO queue.ticket_numbers AS t (office_code, category_code, day, last_number) VALUES ($1, $2, $3, 1)
+ON CONFLICT (office_code, category_code, day) DO UPDATE SET last_number = t.last_number + 1
+RETURNING last_number
+"""
+
+
+class NumberAllocator:
+    """Draws the next number of (office, category, local day) from its counter row, in a transaction of its own.
+
+    The counter row is locked only for that one statement, not until the ticket's transaction commits: many
+    kiosks of one category would otherwise queue behind each other's commit (fsync). The allocation commits
+    with synchronous_commit off; it is still durable before any ticket that uses it is acknowledged, because
+    that ticket's own (synchronous) commit flushes the WAL written before it. A number is never handed out
+    twice; a ticket whose transaction fails after drawing leaves a gap in the day's numbers.
+    """
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self.pool: Any = None
+        self._lock = asyncio.Lock()
+
+    async def next(self, office_code: str, category_code: str, day: date) -> int:
+        if self.pool is None:
+            async with self._lock:
+                if self.pool is None:
+                    self.pool = await asyncpg.create_pool(
+                        self.dsn, min_size=1, max_size=4, server_settings={
+                            "synchronous_commit": "off", "application_name": "motcua-queue-numbers"})
+        number: int = await self.pool.fetchval(ALLOCATE_SQL, office_code, category_code, day)
+        return number
+
+    async def close(self) -> None:
+        if self.pool is not None:
+            await self.pool.close()
+            self.pool = None
+
+
 ISSUE_SQL = f"""
-WITH n AS (
-  INSERT INTO queue.ticket_numbers AS t (office_code, category_code, day, last_number) VALUES ($1, $2, $3, 1)
-  ON CONFLICT (office_code, category_code, day) DO UPDATE SET last_number = t.last_number + 1
-  RETURNING last_number
-)
 INSERT INTO queue.tickets (office_code, category_code, number_category, day, number, display, priority,
   priority_group, status, booking_code, slot_start, queued_at, issued_at, issued_by, issued_role)
-SELECT $1, $2, $2, $3, n.last_number,
-  $4 || CASE WHEN n.last_number < 1000 THEN lpad(n.last_number::text, 3, '0') ELSE n.last_number::text END,
-  $5, $6, 'waiting', $7, $8, $9, $9, $10, $11
-FROM n
+VALUES ($1, $2, $2, $3, $4, $5, $6, $7, 'waiting', $8, $9, $10, $10, $11, $12)
 RETURNING {TICKET_COLUMNS}
 """
 
 
+def display(prefix: str, number: int) -> str:
+    return f"{prefix}{number:03d}"
+
+
 async def insert_ticket(
-    conn: Conn, *, office_code: str, category_code: str, day: date, prefix: str, priority_group: str | None,
-    booking_code: str | None, slot_start: datetime | None, now: datetime, issued_by: str, issued_role: str,
+    conn: Conn, numbers: NumberAllocator, *, office_code: str, category_code: str, day: date, prefix: str,
+    priority_group: str | None, booking_code: str | None, slot_start: datetime | None, now: datetime,
+    issued_by: str, issued_role: str,
 ) -> Row:
+    number = await numbers.next(office_code, category_code, day)
     row: Row = await conn.fetchrow(
-        ISSUE_SQL, office_code, category_code, day, prefix, 1 if priority_group else 0, priority_group,
-        booking_code, slot_start, now, issued_by, issued_role)
+        ISSUE_SQL, office_code, category_code, day, number, display(prefix, number), 1 if priority_group else 0,
+        priority_group, booking_code, slot_start, now, issued_by, issued_role)
     return row
-
-
-async def waiting_in_office(conn: Conn, office_code: str, day: date) -> int:
-    n: int = await conn.fetchval(
-        "SELECT count(*) FROM queue.tickets WHERE office_code = $1 AND status = 'waiting' AND day = $2",
-        office_code, day)
-    return n
 
 
 async def close_days_before(conn: Conn, day: date, now: datetime) -> int:
@@ -146,8 +177,11 @@ async def open_ticket_of(conn: Conn, office_code: str, issued_by: str) -> Row | 
 
 ESTIMATE_SQL = """
 SELECT
-  (SELECT count(*) FROM queue.tickets WHERE office_code = $1 AND category_code = $2 AND status = 'waiting'
-     AND (priority > $3 OR (priority = $3 AND (queued_at, id) < ($4, $5)))) AS ahead,
+  (SELECT count(*) FROM (SELECT 1 FROM queue.tickets WHERE office_code = $1 AND status = 'waiting' LIMIT $6) w)
+    AS office_waiting,
+  (SELECT count(*) FROM (SELECT 1 FROM queue.tickets WHERE office_code = $1 AND category_code = $2
+     AND status = 'waiting' AND (priority > $3 OR (priority = $3 AND (queued_at, id) < ($4, $5))) LIMIT $6) a)
+    AS ahead,
   (SELECT count(*) FROM queue.counters WHERE office_code = $1 AND active AND $2 = ANY(category_codes)
      AND officer_subject IS NOT NULL) AS staffed,
   (SELECT count(*) FROM queue.counters WHERE office_code = $1 AND active AND $2 = ANY(category_codes)) AS counters,
@@ -156,7 +190,7 @@ FROM (
   SELECT count(*) AS samples, avg(secs) AS avg_seconds FROM (
     SELECT extract(epoch FROM finished_at - coalesce(serving_at, called_at)) AS secs
     FROM queue.tickets WHERE office_code = $1 AND category_code = $2 AND finished_at IS NOT NULL
-      AND finished_at > $6::timestamptz - interval '7 days' AND status = 'finished'
+      AND finished_at > $4::timestamptz - interval '7 days' AND status = 'finished'
     ORDER BY finished_at DESC LIMIT 50
   ) recent WHERE secs BETWEEN 5 AND 7200
 ) s
@@ -164,10 +198,13 @@ FROM (
 
 
 async def estimate_inputs(
-    conn: Conn, office_code: str, category_code: str, priority: int, queued_at: datetime, ticket_id: int,
-    now: datetime,
+    conn: Conn, office_code: str, category_code: str, priority: int, queued_at: datetime,
+    ticket_id: int = 2**63 - 1, limit: int | None = None,
 ) -> Row:
-    row: Row = await conn.fetchrow(ESTIMATE_SQL, office_code, category_code, priority, queued_at, ticket_id, now)
+    """People ahead of a ticket (queued_at, id) — a new one when no id — with service history and counters.
+
+    With `limit`, the two counts stop there (cheap answers for short queues)."""
+    row: Row = await conn.fetchrow(ESTIMATE_SQL, office_code, category_code, priority, queued_at, ticket_id, limit)
     return row
 
 

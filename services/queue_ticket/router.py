@@ -13,6 +13,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from services.queue_ticket import service
 from services.queue_ticket.board import BoardHub, stream
 from services.queue_ticket.models import idempotency_keys
+from services.queue_ticket.repository import NumberAllocator
 from services.queue_ticket.schemas import (
     AppointmentIn,
     AppointmentOut,
@@ -50,11 +51,11 @@ idem_optional = idempotency_guard(idempotency_keys, required=False)
 @router.post("/tickets", status_code=201, response_model=TicketOut, tags=["tickets"],
              summary="Lấy số thứ tự / take a number (kiosk, officer, citizen); optional Idempotency-Key",
              responses={409: {"description": "office_closed (next_opening_at) or office_full (next_free_slot)"}})
-async def take_ticket(body: TicketIn, session: SessionDep, principal: Issuer,
+async def take_ticket(body: TicketIn, request: Request, session: SessionDep, principal: Issuer,
                       idem: Idempotency = Depends(idem_optional)) -> Response:
     if idem.replay:
         return idem.replay
-    result = await service.issue_ticket(session, body, principal)
+    result = await service.issue_ticket(session, numbers_of(request), body, principal)
     return await idem.remember(201, TicketOut(**result).model_dump(mode="json"))
 
 
@@ -159,6 +160,14 @@ async def board(office_code: Code, session: SessionDep) -> dict[str, Any]:
     return await service.board(session, office_code)
 
 
+def numbers_of(request: Request) -> NumberAllocator:
+    numbers: NumberAllocator | None = getattr(request.app.state, "numbers", None)
+    if numbers is None:
+        numbers = NumberAllocator(request.app.state.settings.asyncpg_dsn)
+        request.app.state.numbers = numbers
+    return numbers
+
+
 def hub_of(request: Request) -> BoardHub:
     hub: BoardHub | None = getattr(request.app.state, "board_hub", None)
     if hub is None:
@@ -230,8 +239,8 @@ async def cancel(booking_code: str, session: SessionDep, principal: Citizen) -> 
 
 @router.post("/appointments/{booking_code}/check-in", status_code=201, tags=["booking"],
              summary="Đến nơi: nhận số ưu tiên theo giờ hẹn / arrival: a ticket served at the slot time")
-async def check_in(booking_code: str, session: SessionDep, principal: CheckIn) -> dict[str, Any]:
-    return await service.check_in(session, booking_code, principal)
+async def check_in(booking_code: str, request: Request, session: SessionDep, principal: CheckIn) -> dict[str, Any]:
+    return await service.check_in(session, numbers_of(request), booking_code, principal)
 
 
 # --- pages (the gateway maps /queue/* to /pages/*) ---------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import secrets
+import time as monotonic_time
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -103,6 +104,59 @@ def _staff_of(principal: Principal, office_code: str, roles: tuple[str, ...] = (
 
 # --- tickets ----------------------------------------------------------------------------------
 
+CONFIG_TTL_SECONDS = 5.0  # another replica's configuration change shows within this time
+_config: dict[tuple[str, str], tuple[float, Any]] = {}
+
+
+async def cached_office_and_category(conn: repo.Conn, office_code: str, category_code: str) -> Any:
+    """Office and category of the ticket hot path, kept a few seconds per process (cleared by local changes)."""
+    key = (office_code, category_code)
+    hit = _config.get(key)
+    if hit is not None and hit[0] > monotonic_time.monotonic():
+        return hit[1]
+    row = await repo.office_and_category(conn, office_code, category_code)
+    if row is not None:
+        if len(_config) > 10_000:
+            _config.clear()
+        _config[key] = (monotonic_time.monotonic() + CONFIG_TTL_SECONDS, row)
+    return row
+
+
+def forget_config() -> None:
+    _config.clear()
+    _stats.clear()
+
+
+LARGE_QUEUE = 300  # counted exactly below this; above it the counts are kept a second per process
+STATS_TTL_SECONDS = 1.0
+_stats: dict[tuple[str, str, int], list[Any]] = {}
+
+
+async def queue_stats(conn: repo.Conn, office_code: str, category_code: str, priority: int,
+                      now: datetime) -> dict[str, Any]:
+    """Waiting counts and service history for a new ticket.
+
+    Short queues (the usual waiting room, and every occupancy cap up to LARGE_QUEUE) are counted exactly on
+    each ticket. A queue longer than that is counted once a second per process and the tickets this process
+    issued since are added: counting thousands of waiting rows for every ticket would make the kiosk slower
+    the longer the queue. A cap above LARGE_QUEUE is therefore checked against a count at most a second old.
+    """
+    key = (office_code, category_code, priority)
+    hit = _stats.get(key)
+    if hit is not None and hit[0] > monotonic_time.monotonic():
+        cached: dict[str, Any] = dict(hit[1])
+        cached["ahead"] += hit[2]
+        cached["office_waiting"] += hit[2]
+        hit[2] += 1
+        return cached
+    row = dict(await repo.estimate_inputs(conn, office_code, category_code, priority, now, limit=LARGE_QUEUE + 1))
+    if row["ahead"] > LARGE_QUEUE or row["office_waiting"] > LARGE_QUEUE:
+        row = dict(await repo.estimate_inputs(conn, office_code, category_code, priority, now))
+        if len(_stats) > 10_000:
+            _stats.clear()
+        _stats[key] = [monotonic_time.monotonic() + STATS_TTL_SECONDS, row, 1]
+    return row
+
 def ticket_out(t: Any, **extra: Any) -> dict[str, Any]:
     out = {
         "id": t["id"], "number": t["display"], "office_code": t["office_code"], "category_code": t["category_code"],
@@ -115,10 +169,8 @@ def ticket_out(t: Any, **extra: Any) -> dict[str, Any]:
     return out
 
 
-async def estimate(conn: repo.Conn, t: Any, default_seconds: int, now: datetime) -> dict[str, Any]:
+def estimate_from(row: Any, default_seconds: int, now: datetime) -> dict[str, Any]:
     """Position and wait learnt from the last finished tickets of the category (default without history)."""
-    row = await repo.estimate_inputs(conn, t["office_code"], t["category_code"], t["priority"], t["queued_at"],
-                                     t["id"], now)
     samples = int(row["samples"] or 0)
     average = float(row["avg_seconds"]) if samples >= 3 and row["avg_seconds"] is not None else float(default_seconds)
     serving = max(1, int(row["staffed"] or 0) or int(row["counters"] or 0))
@@ -132,13 +184,20 @@ async def estimate(conn: repo.Conn, t: Any, default_seconds: int, now: datetime)
     }
 
 
-async def issue_ticket(session: AsyncSession, body: TicketIn, principal: Principal) -> dict[str, Any]:
+async def estimate(conn: repo.Conn, t: Any, default_seconds: int, now: datetime) -> dict[str, Any]:
+    row = await repo.estimate_inputs(conn, t["office_code"], t["category_code"], t["priority"], t["queued_at"],
+                                     t["id"])
+    return estimate_from(row, default_seconds, now)
+
+
+async def issue_ticket(session: AsyncSession, numbers: repo.NumberAllocator, body: TicketIn,
+                       principal: Principal) -> dict[str, Any]:
     now = clock.now()
     conn = await repo.conn_of(session)
     if principal.role in ("kiosk", "officer", "supervisor") and principal.office_code != body.office_code:
         raise ProblemError(403, "forbidden", f"Tài khoản không thuộc nơi tiếp dân {body.office_code} / "
                                              f"your account does not belong to office {body.office_code}")
-    row = await repo.office_and_category(conn, body.office_code, body.category_code)
+    row = await cached_office_and_category(conn, body.office_code, body.category_code)
     if row is None:
         raise await _unknown(conn, body.office_code, body.category_code)
     opening = (await office_calendar(session, row)).next_working_moment(now)
@@ -147,7 +206,10 @@ async def issue_ticket(session: AsyncSession, body: TicketIn, principal: Princip
                       f"Ngoài giờ làm việc; mở cửa lúc {local_fmt(opening)} / "
                       f"Outside opening hours; the office opens at {opening.astimezone(VN_TZ).isoformat()}",
                       extra={"next_opening_at": opening.astimezone(VN_TZ).isoformat()})
-    waiting = await repo.waiting_in_office(conn, body.office_code, local_day(now))
+    # Everything read before the number is drawn: the daily counter row stays locked only for the insert.
+    priority = 1 if body.priority else 0
+    stats = await queue_stats(conn, body.office_code, body.category_code, priority, now)
+    waiting = int(stats["office_waiting"])
     if waiting >= row["occupancy_cap"]:
         slot = await next_free_slot(session, conn, row, now)
         hint = (f"; lịch hẹn gần nhất {local_fmt(slot['start_at'])} / next free booking slot "
@@ -162,10 +224,10 @@ async def issue_ticket(session: AsyncSession, body: TicketIn, principal: Princip
             raise problem(409, "ticket_limit", f"Bạn đã có số {mine['display']} đang chờ / "
                                                f"you already hold ticket {mine['display']}")
     t = await repo.insert_ticket(
-        conn, office_code=body.office_code, category_code=body.category_code, day=local_day(now),
+        conn, numbers, office_code=body.office_code, category_code=body.category_code, day=local_day(now),
         prefix=row["prefix"], priority_group=body.priority, booking_code=None, slot_start=None, now=now,
         issued_by=principal.subject, issued_role=principal.role)
-    est = await estimate(conn, t, row["default_service_seconds"], now)
+    est = estimate_from(stats, row["default_service_seconds"], now)
     return ticket_out(t, category_name=row["category_name"], **est)
 
 
@@ -329,6 +391,7 @@ async def put_office(session: AsyncSession, code: str, body: OfficeIn) -> dict[s
         raise field_error("agency_code", "unknown_agency", f"Không có cơ quan {body.agency_code} / "
                                                            f"unknown agency {body.agency_code}")
     await repo.upsert_office(conn, code, body.model_dump())
+    forget_config()
     return dict(await _office_or_404(conn, code))
 
 
@@ -342,6 +405,7 @@ async def put_category(session: AsyncSession, office_code: str, code: str, body:
         raise field_error("prefix", "prefix_taken", f"Chữ {body.prefix} đã dùng cho lĩnh vực {owner} / "
                                                     f"prefix {body.prefix} is used by category {owner}", 409)
     await repo.upsert_category(conn, office_code, code, body.model_dump())
+    forget_config()
     return {"office_code": office_code, "code": code, **body.model_dump()}
 
 
@@ -579,7 +643,8 @@ async def cancel(session: AsyncSession, code: str, principal: Principal) -> dict
     return appointment_out(await repo.appointment(conn, code))
 
 
-async def check_in(session: AsyncSession, code: str, principal: Principal) -> dict[str, Any]:
+async def check_in(session: AsyncSession, numbers: repo.NumberAllocator, code: str,
+                   principal: Principal) -> dict[str, Any]:
     now = clock.now()
     conn = await repo.conn_of(session)
     a = await _own_appointment(conn, code, principal, staff=True)
@@ -597,7 +662,7 @@ async def check_in(session: AsyncSession, code: str, principal: Principal) -> di
     row = await repo.office_and_category(conn, a["office_code"], a["category_code"])
     assert row is not None
     t = await repo.insert_ticket(
-        conn, office_code=a["office_code"], category_code=a["category_code"], day=local_day(now),
+        conn, numbers, office_code=a["office_code"], category_code=a["category_code"], day=local_day(now),
         prefix=row["prefix"], priority_group=None, booking_code=code, slot_start=a["slot_start"], now=now,
         issued_by=principal.subject, issued_role=principal.role)
     await repo.update_appointment(conn, code, status="checked_in", checked_in_at=now, ticket_id=t["id"])

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -104,11 +105,13 @@ def jwks_server(signing_key: Any) -> Iterator[str]:
 def two_processes(database_url: str, settings: Settings, jwks_server: str) -> Iterator[list[str]]:
     """Two queue-service processes on their own ports (two replicas sharing the database)."""
     env = {**os.environ, "DATABASE_URL": database_url, "JWKS_URL": jwks_server, "JWT_ISSUER": settings.jwt_issuer,
-           "ENVIRONMENT": "test", "ACCESS_LOG": "false", "PYTHONPATH": str(ROOT), "DB_POOL_SIZE": "20"}
+           "ENVIRONMENT": "test", "ACCESS_LOG": "false", "PYTHONPATH": str(ROOT), "DB_POOL_SIZE": "8",
+           "DB_MAX_OVERFLOW": "2"}
     ports = [free_port(), free_port()]
+    logs = [tempfile.TemporaryFile() for _ in ports]  # noqa: SIM115 - closed in finally
     procs = [subprocess.Popen([sys.executable, *Stack.uvicorn_args("services.queue_ticket.app:create_app", p)],
-                              env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True) for p in ports]
+                              env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                              start_new_session=True) for p, log in zip(ports, logs, strict=True)]
     try:
         urls = [f"http://127.0.0.1:{p}" for p in ports]
         deadline = time.monotonic() + 30
@@ -127,6 +130,12 @@ def two_processes(database_url: str, settings: Settings, jwks_server: str) -> It
             p.terminate()
         for p in procs:
             p.wait(timeout=10)
+        for log in logs:
+            log.seek(0)
+            errors = [line for line in log.read().decode(errors="replace").splitlines() if "error" in line.lower()]
+            if errors:
+                print("\n".join(errors[:5]))  # shown by pytest when the test fails
+            log.close()
 
 
 async def test_32_concurrent_call_next_over_two_processes(two_processes: list[str], make_token: Any) -> None:

@@ -43,6 +43,11 @@ seed: install
 bench: install
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || true
 	$(PY) -m scripts.bench $(BENCH_ARGS)
+	$(PY) -m scripts.bench_postal $(BENCH_POSTAL_ARGS)
+
+## Play the postal partner against a running stack (make run): signed events, duplicates, disorder.
+simulate-postal: install
+	$(PY) -m services.postal_tracking.simulator --gateway $${GATEWAY:-http://127.0.0.1:8000} $(SIM_ARGS)
 
 ## A million finished dossiers with their history, for statistics at national scale.
 seed-stats: install

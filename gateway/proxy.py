@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import time
 from typing import Any
 
@@ -20,6 +21,7 @@ from shared.middleware import new_request_id, valid_request_id
 from shared.problems import PROBLEM_JSON, ProblemError, problem_body
 from shared.settings import Settings
 
+WEBHOOK_PATH = re.compile(r"/api/postal/v1/partners/([^/]+)/events")
 HOP_BY_HOP = {
     b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te",
     b"trailers", b"transfer-encoding", b"upgrade", b"host", b"content-length",
@@ -93,6 +95,7 @@ class Proxy:
         self.session: aiohttp.ClientSession | None = None
         self.pools = {name: UpstreamPool(yarl_host(url), yarl_port(url)) for name, url in self.upstreams.items()}
         self.limiter = RateLimiter(settings.rate_limit, settings.rate_limit_storage)
+        self.webhook_limiter = RateLimiter(settings.webhook_rate_limit, settings.rate_limit_storage)
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=60,
@@ -168,7 +171,11 @@ class Proxy:
     ) -> int:
         method = scope["method"]
         principal = await self._authenticate(method, scope["path"], auth_header)
-        wait = self.limiter.check(f"sub:{principal.subject}" if principal else f"ip:{client_ip}")
+        webhook = WEBHOOK_PATH.fullmatch(scope["path"]) if principal is None else None
+        if webhook is not None:  # signed partner deliveries: a partner's own budget, not its proxy IP's
+            wait = self.webhook_limiter.check(f"partner:{webhook.group(1)}")
+        else:
+            wait = self.limiter.check(f"sub:{principal.subject}" if principal else f"ip:{client_ip}")
         if wait is not None:
             raise ProblemError(429, "rate_limited",
                                f"Quá nhiều yêu cầu, thử lại sau {wait} giây / "

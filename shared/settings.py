@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     gateway_max_body_bytes: int = 20 * 1024 * 1024
     gateway_timeout_seconds: float = 30.0
     rate_limit: str = "600/minute"
+    webhook_rate_limit: str = "120000/minute"
     rate_limit_storage: str = "memory://"
     cors_origins: list[str] = ["*"]
 

@@ -191,3 +191,8 @@ async def client_token(base_url: str, client_id: str, secret: str) -> str:
         r.raise_for_status()
         token: str = r.json()["access_token"]
         return token
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests on the live stack run last: its worker consumes queued jobs that other tests inspect."""
+    items.sort(key=lambda item: "stack" in getattr(item, "fixturenames", ()))

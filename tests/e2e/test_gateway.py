@@ -150,6 +150,24 @@ async def test_dead_upstream_is_503_and_rate_limit_is_429(stack: Stack) -> None:
         proc.wait(timeout=10)
 
 
+async def test_partner_webhooks_have_their_own_budget_apart_from_anonymous_clients(stack: Stack) -> None:
+    proc, url = _spawn_gateway(stack, RATE_LIMIT="3/minute", WEBHOOK_RATE_LIMIT="8/minute", ACCESS_LOG="false")
+    try:
+        await _wait_up(url)
+        async with httpx.AsyncClient(base_url=url) as c:
+            anonymous = [(await c.get("/api/intake/v1/procedures")).status_code for _ in range(5)]
+            assert 429 in anonymous  # this client's IP budget is spent ...
+            deliveries = [(await c.post("/api/postal/v1/partners/VNPOST/events", content=b"{}")).status_code
+                          for _ in range(10)]
+            assert deliveries[:8] == [401] * 8  # ... yet the partner's deliveries reach the signature check
+            assert deliveries[8:] == [429, 429]
+            other = await c.post("/api/postal/v1/partners/OTHER/events", content=b"{}")
+            assert other.status_code != 429
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def test_compose_file_is_valid() -> None:
     import shutil
 

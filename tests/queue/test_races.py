@@ -176,3 +176,28 @@ async def test_last_place_contested_by_two_citizens(
         assert r.status_code == 200
     for c in apps:
         await c.aclose()
+
+
+async def test_board_stream_hears_calls_made_by_another_replica(two_processes: list[str], make_token: Any) -> None:
+    """A board connected to replica 0 sees a call made on replica 1 (PostgreSQL LISTEN/NOTIFY), after commit."""
+    from tests.queue.test_e2e import read_events
+
+    a, b = (httpx.AsyncClient(base_url=u, timeout=30) for u in two_processes)
+    code = new_code()
+    office = await setup_office(b, make_token, code, counters=2)
+    async with a.stream("GET", f"/v1/offices/{code}/board/stream") as resp:
+        events = read_events(resp)
+        snap = await asyncio.wait_for(anext(events), 10)
+        assert snap["event"] == "snapshot" and snap["data"]["latest_calls"] == []
+        t = (await b.post("/v1/tickets", headers=kiosk(make_token, code),
+                          json={"office_code": code, "category_code": "CT"})).json()
+        r = await b.post(f"/v1/counters/{office['counters'][1]}/call-next", headers=officer(make_token, code))
+        assert r.json()["ticket"]["id"] == t["id"]
+        ev = await asyncio.wait_for(anext(events), 10)
+        assert ev["event"] == "call" and ev["data"]["number"] == "B001" and ev["data"]["counter_number"] == 2
+        r = await b.post(f"/v1/tickets/{t['id']}/recall", headers=officer(make_token, code))
+        assert r.status_code == 200
+        ev = await asyncio.wait_for(anext(events), 10)
+        assert ev["event"] == "recall" and ev["data"]["number"] == "B001"
+    for c in (a, b):
+        await c.aclose()

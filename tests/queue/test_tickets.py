@@ -244,3 +244,25 @@ async def test_bad_input_is_refused_and_changes_nothing(
     await refused("GET", f"/v1/offices/{code}/report", 403, "forbidden", officer(make_token, other))
     await refused("GET", "/v1/offices/NOPE/board", 404, "not_found", {})
     assert await count_rows(db_conn) == before
+
+
+async def test_tickets_left_from_yesterday_are_closed_after_local_midnight(
+    client: httpx.AsyncClient, make_token: Any, monkeypatch: pytest.MonkeyPatch, db_conn: AsyncConnection,
+) -> None:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from services.queue_ticket.jobs import close_day
+
+    code = new_code()
+    await setup_office(client, make_token, code, cap=1)
+    clk = Clock(monkeypatch, datetime(2026, 3, 2, 10, 0, tzinfo=UTC))  # 17:00 locally
+    old = await take(client, make_token, code)
+    clk.set(datetime(2026, 3, 2, 17, 5, tzinfo=UTC))  # 00:05 the next local day
+    async with AsyncSession(bind=db_conn, join_transaction_mode="create_savepoint") as session:
+        await close_day(session)
+        await session.commit()  # releases the savepoint only
+    status = (await db_conn.execute(text("SELECT status FROM queue.tickets WHERE id = :i"), {"i": old["id"]})
+              ).scalar_one()
+    assert status == "skipped"
+    fresh = await take(client, make_token, code)  # the cap of 1 counts today's waiting people only
+    assert (fresh["number"], fresh["position"]) == ("A001", 1)

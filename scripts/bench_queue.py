@@ -195,10 +195,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--database", default="motcua_queue_bench",
                         help="database re-created on DATABASE_URL's server")
+    parser.add_argument("--queue-replicas", type=int, default=1, help="queue-service processes behind the gateway")
     args = parser.parse_args()
     url, started_db = fresh_database(args.database)
     ports = {n: free_port() for n in ("intake", "workflow", "postal", "queue")}
     stack = Stack(database_url=url, gateway_port=free_port(), service_ports=ports, quiet=True,
+                  replicas={"queue": args.queue_replicas},
                   extra_env={"ACCESS_LOG": "false", "RATE_LIMIT": "100000000/minute", "LOG_LEVEL": "WARNING"})
     base_port = free_port()
     env = {**stack.env(), "PYTHONPATH": str(ROOT)}

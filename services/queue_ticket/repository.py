@@ -216,51 +216,67 @@ async def ticket(conn: Conn, ticket_id: int, *, lock: bool = False) -> Row | Non
 
 
 CALL_NEXT_SQL = f"""
-WITH done AS (
-  UPDATE queue.tickets SET status = 'finished', finished_at = $4, serving_at = coalesce(serving_at, called_at)
-  WHERE counter_id = $2 AND status IN ('called', 'serving')
+WITH c AS (
+  SELECT id, office_code, category_codes::text[] AS categories, number, name FROM queue.counters
+  WHERE id = $1 AND active
+    AND ($2::text IS NULL OR office_code = $2)
+    AND ($3::text IS NULL OR officer_subject IS NULL OR officer_subject = $3)
+    AND ($4::text IS NULL OR $4 = ANY(category_codes))
+), cats AS (
+  SELECT CASE WHEN $4::text IS NULL THEN c.categories ELSE ARRAY[$4::text] END AS list FROM c
+), claim AS (
+  UPDATE queue.counters k SET officer_subject = $3, officer_name = $5, signed_in_at = $6
+  FROM c WHERE k.id = c.id AND $3::text IS NOT NULL AND k.officer_subject IS NULL
+  RETURNING k.id
+), done AS (
+  UPDATE queue.tickets SET status = 'finished', finished_at = $6, serving_at = coalesce(serving_at, called_at)
+  WHERE counter_id = $1 AND status IN ('called', 'serving') AND EXISTS (SELECT 1 FROM c)
   RETURNING id
 ), b AS (
   SELECT id FROM queue.tickets
-  WHERE office_code = $1 AND status = 'waiting' AND slot_start IS NOT NULL AND slot_start <= $4
-    AND ((target_counter_id IS NULL AND category_code = ANY($3::text[])) OR target_counter_id = $2)
+  WHERE office_code = (SELECT office_code FROM c) AND status = 'waiting' AND slot_start IS NOT NULL
+    AND slot_start <= $6
+    AND ((target_counter_id IS NULL AND category_code = ANY((SELECT list FROM cats)::text[])) OR target_counter_id = $1)
   ORDER BY slot_start, queued_at, id
   LIMIT 1 FOR UPDATE SKIP LOCKED
 ), g AS (
   SELECT id FROM queue.tickets
-  WHERE office_code = $1 AND status = 'waiting' AND NOT EXISTS (SELECT 1 FROM b)
-    AND ((target_counter_id IS NULL AND category_code = ANY($3::text[])) OR target_counter_id = $2)
+  WHERE office_code = (SELECT office_code FROM c) AND status = 'waiting' AND NOT EXISTS (SELECT 1 FROM b)
+    AND ((target_counter_id IS NULL AND category_code = ANY((SELECT list FROM cats)::text[])) OR target_counter_id = $1)
   ORDER BY priority DESC, queued_at, id
   LIMIT 1 FOR UPDATE SKIP LOCKED
 ), pick AS (
   SELECT id FROM b UNION ALL SELECT id FROM g
 ), called AS (
-  UPDATE queue.tickets t SET status = 'called', called_at = $4, counter_id = $2, target_counter_id = NULL,
-    served_by = $5, serving_at = NULL
+  UPDATE queue.tickets t SET status = 'called', called_at = $6, counter_id = $1, target_counter_id = NULL,
+    served_by = $7, serving_at = NULL
   FROM pick WHERE t.id = pick.id
   RETURNING {", ".join("t." + c.strip() for c in TICKET_COLUMNS.split(","))}
 ), ev AS (
   INSERT INTO queue.board_events (office_code, kind, payload, created_at)
-  SELECT $1, 'call', jsonb_build_object('ticket_id', called.id, 'number', called.display,
-    'category_code', called.category_code, 'counter_id', $2::int, 'counter_number', $6::int,
-    'counter_name', $7::text, 'at', $4::timestamptz), $4
-  FROM called
-  RETURNING id, payload
+  SELECT c.office_code, 'call', jsonb_build_object('ticket_id', called.id, 'number', called.display,
+    'category_code', called.category_code, 'counter_id', c.id, 'counter_number', c.number,
+    'counter_name', c.name, 'at', $6::timestamptz), $6
+  FROM called, c
+  RETURNING id, office_code, payload
 )
-SELECT called.*, ev.id AS event_id,
-  pg_notify('{BOARD_CHANNEL}', (jsonb_build_object('office_code', $1::text, 'id', ev.id, 'kind', 'call')
-    || ev.payload)::text) AS notified,
-  (SELECT count(*) FROM done) AS finished_previous
+SELECT called.*, ev.id AS event_id, (SELECT number FROM c) AS counter_number,
+  pg_notify('{BOARD_CHANNEL}', (jsonb_build_object('office_code', ev.office_code, 'id', ev.id, 'kind', 'call')
+    || ev.payload)::text) AS notified
 FROM called, ev
 """
 
 
 async def call_next(
-    conn: Conn, *, office_code: str, counter_id: int, categories: list[str], now: datetime, served_by: str,
-    counter_number: int, counter_name: str,
+    conn: Conn, *, counter_id: int, office_code: str | None, officer: str | None, officer_name: str | None,
+    category_code: str | None, now: datetime, served_by: str,
 ) -> Row | None:
-    return await conn.fetchrow(CALL_NEXT_SQL, office_code, counter_id, categories, now, served_by,
-                               counter_number, counter_name)
+    """One statement: check the counter (office, officer, category), sign the officer in if the counter is free,
+    finish its current ticket, lock the next waiting ticket with SKIP LOCKED, call it, record and NOTIFY the call.
+
+    No row back: either nobody waits or the counter check failed (nothing then changed)."""
+    return await conn.fetchrow(CALL_NEXT_SQL, counter_id, office_code, officer, category_code, officer_name, now,
+                               served_by)
 
 
 async def finish_current(conn: Conn, counter_id: int, now: datetime) -> None:

@@ -24,7 +24,7 @@ KEEPALIVE_SECONDS = 15.0
 QUEUE_SIZE = 1000
 
 
-def _default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
     return str(value)
@@ -34,7 +34,7 @@ def sse(event: str, data: dict[str, Any], event_id: int | None = None) -> str:
     lines = [f"event: {event}"]
     if event_id is not None:
         lines.append(f"id: {event_id}")
-    lines.append("data: " + json.dumps(data, default=_default, ensure_ascii=False))
+    lines.append("data: " + json.dumps(data, default=json_default, ensure_ascii=False))
     return "\n".join(lines) + "\n\n"
 
 

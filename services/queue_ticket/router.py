@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,7 +12,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, StreamingResponse
 
 from services.queue_ticket import service
-from services.queue_ticket.board import BoardHub, stream
+from services.queue_ticket.board import BoardHub, json_default, stream
 from services.queue_ticket.models import idempotency_keys
 from services.queue_ticket.repository import NumberAllocator
 from services.queue_ticket.schemas import (
@@ -68,8 +69,10 @@ async def get_ticket(ticket_id: int, session: SessionDep, principal: Reader) -> 
 @router.post("/counters/{counter_id}/call-next", tags=["counters"],
              summary="Gọi số tiếp theo / call the next ticket (bookings due, then priority, then arrival)")
 async def call_next(counter_id: int, session: SessionDep, principal: Staff,
-                    body: CallNextIn | None = None) -> dict[str, Any]:
-    return await service.call_next(session, counter_id, body or CallNextIn(), principal)
+                    body: CallNextIn | None = None) -> Response:
+    result = await service.call_next(session, counter_id, body or CallNextIn(), principal)
+    # hot path: straight to JSON (no generic encoder walk over the result)
+    return Response(json.dumps(result, default=json_default, ensure_ascii=False), media_type="application/json")
 
 
 async def _act(session: SessionDep, principal: Principal, ticket_id: int, action: str, counter_id: int | None,

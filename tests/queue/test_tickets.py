@@ -266,3 +266,26 @@ async def test_tickets_left_from_yesterday_are_closed_after_local_midnight(
     assert status == "skipped"
     fresh = await take(client, make_token, code)  # the cap of 1 counts today's waiting people only
     assert (fresh["number"], fresh["position"]) == ("A001", 1)
+
+
+async def test_retry_with_the_same_idempotency_key_gets_the_same_ticket(
+    client: httpx.AsyncClient, make_token: Any, monkeypatch: pytest.MonkeyPatch, db_conn: AsyncConnection,
+) -> None:
+    code = new_code()
+    await setup_office(client, make_token, code)
+    Clock(monkeypatch, MONDAY_9AM)
+    headers = {**kiosk(make_token, code), "Idempotency-Key": "kiosk-retry-1"}
+    body = {"office_code": code, "category_code": "HT"}
+    first = await client.post("/v1/tickets", json=body, headers=headers)
+    again = await client.post("/v1/tickets", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json()["id"] == first.json()["id"] and again.headers["idempotent-replayed"] == "true"
+    r = await client.post("/v1/tickets", json={**body, "category_code": "CT"}, headers=headers)
+    assert r.status_code == 422 and r.json()["code"] == "idempotency_key_mismatch"
+    # a citizen taking a number remotely holds one open ticket per office
+    me = auth(make_token("citizen", subject="001090012345"))
+    assert (await client.post("/v1/tickets", json=body, headers=me)).status_code == 201
+    r = await client.post("/v1/tickets", json={**body, "category_code": "CT"}, headers=me)
+    assert r.status_code == 409 and r.json()["code"] == "ticket_limit"
+    r = await client.get(f"/v1/tickets/{first.json()['id']}", headers=kiosk(make_token, code))
+    assert r.status_code == 200 and r.json()["position"] == 1

@@ -137,6 +137,8 @@ def try_post(url: str, body: dict[str, Any], tok: str) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--only", nargs="*", default=["ping", "write", "submit", "workflow"],
+                        help="sections to run: ping write submit workflow")
     parser.add_argument("--stats-dossiers", type=int, default=1_000_000,
                         help="finished dossiers loaded for the statistics latency (make seed-stats)")
     args = parser.parse_args()
@@ -165,7 +167,7 @@ def main() -> None:
         wrk("warmup", f"{gw}/api/intake/v1/ping", connections=8, seconds=2, script="get.lua", env=auth_env)
         wrk("warmup", f"{raw}/noop", connections=8, seconds=1, script="get.lua")
         print("\nNo-database endpoint (GET /v1/ping, token verified):", flush=True)
-        for c in (1, 32):
+        for c in (1, 32) if "ping" in args.only else ():
             results[f"ping_direct_{c}"] = wrk("intake direct /v1/ping", f"{direct}/v1/ping",
                                                connections=c, seconds=s, script="get.lua", env=auth_env)
             results[f"ping_gateway_{c}"] = wrk("gateway /api/intake/v1/ping", f"{gw}/api/intake/v1/ping",
@@ -173,7 +175,7 @@ def main() -> None:
         body_file = Path(tempfile.mkstemp(suffix=".json")[1])
         print("\nDatabase write:", flush=True)
         body_file.write_text(json.dumps({"note": "bench", "payload": "x" * 200}))
-        for c in (1, 32):
+        for c in (1, 32) if {"write", "submit", "workflow"} & set(args.only) else ():
             results[f"raw_insert_{c}"] = wrk("raw asyncpg insert (yardstick)", f"{raw}/insert",
                                               connections=c, seconds=s, script="post.lua",
                                               env={"BODY_FILE": str(body_file)})
@@ -185,14 +187,14 @@ def main() -> None:
                                stderr=subprocess.DEVNULL)
         extra.append(gw2)
         wait_up(f"http://127.0.0.1:{gw2_port}/healthz")
-        for c in (1, 32):
+        for c in (1, 32) if "write" in args.only else ():
             results[f"raw_via_gateway_{c}"] = wrk("gateway -> raw asyncpg insert", f"http://127.0.0.1:{gw2_port}/api/queue/v1/insert",
                                                    connections=c, seconds=s, script="post.lua",
                                                    env={"BODY_FILE": str(body_file), **auth_env})
         from scripts.bench_dossier import dossier_body
 
         dossier = dossier_body()
-        if try_post(f"{direct}/v1/dossiers", dossier, tok) == 201:
+        if "submit" in args.only and try_post(f"{direct}/v1/dossiers", dossier, tok) == 201:
             body_file.write_text(json.dumps(dossier))
             benv = {"BODY_FILE": str(body_file), **auth_env}
             for c in (1, 32):
@@ -213,7 +215,8 @@ def main() -> None:
                                                        env=senv)
         else:
             print("  (dossier submission not available: skipped)")
-        bench_workflow(results, args, url, gw, raw, tok, s)
+        if "workflow" in args.only:
+            bench_workflow(results, args, url, gw, raw, tok, s)
         report(results)
     finally:
         baseline.terminate()

@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Computed,
     Date,
     DateTime,
     Index,
@@ -89,7 +90,11 @@ dossiers = Table(
     Index("ix_dossiers_worklist", "current_agency", "due_at", "code"),
     Index("ix_dossiers_active_due", "due_at", postgresql_where=text(
         "status IN ('received', 'in_progress', 'supplement_requested')")),
-    Index("ix_dossiers_counted_active", "receiving_agency", postgresql_where=text(
+    Column("province", String(10), Computed("split_part(receiving_agency, '.', 4)", persisted=True),
+           comment="last part of the agency code (statistics by province)"),
+    Index("ix_dossiers_active_agency", "receiving_agency", "status", "due_at", postgresql_where=text(
+        "status IN ('received', 'in_progress', 'supplement_requested')")),
+    Index("ix_dossiers_active_province", "province", "status", "due_at", postgresql_where=text(
         "status IN ('received', 'in_progress', 'supplement_requested')")),
 )
 

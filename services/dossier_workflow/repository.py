@@ -226,8 +226,7 @@ def _scope(table: Any, agency_code: str | None, province: str | None) -> list[An
         where.append(table.c.counted_agency == agency_code if table is stats_daily
                      else table.c.receiving_agency == agency_code)
     if province:
-        where.append(table.c.province == province if table is stats_daily
-                     else dossiers.c.receiving_agency.like(f"%.{province}"))
+        where.append(table.c.province == province)
     return where
 
 

@@ -105,9 +105,10 @@ class Idempotency:
             headers={REPLAY_HEADER: "true"},
         )
 
-    async def remember(self, status: int, body: Any, headers: dict[str, str] | None = None) -> JSONResponse:
-        """Store the response with the domain rows (same transaction) and return it."""
-        response = JSONResponse(body, status_code=status, headers=headers)
+    async def remember(self, status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+        """Store the response with the domain rows (same transaction) and return it (bytes: JSON already)."""
+        response = (Response(body, status_code=status, headers=headers, media_type="application/json")
+                    if isinstance(body, bytes) else JSONResponse(body, status_code=status, headers=headers))
         if self.key is not None:
             # Parameters passed apart from the statement: it compiles once and stays cached.
             await self.session.execute(insert(self.table), {

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import DateTime, and_, delete, func, insert, or_, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -50,12 +51,24 @@ async def insert_dossier(session: AsyncSession, row: dict[str, Any]) -> bool:
     return result.first() is not None
 
 
+JSONB_COLUMNS = {c.name for c in dossiers.columns if isinstance(c.type, JSONB)}
+DOSSIER_COLUMNS = {c.name for c in dossiers.columns}
+
+
+def _decoded(record: Any) -> dict[str, Any]:
+    row = dict(record)
+    for key in JSONB_COLUMNS:
+        if isinstance(row.get(key), str):
+            row[key] = json.loads(row[key])
+    return row
+
+
 async def get_dossier(session: AsyncSession, code: str, *, lock: bool = False) -> dict[str, Any] | None:
-    query = select(dossiers).where(dossiers.c.code == code)
-    if lock:
-        query = query.with_for_update()
-    row = (await session.execute(query)).first()
-    return dict(row._mapping) if row else None
+    """Plain SQL on the session's connection: the actions' hot path."""
+    conn = await raw_connection(session)
+    record = await conn.fetchrow("SELECT * FROM workflow.dossiers WHERE code = $1"
+                                 + (" FOR UPDATE" if lock else ""), code)
+    return _decoded(record) if record is not None else None
 
 
 DATETIME_KEYS = {c.name for t in (dossiers, history) for c in t.columns if isinstance(c.type, DateTime)}
@@ -84,15 +97,31 @@ async def dossier_with_timeline(session: AsyncSession, code: str) -> tuple[dict[
 
 async def update_dossier(session: AsyncSession, code: str, values: dict[str, Any]) -> int:
     """Writes the changes and bumps the version; returns the new version."""
-    result = await session.execute(
-        update(dossiers).where(dossiers.c.code == code)
-        .values(**values, version=dossiers.c.version + 1, updated_at=func.now())
-        .returning(dossiers.c.version))
-    return int(result.scalar_one())
+    unknown = set(values) - DOSSIER_COLUMNS
+    if unknown:
+        raise KeyError(f"not dossier columns: {unknown}")
+    keys = sorted(values)
+    sets = ", ".join(f"{k} = ${i}" + ("::jsonb" if k in JSONB_COLUMNS else "") for i, k in enumerate(keys, 2))
+    params = [json.dumps(values[k]) if k in JSONB_COLUMNS and values[k] is not None else values[k] for k in keys]
+    conn = await raw_connection(session)
+    version = await conn.fetchval(f"UPDATE workflow.dossiers SET {sets}{', ' if sets else ''}version = version + 1, "
+                                  "updated_at = now() WHERE code = $1 RETURNING version", code, *params)
+    return int(version)
+
+
+HISTORY_INSERT = """
+INSERT INTO workflow.history (dossier_code, at, actor, actor_role, actor_agency, action, from_status, to_status,
+    step, step_due_at, note, data, counted_agency, procedure_code, field_code, channel)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13, $14, $15, $16)
+"""
+HISTORY_FIELDS = ("dossier_code", "at", "actor", "actor_role", "actor_agency", "action", "from_status", "to_status",
+                  "step", "step_due_at", "note", "data", "counted_agency", "procedure_code", "field_code", "channel")
 
 
 async def append_history(session: AsyncSession, row: dict[str, Any]) -> None:
-    await session.execute(insert(history).values(**row))
+    conn = await raw_connection(session)
+    await conn.execute(HISTORY_INSERT, *(json.dumps(row.get(k) or {}) if k == "data" else row.get(k)
+                                         for k in HISTORY_FIELDS))
 
 
 TIMELINE_COLUMNS = ("at", "actor", "actor_role", "actor_agency", "action", "from_status", "to_status", "step",
@@ -101,9 +130,10 @@ TIMELINE_COLUMNS = ("at", "actor", "actor_role", "actor_agency", "action", "from
 
 async def timeline(session: AsyncSession, code: str) -> list[dict[str, Any]]:
     """What a reader sees of the history (the statistics dimensions stay inside)."""
-    rows = await session.execute(select(*(history.c[k] for k in TIMELINE_COLUMNS))
-                                 .where(history.c.dossier_code == code).order_by(history.c.id))
-    return [dict(r._mapping) for r in rows]
+    conn = await raw_connection(session)
+    rows = await conn.fetch(f"SELECT {', '.join(TIMELINE_COLUMNS)} FROM workflow.history WHERE dossier_code = $1 "
+                            "ORDER BY id", code)
+    return [dict(r) for r in rows]
 
 
 async def agency_exists(session: AsyncSession, code: str) -> bool:

@@ -7,7 +7,6 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from fastapi.encoders import jsonable_encoder
 
 from services.dossier_workflow import service, slips, stats
 from services.dossier_workflow.models import idempotency_keys
@@ -61,7 +60,7 @@ async def act(
         return idem.replay
     at = now()
     d, status = await service.act(session, code, principal, body, if_match, at)
-    out = jsonable_encoder(await service.view(session, d, principal, at))
+    out = _json(await service.view(session, d, principal, at))
     return await idem.remember(status, out, headers=_etag(d["version"]))
 
 

@@ -66,7 +66,7 @@ def wrk(name: str, url: str, *, connections: int, seconds: int, script: str,
     return r
 
 
-def fresh_database() -> tuple[str, bool]:
+def fresh_database(name: str = "motcua_bench", bench_agencies: bool = True) -> tuple[str, bool]:
     """A new, migrated, seeded database; True when the bench started its own server."""
     base = os.environ.get("DATABASE_URL")
     started = False
@@ -75,15 +75,15 @@ def fresh_database() -> tuple[str, bool]:
 
         base = start("pg-bench", 54331, fast=False)
         started = True
-    url = base.rsplit("/", 1)[0] + "/motcua_bench"
+    url = base.rsplit("/", 1)[0] + "/" + name
 
     async def recreate() -> None:
         import asyncpg
 
         conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://").rsplit("/", 1)[0]
                                      + "/postgres")
-        await conn.execute('DROP DATABASE IF EXISTS "motcua_bench" WITH (FORCE)')
-        await conn.execute('CREATE DATABASE "motcua_bench"')
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
         await conn.close()
 
     asyncio.run(recreate())
@@ -93,7 +93,8 @@ def fresh_database() -> tuple[str, bool]:
 
     upgrade_all(url)
     asyncio.run(seed_all(Settings(database_url=url)))
-    asyncio.run(seed_bench_agencies(url))
+    if bench_agencies:
+        asyncio.run(seed_bench_agencies(url))
     return url, started
 
 

@@ -24,42 +24,11 @@ from typing import Any
 
 import httpx
 
+from scripts.bench import fresh_database
 from scripts.stack import Stack, free_port
 from services.postal_tracking.seed import DEMO_WEBHOOK_SECRET
 from services.postal_tracking.tracking import journey
 from services.postal_tracking.webhook import sign
-
-
-def fresh_database() -> tuple[str, bool]:
-    """A new, migrated, seeded database of its own (motcua_bench_postal); True when a server was started."""
-    import os
-
-    base = os.environ.get("DATABASE_URL")
-    started = False
-    if not base:
-        from scripts.devdb import start
-
-        base = start("pg-bench", 54331, fast=False)
-        started = True
-    url = base.rsplit("/", 1)[0] + "/motcua_bench_postal"
-
-    async def recreate() -> None:
-        import asyncpg
-
-        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://").rsplit("/", 1)[0]
-                                     + "/postgres")
-        await conn.execute('DROP DATABASE IF EXISTS "motcua_bench_postal" WITH (FORCE)')
-        await conn.execute('CREATE DATABASE "motcua_bench_postal"')
-        await conn.close()
-
-    asyncio.run(recreate())
-    from scripts.seed import seed_all
-    from shared.migrations import upgrade_all
-    from shared.settings import Settings
-
-    upgrade_all(url)
-    asyncio.run(seed_all(Settings(database_url=url)))
-    return url, started
 
 
 async def partner_token(gw: str) -> str:
@@ -145,7 +114,7 @@ def main() -> None:
     parser.add_argument("--duplicates", type=float, default=0.2, help="share of sends that are duplicates")
     parser.add_argument("--replicas", type=int, default=1, help="postal service processes")
     args = parser.parse_args()
-    url, started_db = fresh_database()
+    url, started_db = fresh_database("motcua_bench_postal", bench_agencies=False)
     ports = {n: free_port() for n in ("intake", "workflow", "postal", "queue")}
     stack = Stack(database_url=url, gateway_port=free_port(), service_ports=ports, quiet=True,
                   replicas={"postal": args.replicas},

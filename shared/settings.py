@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     storage_dir: str = ".data/files"
     max_upload_bytes: int = 10 * 1024 * 1024
 
+    # Dossier code (mã hồ sơ): {agency}, {yymmdd} or {yyyymmdd} (Viet Nam date) and {seq} (4 digits, daily).
+    dossier_code_pattern: str = "{agency}-{yymmdd}-{seq}"
+
     # Citizen notifications: without an SMS provider they are written to <storage_dir>/notifications.jsonl.
     sms_api_url: str | None = None
     sms_api_key: str | None = None

@@ -18,6 +18,7 @@ from shared.auth import Principal
 from shared.calendar import VN_TZ, TimeLimit
 from shared.jobs import enqueue
 from shared.problems import ProblemError
+from shared.settings import get_settings
 
 CHANNEL_ROLES = {"counter": {"officer", "supervisor", "admin"}, "online": {"citizen"},
                  "postal": {"postal_partner", "officer", "supervisor", "admin"}}
@@ -156,7 +157,8 @@ async def _receive(session: AsyncSession, body: DossierIn, who: Principal, proc:
         "fee": fee, "received_at": received_at, "due_at": due.due_at, "clock_started": clock_started,
         "queue_ticket_id": body.queue_ticket_id, "notes": body.notes,
     }
-    code, number = await repo.insert_with_next_code(session, agency["code"], local_day, row)
+    code, number = await repo.insert_with_next_code(session, agency["code"], local_day, row,
+                                                    get_settings().dossier_code_pattern)
     if number > MAX_PER_DAY:  # the transaction rolls back: the counter is not consumed
         raise ProblemError(409, "daily_sequence_exhausted", f"Cơ quan đã nhận {MAX_PER_DAY} hồ sơ trong ngày; không "
                            f"cấp thêm mã / the agency's {MAX_PER_DAY} dossier codes for {local_day} are used up")

@@ -62,3 +62,17 @@ def test_password_hashes_verify_and_differ() -> None:
     assert a != b
     assert verify_secret("demo", a) and not verify_secret("Demo", a)
     assert not verify_secret("demo", "garbage")
+
+
+def test_dossier_code_pattern_is_configurable() -> None:
+    from datetime import date
+
+    import pytest
+
+    from services.intake.dossier_repository import DEFAULT_PATTERN, code_parts
+
+    day = date(2026, 11, 24)
+    assert code_parts(DEFAULT_PATTERN, "000.00.21.H29", day) == ("000.00.21.H29-261124-", "")
+    assert code_parts("HS-{yyyymmdd}-{seq}-{agency}", "X", day) == ("HS-20261124-", "-X")
+    with pytest.raises(ValueError, match="seq"):
+        code_parts("{agency}-{yymmdd}", "X", day)

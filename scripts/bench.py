@@ -173,6 +173,10 @@ def main() -> None:
                                                connections=c, seconds=s, script="get.lua", env=auth_env)
             results[f"ping_gateway_{c}"] = wrk("gateway /api/intake/v1/ping", f"{gw}/api/intake/v1/ping",
                                                 connections=c, seconds=s, script="get.lua", env=auth_env)
+        if "submit" in args.only:
+            print("\nCatalog search (public, accent-insensitive):", flush=True)
+            results["catalog_1"] = wrk("gateway GET /api/intake/v1/procedures?q=", f"{gw}/api/intake/v1/procedures"
+                                       "?q=dang%20ky%20khai%20sinh", connections=1, seconds=s, script="get.lua")
         body_file = Path(tempfile.mkstemp(suffix=".json")[1])
         print("\nDatabase write:", flush=True)
         body_file.write_text(json.dumps({"note": "bench", "payload": "x" * 200}))
@@ -293,6 +297,8 @@ def report(r: dict[str, Result]) -> None:
               f"{r['submit_spread_gateway_32'].p99_ms:5.1f} ms")
     if "submit_gateway_32" in r:
         print(f"  {'submit via gateway p99 at 32 conns (target < 150 ms)':<62} {r['submit_gateway_32'].p99_ms:5.1f} ms")
+    if "catalog_1" in r:
+        print(f"  {'catalog search via gateway, p99 at 1 conn (target < 20 ms)':<62} {r['catalog_1'].p99_ms:5.1f} ms")
     ratio("read_gateway_32", "raw_read_32", "dossier read via gateway / raw read, 32 conns (target >= 0.5)")
     ratio("action_gateway_32", "raw_insert_32", "action via gateway / raw insert, 32 conns (target >= 0.25)")
     if "stats_p95" in r:

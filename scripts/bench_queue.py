@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -25,7 +24,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 
-from scripts.bench import Result, token, wait_up, wrk
+from scripts.bench import Result, fresh_database, token, wait_up, wrk
 from scripts.stack import ROOT, Stack, free_port
 
 T = TypeVar("T")
@@ -172,36 +171,6 @@ def run_queue_bench(stack: Stack, raw_url: str | None, seconds: int, database_ur
     return out
 
 
-def fresh_database(name: str) -> tuple[str, bool]:
-    """A new, migrated, seeded database of that name; True when the bench started its own server."""
-    import asyncpg
-
-    from scripts.seed import seed_all
-    from shared.migrations import upgrade_all
-    from shared.settings import Settings
-
-    base = os.environ.get("DATABASE_URL")
-    started = False
-    if not base:
-        from scripts.devdb import start
-
-        base = start("pg-bench", 54331, fast=False)
-        started = True
-    url = base.rsplit("/", 1)[0] + "/" + name
-
-    async def recreate() -> None:
-        server = url.replace("postgresql+asyncpg://", "postgresql://", 1).rsplit("/", 1)[0]
-        conn = await asyncpg.connect(server + "/postgres")
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-        await conn.close()
-
-    asyncio.run(recreate())
-    upgrade_all(url)
-    asyncio.run(seed_all(Settings(database_url=url)))
-    return url, started
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=int, default=8)
@@ -209,7 +178,7 @@ def main() -> None:
                         help="database re-created on DATABASE_URL's server")
     parser.add_argument("--queue-replicas", type=int, default=1, help="queue-service processes behind the gateway")
     args = parser.parse_args()
-    url, started_db = fresh_database(args.database)
+    url, started_db = fresh_database(args.database, bench_agencies=False)
     ports = {n: free_port() for n in ("intake", "workflow", "postal", "queue")}
     stack = Stack(database_url=url, gateway_port=free_port(), service_ports=ports, quiet=True,
                   replicas={"queue": args.queue_replicas},

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from services.queue_ticket.board import BoardHub
 from services.queue_ticket.jobs import registry
-from services.queue_ticket.repository import NumberAllocator
+from services.queue_ticket.repository import BoardNotifier, NumberAllocator
 from services.queue_ticket.router import pages, router
 from shared.app import create_service_app
 from shared.settings import Settings
@@ -19,6 +19,9 @@ async def _close_board(app: FastAPI) -> None:
     numbers: NumberAllocator | None = getattr(app.state, "numbers", None)
     if numbers is not None:
         await numbers.close()
+    notifier: BoardNotifier | None = getattr(app.state, "board_notifier", None)
+    if notifier is not None:
+        await notifier.close()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import date, datetime
 from typing import Any, TypeAlias
 
 import asyncpg
+import structlog
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.queue_ticket.models import BOARD_CHANNEL
@@ -14,6 +17,7 @@ from shared.db import raw_connection
 
 Conn: TypeAlias = Any  # asyncpg.Connection (untyped library)
 Row: TypeAlias = Any  # asyncpg.Record
+log = structlog.get_logger("queue.repository")
 
 
 async def conn_of(session: AsyncSession) -> Conn:
@@ -261,8 +265,7 @@ WITH c AS (
   RETURNING id, office_code, payload
 )
 SELECT called.*, ev.id AS event_id, (SELECT number FROM c) AS counter_number,
-  pg_notify('{BOARD_CHANNEL}', (jsonb_build_object('office_code', ev.office_code, 'id', ev.id, 'kind', 'call')
-    || ev.payload)::text) AS notified
+  (jsonb_build_object('office_code', ev.office_code, 'id', ev.id, 'kind', 'call') || ev.payload)::text AS notice
 FROM called, ev
 """
 
@@ -272,7 +275,8 @@ async def call_next(
     category_code: str | None, now: datetime, served_by: str,
 ) -> Row | None:
     """One statement: check the counter (office, officer, category), sign the officer in if the counter is free,
-    finish its current ticket, lock the next waiting ticket with SKIP LOCKED, call it, record and NOTIFY the call.
+    finish its current ticket, lock the next waiting ticket with SKIP LOCKED, call it and record the board event
+    (`notice`: what to NOTIFY once the transaction has committed).
 
     No row back: either nobody waits or the counter check failed (nothing then changed)."""
     return await conn.fetchrow(CALL_NEXT_SQL, counter_id, office_code, officer, category_code, officer_name, now,
@@ -294,20 +298,79 @@ async def update_ticket(conn: Conn, ticket_id: int, **values: Any) -> Row:
     return row
 
 
-async def add_board_event(conn: Conn, office_code: str, kind: str, payload: dict[str, Any], now: datetime) -> int:
-    event_id: int = await conn.fetchval(
-        f"""WITH ev AS (INSERT INTO queue.board_events (office_code, kind, payload, created_at)
-              VALUES ($1, $2, $3::jsonb, $4) RETURNING id, payload)
-            SELECT ev.id FROM ev, LATERAL (SELECT pg_notify('{BOARD_CHANNEL}',
-              (jsonb_build_object('office_code', $1::text, 'id', ev.id, 'kind', $2::text) || ev.payload)::text)) n""",
+async def add_board_event(conn: Conn, office_code: str, kind: str, payload: dict[str, Any],
+                          now: datetime) -> tuple[int, str]:
+    """The event row; answers its id and the notice to send after commit."""
+    row: Row = await conn.fetchrow(
+        """INSERT INTO queue.board_events (office_code, kind, payload, created_at) VALUES ($1, $2, $3::jsonb, $4)
+           RETURNING id, (jsonb_build_object('office_code', office_code, 'id', id, 'kind', kind) || payload)::text
+             AS notice""",
         office_code, kind, _json(payload), now)
-    return event_id
+    return int(row["id"]), str(row["notice"])
 
 
 def _json(value: dict[str, Any]) -> str:
-    import json
-
     return json.dumps(value, default=str, ensure_ascii=False)
+
+
+class BoardNotifier:
+    """Sends board notices (NOTIFY) after the transaction that wrote the events has committed.
+
+    A transaction that NOTIFYs takes PostgreSQL's cluster-wide notify lock until its commit is on disk, so
+    NOTIFY inside call-next would line every counter up behind each other's fsync. Here the notice leaves on
+    a connection of its own with synchronous_commit off (the event itself is already committed in
+    `board_events`, where a reconnecting board finds it with Last-Event-ID)."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self.pool: Any = None
+        self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def _send(self, notices: list[str]) -> None:
+        if self.pool is None:
+            async with self._lock:
+                if self.pool is None:
+                    self.pool = await asyncpg.create_pool(
+                        self.dsn, min_size=1, max_size=2, server_settings={
+                            "synchronous_commit": "off", "application_name": "motcua-queue-notify"})
+        await self.pool.execute(f"SELECT pg_notify('{BOARD_CHANNEL}', n) FROM unnest($1::text[]) n", notices)
+
+    def send_soon(self, notices: list[str]) -> None:
+        task = asyncio.get_running_loop().create_task(self._send(notices))
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("board_notify_failed", error=str(task.exception()))
+
+    async def close(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.pool is not None:
+            await self.pool.close()
+            self.pool = None
+
+
+def notify_after_commit(session: AsyncSession, notifier: BoardNotifier, notice: str) -> None:
+    """Queue a board notice; it is sent once the request's transaction has committed (never on rollback)."""
+    pending: list[str] | None = session.info.get("board_notices")
+    if pending is None:
+        pending = session.info["board_notices"] = []
+
+        def fire(_session: Any) -> None:
+            notices = session.info.pop("board_notices", [])
+            if notices:
+                notifier.send_soon(notices)
+
+        def drop(_session: Any) -> None:
+            session.info.pop("board_notices", None)
+
+        event.listen(session.sync_session, "after_commit", fire, once=True)
+        event.listen(session.sync_session, "after_rollback", drop, once=True)
+    pending.append(notice)
 
 
 # --- board ------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from services.queue_ticket import service
 from services.queue_ticket.board import BoardHub, json_default, stream
 from services.queue_ticket.models import idempotency_keys
-from services.queue_ticket.repository import NumberAllocator
+from services.queue_ticket.repository import BoardNotifier, NumberAllocator
 from services.queue_ticket.schemas import (
     AppointmentIn,
     AppointmentOut,
@@ -68,15 +68,15 @@ async def get_ticket(ticket_id: int, session: SessionDep, principal: Reader) -> 
 
 @router.post("/counters/{counter_id}/call-next", tags=["counters"],
              summary="Gọi số tiếp theo / call the next ticket (bookings due, then priority, then arrival)")
-async def call_next(counter_id: int, session: SessionDep, principal: Staff,
+async def call_next(counter_id: int, request: Request, session: SessionDep, principal: Staff,
                     body: CallNextIn | None = None) -> Response:
-    result = await service.call_next(session, counter_id, body or CallNextIn(), principal)
+    result = await service.call_next(session, notifier_of(request), counter_id, body or CallNextIn(), principal)
     # hot path: straight to JSON (no generic encoder walk over the result)
     return Response(json.dumps(result, default=json_default, ensure_ascii=False), media_type="application/json")
 
 
-async def _act(session: SessionDep, principal: Principal, ticket_id: int, action: str, counter_id: int | None,
-               body: dict[str, Any] | None) -> dict[str, Any]:
+async def _act(request: Request, session: SessionDep, principal: Principal, ticket_id: int, action: str,
+               counter_id: int | None, body: dict[str, Any] | None) -> dict[str, Any]:
     transfer = finish = None
     try:
         if action == "transfer":
@@ -85,8 +85,8 @@ async def _act(session: SessionDep, principal: Principal, ticket_id: int, action
             finish = FinishIn(**(body or {}))
     except ValueError as exc:
         raise ProblemError(422, "validation_error", f"Kiểm tra lại nội dung / check the body: {exc}") from exc
-    return await service.act(session, ticket_id, action, principal, counter_id=counter_id, transfer=transfer,
-                             finish=finish)
+    return await service.act(session, notifier_of(request), ticket_id, action, principal, counter_id=counter_id,
+                             transfer=transfer, finish=finish)
 
 
 ACTION = Annotated[str, PathParam(pattern="^(recall|start|skip|return|transfer|finish)$")]
@@ -94,16 +94,17 @@ ACTION = Annotated[str, PathParam(pattern="^(recall|start|skip|return|transfer|f
 
 @router.post("/counters/{counter_id}/tickets/{ticket_id}/{action}", tags=["counters"],
              summary="recall | start | skip | return (after a skip, once) | transfer | finish, at this counter")
-async def counter_ticket_action(counter_id: int, ticket_id: int, action: ACTION, session: SessionDep,
-                                principal: Staff, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    return await _act(session, principal, ticket_id, action, counter_id, body)
+async def counter_ticket_action(counter_id: int, ticket_id: int, action: ACTION, request: Request,
+                                session: SessionDep, principal: Staff,
+                                body: dict[str, Any] | None = None) -> dict[str, Any]:
+    return await _act(request, session, principal, ticket_id, action, counter_id, body)
 
 
 @router.post("/tickets/{ticket_id}/{action}", tags=["counters"],
              summary="The same actions, by an officer of the ticket's office")
-async def ticket_action(ticket_id: int, action: ACTION, session: SessionDep, principal: Staff,
+async def ticket_action(ticket_id: int, action: ACTION, request: Request, session: SessionDep, principal: Staff,
                         body: dict[str, Any] | None = None) -> dict[str, Any]:
-    return await _act(session, principal, ticket_id, action, None, body)
+    return await _act(request, session, principal, ticket_id, action, None, body)
 
 
 @router.post("/counters/{counter_id}/sign-in", tags=["counters"], summary="Cán bộ nhận quầy / officer signs in")
@@ -169,6 +170,14 @@ def numbers_of(request: Request) -> NumberAllocator:
         numbers = NumberAllocator(request.app.state.settings.asyncpg_dsn)
         request.app.state.numbers = numbers
     return numbers
+
+
+def notifier_of(request: Request) -> BoardNotifier:
+    notifier: BoardNotifier | None = getattr(request.app.state, "board_notifier", None)
+    if notifier is None:
+        notifier = BoardNotifier(request.app.state.settings.asyncpg_dsn)
+        request.app.state.board_notifier = notifier
+    return notifier
 
 
 def hub_of(request: Request) -> BoardHub:

@@ -258,7 +258,8 @@ async def _counter_for(conn: repo.Conn, counter_id: int, principal: Principal) -
     return c
 
 
-async def call_next(session: AsyncSession, counter_id: int, body: CallNextIn, principal: Principal) -> dict[str, Any]:
+async def call_next(session: AsyncSession, notifier: repo.BoardNotifier, counter_id: int, body: CallNextIn,
+                    principal: Principal) -> dict[str, Any]:
     now = clock.now()
     conn = await repo.conn_of(session)
     # Hot path: one statement checks the counter and calls; the checks below only explain an empty answer.
@@ -267,6 +268,7 @@ async def call_next(session: AsyncSession, counter_id: int, body: CallNextIn, pr
         officer=principal.subject if principal.role == "officer" else None, officer_name=principal.name,
         category_code=body.category_code, now=now, served_by=principal.subject)
     if t is not None:
+        repo.notify_after_commit(session, notifier, t["notice"])
         return {"counter_id": counter_id, "counter_number": t["counter_number"], "event_id": t["event_id"],
                 "ticket": ticket_out(t, counter_number=t["counter_number"])}
     c = await _counter_for(conn, counter_id, principal)
@@ -288,7 +290,8 @@ ACTIONS = ("recall", "start", "skip", "return", "transfer", "finish")
 
 
 async def act(
-    session: AsyncSession, ticket_id: int, action: str, principal: Principal, *, counter_id: int | None = None,
+    session: AsyncSession, notifier: repo.BoardNotifier, ticket_id: int, action: str, principal: Principal, *,
+    counter_id: int | None = None,
     transfer: TransferIn | None = None, finish: FinishIn | None = None,
 ) -> dict[str, Any]:
     now = clock.now()
@@ -323,9 +326,10 @@ async def act(
         need(status in ("called", "serving") and at_counter, "gọi lại")
         row = await repo.update_ticket(conn, ticket_id, recalls=t["recalls"] + 1)
         number = t["counter_number"]
-        await repo.add_board_event(conn, t["office_code"], "recall", {
+        _, notice = await repo.add_board_event(conn, t["office_code"], "recall", {
             "ticket_id": t["id"], "number": t["display"], "category_code": t["category_code"],
             "counter_id": t["counter_id"], "counter_number": number, "at": now.isoformat()}, now)
+        repo.notify_after_commit(session, notifier, notice)
     elif action == "start":
         need(status == "called" and at_counter, "bắt đầu phục vụ")
         row = await repo.update_ticket(conn, ticket_id, status="serving", serving_at=now)

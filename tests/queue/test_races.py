@@ -201,3 +201,43 @@ async def test_board_stream_hears_calls_made_by_another_replica(two_processes: l
         assert ev["event"] == "recall" and ev["data"]["number"] == "B001"
     for c in (a, b):
         await c.aclose()
+
+
+async def test_call_next_statement_under_32_connections_never_fails_nor_repeats(
+    committed_client_factory: ClientFactory, make_token: Any, database_url: str,
+) -> None:
+    """The call-next statement itself, 32 database connections at once (deadlocks PostgreSQL breaks are retried)."""
+    import asyncpg
+
+    from services.queue_ticket.repository import call_next
+
+    app = committed_client_factory(create_app)
+    code = new_code()
+    office = await setup_office(app, make_token, code, counters=32, cap=100_000)
+    dsn = database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    conn = await asyncpg.connect(dsn)
+    await conn.execute(
+        "INSERT INTO queue.tickets (office_code, category_code, number_category, day, number, display, status, "
+        "queued_at, issued_at, issued_by, issued_role) SELECT $1, 'HT', 'HT', current_date, g, 'A' || g, 'waiting', "
+        "clock_timestamp(), now(), 'test', 'kiosk' FROM generate_series(1, 3000) g", code)
+    await conn.close()
+    pool = await asyncpg.create_pool(dsn, min_size=32, max_size=32)
+    handed: list[int] = []
+
+    async def counter(counter_id: int) -> None:
+        async with pool.acquire() as con:
+            while True:
+                async with con.transaction():
+                    row = await call_next(con, counter_id=counter_id, office_code=code, officer=None,
+                                          officer_name=None, category_code=None, now=datetime.now(VN_TZ),
+                                          served_by="test")
+                if row is None:
+                    return
+                handed.append(row["id"])
+
+    try:
+        await asyncio.gather(*(counter(c) for c in office["counters"]))
+    finally:
+        await pool.close()
+    assert len(handed) == len(set(handed)) == 3000
+    await app.aclose()

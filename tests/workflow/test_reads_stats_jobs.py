@@ -235,3 +235,72 @@ async def test_withdraw_form_05(client: httpx.AsyncClient, make_token: Any, db_c
     pdf = await client.get(f"/v1/dossiers/{code}/withdrawal-notice", headers=auth(tok))
     words = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages)
     assert "DỪNG GIẢI QUYẾT" in words and "Tôi không cần nữa" in words
+
+
+async def test_a_retried_action_with_the_same_key_is_replayed_not_repeated(
+    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection,
+) -> None:
+    code = await new_dossier(db_conn, vn(2026, 11, 30, 9, 0))
+    headers = auth(officer(make_token), **{"If-Match": '"1"', "Idempotency-Key": uuid.uuid4().hex})
+    first = await client.post(f"/v1/dossiers/{code}/actions", json={"action": "start"}, headers=headers)
+    again = await client.post(f"/v1/dossiers/{code}/actions", json={"action": "start"}, headers=headers)
+    assert first.status_code == again.status_code == 200 and again.headers.get("idempotent-replayed") == "true"
+    assert again.json() == first.json()
+    n = (await db_conn.execute(text("SELECT count(*) FROM workflow.history WHERE dossier_code=:c AND action='start'"),
+                               {"c": code})).scalar_one()
+    assert n == 1
+
+
+async def test_deadline_watch_marks_overdue_and_warns_supervisors_once(db_conn: AsyncConnection) -> None:
+    late = await new_dossier(db_conn, vn(2026, 11, 30, 9, 0))  # due Thursday 3 Dec 09:00
+    soon = await new_dossier(db_conn, vn(2026, 12, 1, 9, 0))  # due Friday 4 Dec 09:00
+    far = await new_dossier(db_conn, vn(2026, 12, 3, 9, 0))  # due Tuesday 8 Dec 09:00
+    session = AsyncSession(bind=db_conn, join_transaction_mode="create_savepoint")
+    now = vn(2026, 12, 3, 10, 0)
+    await jobs.run_deadline_watch(session, now)
+    await jobs.run_deadline_watch(session, now)  # a second tick warns nobody again
+    await session.flush()
+    flags = dict((await db_conn.execute(text(
+        "SELECT code, (overdue_marked_at IS NOT NULL)::text || '/' || (due_soon_warned_at IS NOT NULL)::text "
+        "FROM workflow.dossiers WHERE code IN (:a, :b, :c)"), {"a": late, "b": soon, "c": far})).all())
+    assert flags == {late: "true/false", soon: "false/true", far: "false/false"}
+    warnings = (await db_conn.execute(text(
+        "SELECT convert_from(payload, 'UTF8')::jsonb->'data' FROM jobs.pgqueuer WHERE entrypoint='notification.send' "
+        "AND convert_from(payload, 'UTF8')::jsonb->'data'->>'template' LIKE 'supervisor_%'"))).scalars().all()
+    overdue = [w for w in warnings if w["template"] == "supervisor_overdue" and late in w["params"]["codes"]]
+    due_soon = [w for w in warnings if w["template"] == "supervisor_due_soon" and soon in w["params"]["codes"]]
+    assert len(overdue) == 1 and len(due_soon) == 1 and overdue[0]["to"] == f"lanh-dao@{WARD}"
+
+
+async def test_notifications_go_through_the_adapter_once_per_key(
+    db_conn: AsyncConnection, tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from services.dossier_workflow.notifier import LogNotifier
+
+    outbox = tmp_path / "outbox.jsonl"
+    monkeypatch.setattr(jobs, "_notifier", LogNotifier(outbox))
+    session = AsyncSession(bind=db_conn, join_transaction_mode="create_savepoint")
+    message = {"channel": "sms", "to": "0912345678", "template": "result_ready", "dossier_code": "X-1",
+               "params": {"code": "X-1", "procedure": "Khai sinh", "outcome": "approved"}, "key": uuid.uuid4().hex}
+    await jobs.on_notification(session, message)
+    await jobs.on_notification(session, message)  # delivered twice by the queue: sent once
+    lines = outbox.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 1 and "X-1" in lines[0] and "0912345678" in lines[0]
+
+
+async def test_a_failing_provider_leaves_the_notification_unrecorded_for_a_retry(
+    db_conn: AsyncConnection, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Down:
+        async def send(self, message: Any) -> None:
+            raise ConnectionError("SMS provider down")
+
+    monkeypatch.setattr(jobs, "_notifier", Down())
+    key = uuid.uuid4().hex
+    session = AsyncSession(bind=db_conn, join_transaction_mode="create_savepoint")
+    with pytest.raises(ConnectionError):
+        async with session.begin():  # as the worker runs a job: the transaction rolls back on the error
+            await jobs.on_notification(session, {"channel": "sms", "to": "0912345678", "template": "apology",
+                                                 "params": {}, "key": key})
+    n = (await db_conn.execute(text("SELECT count(*) FROM workflow.notifications WHERE dedupe_key=:k"), {"k": key}))
+    assert n.scalar_one() == 0

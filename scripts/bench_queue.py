@@ -70,7 +70,8 @@ async def _issue(gw: str, admin: str, n: int, concurrency: int = 32) -> float:
         return n / (time.perf_counter() - started)
 
 
-async def _drain(gw: str, officer: str, counters: list[int]) -> tuple[list[int], float, list[float], int]:
+async def _drain(gw: str, officer: str, counters: list[int], prefix: str = "/api/queue",
+                 ) -> tuple[list[int], float, list[float], int]:
     h = {"Authorization": f"Bearer {officer}"}
     handed: list[int] = []
     latencies: list[float] = []
@@ -81,7 +82,7 @@ async def _drain(gw: str, officer: str, counters: list[int]) -> tuple[list[int],
             nonlocal errors
             while True:
                 t0 = time.perf_counter()
-                async with s.post(f"/api/queue/v1/counters/{cid}/call-next") as r:
+                async with s.post(f"{prefix}/v1/counters/{cid}/call-next") as r:
                     body: dict[str, Any] = await r.json(content_type=None)
                 latencies.append(time.perf_counter() - t0)
                 if r.status != 200:

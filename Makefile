@@ -44,6 +44,7 @@ bench: install
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || true
 	$(PY) -m scripts.bench $(BENCH_ARGS)
 	$(PY) -m scripts.bench_postal $(BENCH_POSTAL_ARGS)
+	$(PY) -m scripts.bench_queue $(BENCH_QUEUE_ARGS)
 
 ## Play the postal partner against a running stack (make run): signed events, duplicates, disorder.
 simulate-postal: install

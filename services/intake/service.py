@@ -45,7 +45,11 @@ async def search_procedures(session: AsyncSession, q: str | None, field: str | N
     if agency_code and await repository.get_agency(session, agency_code) is None:
         raise ProblemError(404, "not_found", f"Không có cơ quan {agency_code} / Unknown agency {agency_code}")
     key = search_key(q) if q else None
-    return await repository.search_procedures(session, key or None, field, today_vn(), limit)
+    cache_key = ("search", key or "", field or "", today_vn().isoformat(), str(limit))
+    found: list[dict[str, Any]] | None = _cached(cache_key)
+    if found is None:
+        found = _remember(cache_key, await repository.search_procedures(session, key or None, field, today_vn(), limit))
+    return found
 
 
 async def procedure(session: AsyncSession, code: str, as_of: date | None = None) -> dict[str, Any]:

@@ -35,6 +35,16 @@ def public_rate_limit(request: Request, code: str) -> None:
                            "retry in a minute", headers={"Retry-After": "60"})
 
 
+def _keyset(cursor: str | None) -> tuple[datetime, str] | None:
+    values = decode_cursor(cursor, 2)
+    if values is None:
+        return None
+    try:
+        return datetime.fromisoformat(str(values[0])), str(values[1])
+    except ValueError as exc:
+        raise ProblemError(400, "bad_request", "cursor không hợp lệ / Invalid cursor") from exc
+
+
 def _agency_of(who: Principal) -> str | None:
     return None if who.role == "admin" else who.agency_code
 
@@ -49,11 +59,10 @@ def _summary(d: dict[str, Any], now: datetime) -> dict[str, Any]:
 async def worklist(session: AsyncSession, who: Principal, *, status: str | None, overdue: bool | None,
                    due_before: datetime | None, procedure_code: str | None, q: str | None, cursor: str | None,
                    limit: int, now: datetime) -> dict[str, Any]:
-    after = decode_cursor(cursor, 2)
     rows = await repo.worklist(
         session, _agency_of(who), status=status, overdue=overdue, due_before=due_before,
         procedure_code=procedure_code, name_key=search_key(q) if q else None,
-        after=(datetime.fromisoformat(after[0]), after[1]) if after else None, limit=limit + 1, now=now)
+        after=_keyset(cursor), limit=limit + 1, now=now)
     more = len(rows) > limit
     rows = rows[:limit]
     return {"items": [_summary(r, now) for r in rows],
@@ -66,10 +75,8 @@ def _local_range(start: date, end: date) -> tuple[datetime, datetime]:
 
 async def tracking_book(session: AsyncSession, who: Principal, start: date, end: date, cursor: str | None,
                         limit: int) -> dict[str, Any]:
-    after = decode_cursor(cursor, 2)
     lo, hi = _local_range(start, end)
-    rows = await repo.tracking_book(session, _agency_of(who), lo, hi,
-                                    (datetime.fromisoformat(after[0]), after[1]) if after else None, limit + 1)
+    rows = await repo.tracking_book(session, _agency_of(who), lo, hi, _keyset(cursor), limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     items = [{k: r[k] for k in ("code", "applicant_name", "procedure_name", "channel", "received_at", "due_at",

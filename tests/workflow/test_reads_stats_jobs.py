@@ -183,6 +183,10 @@ async def test_worklist_filters_search_without_accents_and_pages_by_key(
     assert_problem(await client.get("/v1/dossiers", headers=auth(make_token("citizen", subject=CITIZEN))),
                    403, "forbidden")
     assert_problem(await client.get("/v1/dossiers", params={"cursor": "!!"}, headers=auth(tok)), 400, "bad_request")
+    from shared.pagination import encode_cursor
+
+    assert_problem(await client.get("/v1/dossiers", params={"cursor": encode_cursor(["x", "y"])}, headers=auth(tok)),
+                   400, "bad_request")
     book = await client.get("/v1/tracking-book", params={"from": "2026-11-02", "to": "2026-11-02"},
                             headers=auth(tok, Accept="text/csv"))
     assert book.headers["content-type"].startswith("text/csv") and "Trần Thị Ánh" in book.text

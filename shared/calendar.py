@@ -94,6 +94,8 @@ class WorkingCalendar:
         self.sessions = tuple(sorted(sessions, key=lambda s: s.start))
         if not self.sessions or any(s.start >= s.end for s in self.sessions):
             raise ValueError("sessions must be non-empty and each must end after it starts")
+        if any(a.end > b.start for a, b in zip(self.sessions, self.sessions[1:], strict=False)):
+            raise ValueError("sessions must not overlap")
         self.overrides = {o.day: o for o in overrides}
         self.weekend_days = weekend_days
         self.country_holidays = country_holidays

@@ -178,6 +178,21 @@ _STATUS_CODES = {
 }
 
 
+def is_bad_value(exc: BaseException) -> bool:
+    """asyncpg refused a parameter (client side) or PostgreSQL a value (SQLSTATE class 22)."""
+    import asyncpg.exceptions as pg_errors
+    from asyncpg.exceptions import _base as pg_base
+
+    seen: BaseException | None = exc
+    for _ in range(4):  # SQLAlchemy wraps the driver's error once or twice
+        if seen is None:
+            return False
+        if isinstance(seen, (pg_errors.DataError, pg_base.DataError)):
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Every error an app can produce leaves as problem+json, never as a stack trace."""
 
@@ -216,6 +231,12 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if is_bad_value(exc):  # e.g. an id past int64 in the path: the client's value, not our fault
+            return problem_response(
+                request, 400, "bad_request",
+                "Giá trị ngoài phạm vi cho phép (ví dụ mã số quá lớn) / A value is out of range or malformed "
+                "(for example an id that is too large)",
+            )
         log.exception("unhandled_error", path=request.url.path)
         return problem_response(
             request, 500, "internal_error",

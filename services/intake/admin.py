@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from datetime import time as clock
 from typing import Any
 
 from sqlalchemy import delete, insert, select
@@ -10,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake import service
 from services.intake.schemas import CalendarOverrideIn, ProcedureVersionIn
+from shared.calendar import WorkingCalendar, WorkSession
 from shared.calendars import forget_calendars
 from shared.core_models import agencies, calendar_overrides, fields, procedures
 from shared.problems import ProblemError
@@ -60,6 +62,12 @@ async def add_override(session: AsyncSession, body: CalendarOverrideIn) -> dict[
         else calendar_overrides.c.agency_code == body.agency_code))
     if duplicate.first() is not None:
         raise ProblemError(409, "conflict", f"Ngày {body.day} đã có điều chỉnh / {body.day} already has an override")
+    if body.sessions:
+        try:  # overlapping sessions would make every due date of that agency fail
+            WorkingCalendar(sessions=tuple(WorkSession(clock.fromisoformat(x.start), clock.fromisoformat(x.end))
+                                           for x in body.sessions))
+        except ValueError as exc:
+            raise _invalid("sessions", f"Các buổi làm việc không hợp lệ: {exc} / invalid sessions: {exc}") from exc
     values = body.model_dump(mode="json")
     values["day"] = body.day
     new_id = (await session.execute(insert(calendar_overrides).values(**values)

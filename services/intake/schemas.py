@@ -42,8 +42,14 @@ class ProcedureOut(BaseModel):
 
 
 class Session(BaseModel):
-    start: str = Field(examples=["07:30"])
-    end: str = Field(examples=["11:30"])
+    start: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", examples=["07:30"])
+    end: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", examples=["11:30"])
+
+    @model_validator(mode="after")
+    def ends_after_it_starts(self) -> Session:
+        if self.end <= self.start:
+            raise ValueError("a session ends after it starts")
+        return self
 
 
 class AgencyOut(BaseModel):
@@ -224,5 +230,11 @@ class CalendarOverrideIn(BaseModel):
     agency_code: str | None = Field(None, max_length=30, description="null: every agency")
     day: date
     kind: Literal["day_off", "working_day"]
-    sessions: list[Session] | None = None
+    sessions: list[Session] | None = Field(None, max_length=6, description="working_day only: its opening hours")
     note: str = Field("", max_length=500)
+
+    @model_validator(mode="after")
+    def sessions_only_on_working_days(self) -> CalendarOverrideIn:
+        if self.sessions is not None and self.kind != "working_day":
+            raise ValueError("sessions are given only for a working_day")
+        return self

@@ -66,3 +66,27 @@ async def test_an_extra_day_off_moves_the_due_date(
     assert (await client.delete(f"/v1/admin/calendar/overrides/{r.json()['id']}", headers=admin)).status_code == 204
     assert (await client.get("/v1/calendar/due", params=params)).json()["due_at"] == before
     assert_problem(await client.delete("/v1/admin/calendar/overrides/999999", headers=admin), 404, "not_found")
+
+
+async def test_bad_override_sessions_and_out_of_range_ids_are_4xx(
+    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection,
+) -> None:
+    admin = auth(make_token("admin", subject="quantri"))
+    base = {"agency_code": "000.00.21.H29", "day": "2026-12-19", "kind": "working_day"}
+    for sessions in ([{"start": "Ór\t", "end": "11:30"}], [{"start": "11:30", "end": "07:30"}],
+                     [{"start": "07:00", "end": "12:00"}, {"start": "11:00", "end": "13:00"}]):
+        assert_problem(await client.post("/v1/admin/calendar/overrides", json={**base, "sessions": sessions},
+                                         headers=admin), 422, "validation_error")
+    assert_problem(await client.post("/v1/admin/calendar/overrides", json={
+        **base, "kind": "day_off", "sessions": [{"start": "07:30", "end": "11:30"}]}, headers=admin),
+        422, "validation_error")
+    ok = await client.post("/v1/admin/calendar/overrides", json={
+        **base, "sessions": [{"start": "07:30", "end": "11:30"}], "note": "Làm bù sáng thứ Bảy"}, headers=admin)
+    assert ok.status_code == 201, ok.text
+    assert (await client.get("/v1/calendar/due", params={
+        "procedure_code": "1.004873", "agency_code": "000.00.21.H29"})).status_code == 200
+    assert_problem(await client.delete("/v1/admin/calendar/overrides/99999999999999999999999", headers=admin),
+                   400, "bad_request")
+    officer = auth(make_token("officer", agency_code="000.00.21.H29"))
+    assert_problem(await client.get("/v1/counter-records/99999999999999999999999", headers=officer),
+                   400, "bad_request")

@@ -92,6 +92,7 @@ class DossierOut(BaseModel):
     result_delivery: str
     pending_transfer: dict[str, Any] | None
     rating: int | None
+    synced_at: datetime | None = Field(None, description="when the national portal (Cổng DVCQG) acknowledged it")
     allowed_actions: list[str]
     timeline: list[HistoryOut]
 

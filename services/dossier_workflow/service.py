@@ -214,7 +214,7 @@ async def view(session: AsyncSession, d: dict[str, Any], who: Principal, now: da
         **{k: d[k] for k in ("code", "procedure_code", "procedure_name", "status", "outcome", "outcome_reason",
                              "version", "channel", "applicant_name", "received_at", "due_at", "original_due_at",
                              "supplement_due_at", "step", "step_due_at", "current_agency", "assignee",
-                             "result_delivery", "rating")},
+                             "result_delivery", "rating", "synced_at")},
         "overdue": deadlines.is_overdue(d, now), "paused": d["paused_at"] is not None,
         "step_name": deadlines.step_name(definition_row, d["step"]), "pending_transfer": pending,
         "allowed_actions": allowed_actions(definition_row, d["status"], who),

@@ -139,6 +139,9 @@ async def test_statistics_equal_a_count_over_the_history(
             assert (await client.post(f"/v1/dossiers/{code}/rating", json={"score": rng.randint(1, 5)},
                                       headers=auth(citizen))).status_code == 201
     await session.flush()
+    synced = (await db_conn.execute(text("SELECT code FROM workflow.dossiers WHERE synced_at IS NOT NULL LIMIT 1"))
+              ).scalar_one()
+    assert (await client.get(f"/v1/dossiers/{synced}", headers=auth(tok))).json()["synced_at"] is not None
     by_history = {tuple(r[:5]): tuple(r[5:]) for r in await db_conn.execute(text(HISTORY_COUNT))}
     by_aggregate = {tuple(r[:5]): tuple(r[5:]) for r in await db_conn.execute(text(AGGREGATE))}
     assert by_history == by_aggregate and sum(v[0] for v in by_history.values()) >= 40

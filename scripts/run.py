@@ -17,7 +17,7 @@ BANNER = """
    API gateway     {gw}
    API docs        {gw}/docs
    Readiness       {gw}/readyz
-   Kiosk page      {gw}/queue/kiosk/PBD
+   Kiosk page      {gw}/queue/kiosk/PBD#client_id=kiosk-pbd&client_secret=demo-kiosk-secret
    Display board   {gw}/queue/board/PBD
    Database        {db}
 
@@ -31,6 +31,7 @@ BANNER = """
    curl -s -H "Authorization: Bearer $TOKEN" "{gw}/api/intake/v1/ping"
    curl -s "{gw}/api/intake/v1/procedures?q=khai%20sinh"
    curl -s "{gw}/api/intake/v1/calendar/due?procedure_code=1.004873&agency_code=000.00.21.H29"
+   make simulate-postal    # in another terminal: the postal partner delivers what is waiting
 
  Ctrl-C stops everything.
 ────────────────────────────────────────────────────────────────────────

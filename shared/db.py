@@ -70,3 +70,25 @@ async def raw_connection(session: AsyncSession) -> asyncpg.Connection[Any]:
         await raw._start_transaction()
     driver: asyncpg.Connection[Any] = raw.driver_connection
     return driver
+
+
+async def autocommit_connection(session: AsyncSession) -> asyncpg.Connection[Any]:
+    """The session's asyncpg connection with no BEGIN sent: each statement is its own transaction.
+
+    For hot paths that write everything in ONE statement (one round trip instead of
+    BEGIN, n statements and COMMIT). The session's own commit is then a no-op. Under
+    tests the connection sits inside the test's outer transaction; `fetchrow_atomic`
+    keeps a failing statement from breaking it.
+    """
+    conn = await session.connection()
+    raw: Any = (await conn.get_raw_connection()).dbapi_connection
+    driver: asyncpg.Connection[Any] = raw.driver_connection
+    return driver
+
+
+async def fetchrow_atomic(conn: asyncpg.Connection[Any], sql: str, *args: Any) -> asyncpg.Record | None:
+    """One statement, all or nothing; inside an open transaction (tests) it gets a savepoint."""
+    if conn.is_in_transaction():
+        async with conn.transaction():
+            return await conn.fetchrow(sql, *args)
+    return await conn.fetchrow(sql, *args)

@@ -8,6 +8,7 @@ from collections.abc import Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import Any
 
+import asyncpg
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import (
@@ -24,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.auth import CurrentPrincipal
+from shared.auth import CurrentPrincipal, Principal
 from shared.db import SessionDep, raw_connection
 from shared.problems import ProblemError
 
@@ -127,27 +128,60 @@ def idempotency_guard(
     async def dependency(
         request: Request, session: SessionDep, principal: CurrentPrincipal,
     ) -> Idempotency:
-        key = parse_key(request.headers.get("idempotency-key"))
-        if key is None and required:
-            raise ProblemError(
-                400, "idempotency_key_missing",
-                "Thiếu header Idempotency-Key (ví dụ một UUID) / "
-                "Send an Idempotency-Key header (e.g. a UUID) with this request",
-            )
-        body = await request.body()
-        try:
-            canonical = json.dumps(json.loads(body), sort_keys=True).encode() if body else b""
-        except ValueError:
-            canonical = body
-        fingerprint = hashlib.sha256(canonical).hexdigest()
-        scope = f"{principal.role}:{principal.subject}"
+        key = required_key(request) if required else parse_key(request.headers.get("idempotency-key"))
+        fingerprint = fingerprint_of(await request.body())
         idem = Idempotency(
-            session, table, scope, key, fingerprint, request.method, request.url.path,
+            session, table, scope_of(principal), key, fingerprint, request.method, request.url.path,
         )
         await idem.begin()
         return idem
 
     return dependency
+
+
+def fingerprint_of(body: bytes) -> str:
+    """The same JSON sent again (whatever its spacing or key order) has the same fingerprint."""
+    try:
+        canonical = json.dumps(json.loads(body), sort_keys=True).encode() if body else b""
+    except ValueError:
+        canonical = body
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def scope_of(principal: Principal) -> str:
+    return f"{principal.role}:{principal.subject}"
+
+
+def required_key(request: Request) -> str:
+    key = parse_key(request.headers.get("idempotency-key"))
+    if key is None:
+        raise ProblemError(
+            400, "idempotency_key_missing",
+            "Thiếu header Idempotency-Key (ví dụ một UUID) / "
+            "Send an Idempotency-Key header (e.g. a UUID) with this request",
+        )
+    return key
+
+
+async def stored_response(conn: asyncpg.Connection[Any], table: Table, scope: str, key: str,
+                          path: str, fingerprint: str) -> Response:
+    """The answer kept for a key that a one-statement write found already used (its insert lost the race)."""
+    row = await conn.fetchrow(
+        f'SELECT fingerprint, status, body, content_type, path FROM "{table.schema}".idempotency_keys '
+        "WHERE scope = $1 AND key = $2", scope, key)
+    if row is None:
+        raise ProblemError(409, "idempotency_key_in_use",
+                           "Yêu cầu với cùng Idempotency-Key đang được xử lý, thử lại sau / "
+                           "A request with this Idempotency-Key is still being processed; retry later",
+                           headers={"Retry-After": "1"})
+    if row["fingerprint"] != fingerprint or row["path"] != path:
+        raise ProblemError(
+            422, "idempotency_key_mismatch",
+            "Idempotency-Key này đã dùng cho một yêu cầu khác; hãy dùng khóa mới / "
+            "This Idempotency-Key was used for a different request; use a new key",
+        )
+    return Response(content=row["body"], status_code=row["status"], media_type=row["content_type"],
+                    headers={REPLAY_HEADER: "true"})
 
 
 async def purge_idempotency_keys(session: AsyncSession, table: Table, older_than: timedelta) -> int:

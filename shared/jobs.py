@@ -45,6 +45,28 @@ async def enqueue(
     )
 
 
+def job_insert_sql(name: str, source: str, entrypoint_param: str, payload_sql: str) -> str:
+    """CTEs that enqueue one job per row of `source` inside a bigger statement (pgqueuer's tables).
+
+    For hot paths whose domain write is one statement: the job commits with it, and pgqueuer's
+    trigger notifies the workers as for `enqueue`. `payload_sql` is a bytea expression over `source`.
+    """
+    return f"""{name} AS (
+    INSERT INTO jobs.pgqueuer AS job (priority, entrypoint, payload, execute_after, status)
+    SELECT 0, {entrypoint_param}, {payload_sql}, now(), 'queued' FROM {source}
+    RETURNING id, entrypoint, priority
+), {name}_log AS (
+    INSERT INTO jobs.pgqueuer_log (job_id, status, entrypoint, priority)
+    SELECT id, 'queued', entrypoint, priority FROM {name}
+)"""
+
+
+def request_id() -> str | None:
+    """The current request's id, carried in job payloads."""
+    found: str | None = structlog.contextvars.get_contextvars().get("request_id")
+    return found
+
+
 @dataclass
 class JobRegistry:
     """A service's job handlers and periodic jobs, collected by its `jobs` module."""

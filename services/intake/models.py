@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Date, DateTime, Integer, MetaData, String, Table, Text, func
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 
 from shared.idempotency import idempotency_table
@@ -78,4 +91,5 @@ daily_counters = Table(
     Column("agency_code", String(30), primary_key=True),
     Column("day", Date, primary_key=True, comment="receipt date in Viet Nam time"),
     Column("last_number", Integer, nullable=False),
+    CheckConstraint("last_number <= 9999", name="daily_counters_at_most_9999"),
 )

@@ -26,8 +26,15 @@ from services.intake.schemas import (
 )
 from shared.auth import CurrentPrincipal, Principal, require_roles
 from shared.calendar import VN_TZ
-from shared.db import SessionDep
-from shared.idempotency import Idempotency, idempotency_guard
+from shared.db import SessionDep, autocommit_connection
+from shared.idempotency import (
+    Idempotency,
+    fingerprint_of,
+    idempotency_guard,
+    required_key,
+    scope_of,
+    stored_response,
+)
 from shared.problems import ProblemError
 from shared.text import search_key
 
@@ -87,14 +94,16 @@ dossier_router = APIRouter(prefix="/v1/dossiers", tags=["dossiers"])
 @dossier_router.post("", status_code=201, response_model=DossierOut,
                      summary="Nộp / tiếp nhận hồ sơ (counter, online, postal); Idempotency-Key required",
                      responses={422: {"description": "each missing or wrong item listed in `errors`"}})
-async def submit_dossier(
-    body: DossierIn, session: SessionDep, principal: CurrentPrincipal,
-    idem: Idempotency = Depends(idempotency_guard(idempotency_keys)),
-) -> Response:
-    if idem.replay:
-        return idem.replay
-    result = await submission.submit(session, body, principal, datetime.now(UTC))
-    return await idem.remember(201, result, headers={"Location": f"/api/intake/v1/dossiers/{result['code']}"})
+async def submit_dossier(body: DossierIn, request: Request, session: SessionDep,
+                         principal: CurrentPrincipal) -> Response:
+    """Hot path: one statement writes the dossier, its event and the answer a retry gets back."""
+    key = (scope_of(principal), required_key(request), request.url.path, fingerprint_of(await request.body()))
+    try:
+        code, answer = await submission.submit(session, body, principal, datetime.now(UTC), key)
+    except submission.KeyUsed:
+        return await stored_response(await autocommit_connection(session), idempotency_keys, *key)
+    return Response(answer, status_code=201, media_type="application/json",
+                    headers={"Location": f"/api/intake/v1/dossiers/{code}"})
 
 
 async def _readable(session: SessionDep, code: str, principal: Principal) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.intake import repository
+from services.intake import dossier_repository, repository
 from shared.calendar import VN_TZ, DueResult, TimeLimit, WorkingCalendar
 from shared.calendars import calendar_for_agency
 from shared.problems import ProblemError
@@ -78,6 +78,17 @@ async def agency(session: AsyncSession, code: str) -> dict[str, Any]:
     if found is None:
         raise ProblemError(404, "not_found", f"Không có cơ quan {code} / Unknown agency {code}",
                            errors=[{"field": "agency_code", "message": "unknown agency", "type": "unknown"}])
+    return found
+
+
+async def competent_agency(session: AsyncSession, level: str, ward_code: str,
+                           receiving: dict[str, Any]) -> str | None:
+    """Phi địa giới: which agency decides, for the applicant's ward (kept 30 s like other reference data)."""
+    key = ("competent", level, ward_code, str(receiving["code"]))
+    hit = _cached(key)
+    if hit is None:
+        hit = _remember(key, (await dossier_repository.competent_agency(session, level, ward_code, receiving),))
+    found: str | None = hit[0]
     return found
 
 

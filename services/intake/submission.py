@@ -7,6 +7,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 from vietnam_provinces import Ward, WardCode
 
@@ -16,7 +17,7 @@ from services.intake.citizen_id import id_number_problems
 from services.intake.schemas import DossierIn
 from shared.auth import Principal
 from shared.calendar import VN_TZ, TimeLimit
-from shared.jobs import enqueue
+from shared.jobs import enqueue, request_id
 from shared.problems import ProblemError
 from shared.settings import get_settings
 
@@ -95,7 +96,13 @@ async def _optional(lookup: Awaitable[dict[str, Any]]) -> dict[str, Any] | None:
         raise
 
 
-async def submit(session: AsyncSession, body: DossierIn, who: Principal, now: datetime) -> dict[str, Any]:
+class KeyUsed(Exception):
+    """The same Idempotency-Key's first request committed first: its kept answer is replayed."""
+
+
+async def submit(session: AsyncSession, body: DossierIn, who: Principal, now: datetime,
+                 idempotency: tuple[str, str, str, str]) -> tuple[str, str]:
+    """Validates, then receives in one statement. Returns the code and the answer's JSON text."""
     if who.role not in CHANNEL_ROLES[body.channel]:
         raise ProblemError(403, "forbidden", f"Vai trò {who.role} không nộp được qua kênh {body.channel} / "
                            f"role '{who.role}' may not submit on channel '{body.channel}'")
@@ -123,7 +130,7 @@ async def submit(session: AsyncSession, body: DossierIn, who: Principal, now: da
             received_at = body.received_at
     competent = None
     if proc is not None and agency is not None:
-        competent = await repo.competent_agency(session, proc["level"], body.applicant.address.ward_code, agency)
+        competent = await service.competent_agency(session, proc["level"], body.applicant.address.ward_code, agency)
         if competent is None:
             errors.append(err("applicant.address.ward_code", "không có cơ quan có thẩm quyền cho địa bàn này / no "
                               "competent agency for this ward", "no_competent_agency"))
@@ -134,11 +141,12 @@ async def submit(session: AsyncSession, body: DossierIn, who: Principal, now: da
         raise ProblemError(422, "validation_error", "Hồ sơ chưa hợp lệ: " + "; ".join(e["message"] for e in errors),
                            errors=errors)
     assert proc is not None and agency is not None and competent is not None
-    return await _receive(session, body, who, proc, agency, competent, received_at)
+    return await _receive(session, body, who, proc, agency, competent, received_at, idempotency)
 
 
 async def _receive(session: AsyncSession, body: DossierIn, who: Principal, proc: dict[str, Any],
-                   agency: dict[str, Any], competent: str, received_at: datetime) -> dict[str, Any]:
+                   agency: dict[str, Any], competent: str, received_at: datetime,
+                   idempotency: tuple[str, str, str, str]) -> tuple[str, str]:
     local_day = received_at.astimezone(VN_TZ).date()
     calendar = await service.calendar_for(session, agency)
     limit = proc["time_limit"]
@@ -157,13 +165,11 @@ async def _receive(session: AsyncSession, body: DossierIn, who: Principal, proc:
         "fee": fee, "received_at": received_at, "due_at": due.due_at, "clock_started": clock_started,
         "queue_ticket_id": body.queue_ticket_id, "notes": body.notes,
     }
-    code, number = await repo.insert_with_next_code(session, agency["code"], local_day, row,
-                                                    get_settings().dossier_code_pattern)
-    if number > MAX_PER_DAY:  # the transaction rolls back: the counter is not consumed
-        raise ProblemError(409, "daily_sequence_exhausted", f"Cơ quan đã nhận {MAX_PER_DAY} hồ sơ trong ngày; không "
-                           f"cấp thêm mã / the agency's {MAX_PER_DAY} dossier codes for {local_day} are used up")
-    await enqueue(session, "dossier.received", {
-        "code": code, "procedure_code": proc["code"], "procedure_name": proc["name"],
+    answer = {"status": "received", "channel": body.channel, "procedure_code": proc["code"],
+              "receiving_agency": agency["code"], "competent_agency": competent,
+              "received_at": received_at.isoformat(), "due_at": due.due_at.isoformat(), "fee": fee}
+    event = {
+        "procedure_code": proc["code"], "procedure_name": proc["name"],
         "field_code": proc["field_code"], "receiving_agency": agency["code"], "competent_agency": competent,
         "channel": body.channel, "received_at": received_at.isoformat(), "due_at": due.due_at.isoformat(),
         "applicant": {"name": body.applicant.full_name, "id_number": body.applicant.id_number,
@@ -171,11 +177,18 @@ async def _receive(session: AsyncSession, body: DossierIn, who: Principal, proc:
         "time_limit": {"value": limit["value"], "unit": limit["unit"]},
         "result_delivery": body.result_delivery, "delivery_address": row["delivery_address"],
         "fee": fee, "clock_started": clock_started,
-    })
-    return {"code": code, "status": "received", "channel": body.channel, "procedure_code": proc["code"],
-            "receiving_agency": agency["code"], "competent_agency": competent,
-            "received_at": received_at.isoformat(), "due_at": due.due_at.isoformat(), "fee": fee,
-            "receipt_url": f"/api/intake/v1/dossiers/{code}/receipt"}
+    }
+    try:
+        return await repo.receive(session, agency["code"], local_day, row, get_settings().dossier_code_pattern,
+                                  answer=answer, event=event, request_id=request_id(), idempotency=idempotency)
+    except asyncpg.CheckViolationError as exc:  # nothing was written: the counter is not consumed
+        raise ProblemError(409, "daily_sequence_exhausted",
+                           f"Cơ quan đã nhận {MAX_PER_DAY} hồ sơ trong ngày; không cấp thêm mã / "
+                           f"the agency's {MAX_PER_DAY} dossier codes for {local_day} are used up") from exc
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name == "idempotency_keys_pkey":
+            raise KeyUsed from exc
+        raise
 
 
 def waits_for_paper(channel: str, proc: dict[str, Any]) -> bool:

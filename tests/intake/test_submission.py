@@ -153,3 +153,32 @@ async def test_concurrent_retries_of_one_key_make_one_dossier(
                                 {"c": codes.pop()})).scalar_one()
     await engine.dispose()
     assert n == 1
+
+
+async def test_a_retry_gets_the_same_bytes_and_the_day_stops_at_9999_with_nothing_written(
+    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection,
+) -> None:
+    h = officer(make_token)
+    first = await client.post("/v1/dossiers", json=body(), headers={**h, "X-Request-ID": "rid-retry-1"})
+    again = await client.post("/v1/dossiers", json=body(), headers=h)
+    assert first.status_code == again.status_code == 201
+    assert again.content == first.content and again.headers["idempotent-replayed"] == "true"
+    assert first.headers["location"] == f"/api/intake/v1/dossiers/{first.json()['code']}"
+    event = (await db_conn.execute(text(
+        "SELECT convert_from(payload, 'UTF8')::jsonb FROM jobs.pgqueuer WHERE entrypoint = 'dossier.received' "
+        "AND convert_from(payload, 'UTF8')::jsonb->'data'->>'code' = :c"), {"c": first.json()["code"]})).one()[0]
+    assert event["request_id"] == "rid-retry-1"
+    other = await client.post("/v1/dossiers", json=body(notes="khác"), headers=h)
+    assert other.status_code == 422 and other.json()["code"] == "idempotency_key_mismatch"
+
+    await db_conn.execute(text("UPDATE intake.daily_counters SET last_number = 9999"))
+    before = await counts(db_conn)
+    jobs_before = (await db_conn.execute(text("SELECT count(*) FROM jobs.pgqueuer"))).scalar_one()
+    full = officer(make_token)
+    r = await client.post("/v1/dossiers", json=body(), headers=full)
+    assert r.status_code == 409 and r.json()["code"] == "daily_sequence_exhausted", r.text
+    assert await counts(db_conn) == before
+    assert (await db_conn.execute(text("SELECT count(*) FROM jobs.pgqueuer"))).scalar_one() == jobs_before
+    kept = await db_conn.execute(text("SELECT count(*) FROM intake.idempotency_keys WHERE key = :k"),
+                                 {"k": full["Idempotency-Key"]})
+    assert kept.scalar_one() == 0

@@ -19,8 +19,9 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "test", "production"] = "development"
     database_url: str = DEFAULT_DATABASE_URL
-    db_pool_size: int = 20
+    db_pool_size: int = 30  # kept open: above it, overflow connections are opened and closed per use
     db_max_overflow: int = 10
+    worker_nice: int = 10  # job workers yield the CPU to request handlers on a shared host
     log_level: str = "INFO"
     access_log: bool = True
 

@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import importlib
 import json
+import os
 import signal
 from collections.abc import Sequence
 from datetime import timedelta
@@ -120,7 +121,9 @@ def main() -> None:
     args = parser.parse_args()
     settings = get_settings()
     configure_logging("worker", settings.log_level)
-    log.info("worker_starting", modules=args.modules)
+    if settings.worker_nice:  # requests first: a burst of jobs waits for idle CPU, a citizen does not
+        os.nice(settings.worker_nice)
+    log.info("worker_starting", modules=args.modules, nice=settings.worker_nice)
     try:
         import uvloop
 

@@ -22,7 +22,7 @@ from services.dossier_workflow.models import (
     transfers,
 )
 from shared.core_models import agencies
-from shared.db import raw_connection
+from shared.db import autocommit_connection, raw_connection
 
 
 async def definition_for(session: AsyncSession, procedure_code: str, as_of: date) -> dict[str, Any]:
@@ -82,8 +82,8 @@ FROM workflow.dossiers d WHERE d.code = $1
 
 
 async def dossier_with_timeline(session: AsyncSession, code: str) -> tuple[dict[str, Any], list[Any]] | None:
-    """The read hot path: one round trip, rows as JSON (times are re-read as datetimes by the caller)."""
-    conn = await raw_connection(session)
+    """The read hot path: one statement, no BEGIN/COMMIT around it (one round trip, one snapshot)."""
+    conn = await autocommit_connection(session)
     row = await conn.fetchrow(READ_WITH_TIMELINE, code)
     if row is None:
         return None

@@ -13,7 +13,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.queue_ticket.models import BOARD_CHANNEL
-from shared.db import raw_connection
+from shared.db import autocommit_connection, fetchrow_atomic, raw_connection
 
 Conn: TypeAlias = Any  # asyncpg.Connection (untyped library)
 Row: TypeAlias = Any  # asyncpg.Record
@@ -23,6 +23,11 @@ DEADLOCK_RETRIES = 5
 
 async def conn_of(session: AsyncSession) -> Conn:
     return await raw_connection(session)
+
+
+async def autocommit_conn_of(session: AsyncSession) -> Conn:
+    """For a request whose only write is one statement: no BEGIN/COMMIT round trips around it."""
+    return await autocommit_connection(session)
 
 
 # --- configuration --------------------------------------------------------------------------
@@ -284,14 +289,14 @@ async def call_next(
     SKIP LOCKED does not cover one case: a row seen waiting whose update committed just after the statement's
     snapshot is followed to its newest version, and PostgreSQL waits there even under SKIP LOCKED; two counters
     can so wait for each other (a deadlock, about once in 10,000 calls under 32 busy counters). The statement
-    runs after a savepoint and is simply run again when PostgreSQL breaks such a deadlock."""
+    is all or nothing, so it is simply run again when PostgreSQL breaks such a deadlock.
+
+    It runs on its own (`autocommit_conn_of`): one round trip, committed when it returns."""
     for attempt in range(DEADLOCK_RETRIES):
-        await conn.execute("SAVEPOINT call_next")
         try:
-            return await conn.fetchrow(CALL_NEXT_SQL, counter_id, office_code, officer, category_code, officer_name,
-                                       now, served_by)
+            return await fetchrow_atomic(conn, CALL_NEXT_SQL, counter_id, office_code, officer, category_code,
+                                         officer_name, now, served_by)
         except asyncpg.DeadlockDetectedError:
-            await conn.execute("ROLLBACK TO SAVEPOINT call_next")
             log.info("call_next_deadlock_retried", counter_id=counter_id, attempt=attempt + 1)
             if attempt + 1 == DEADLOCK_RETRIES:
                 raise

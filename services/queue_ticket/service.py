@@ -261,7 +261,7 @@ async def _counter_for(conn: repo.Conn, counter_id: int, principal: Principal) -
 async def call_next(session: AsyncSession, notifier: repo.BoardNotifier, counter_id: int, body: CallNextIn,
                     principal: Principal) -> dict[str, Any]:
     now = clock.now()
-    conn = await repo.conn_of(session)
+    conn = await repo.autocommit_conn_of(session)
     # Hot path: one statement checks the counter and calls; the checks below only explain an empty answer.
     t = await repo.call_next(
         conn, counter_id=counter_id, office_code=None if principal.role == "admin" else (principal.office_code or ""),

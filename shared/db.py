@@ -21,14 +21,16 @@ from shared.settings import Settings
 class Database:
     """Holds the engine and session factory of one process."""
 
-    def __init__(self, settings: Settings, application_name: str = "motcua") -> None:
+    def __init__(self, settings: Settings, application_name: str = "motcua",
+                 server_settings: dict[str, str] | None = None) -> None:
         self.engine: AsyncEngine = create_async_engine(
             settings.database_url,
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
+            pool_timeout=settings.db_pool_timeout,
             pool_recycle=1800,
             connect_args={"server_settings": {"application_name": application_name,
-                                              "timezone": "UTC"}},
+                                              "timezone": "UTC", **(server_settings or {})}},
         )
         self.sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine, expire_on_commit=False

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import sqlalchemy.exc
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -38,6 +39,7 @@ TITLES: dict[str, tuple[str, str]] = {
     "upstream_timeout": ("Dịch vụ phản hồi quá lâu", "Upstream timeout"),
     "bad_gateway": ("Lỗi cổng kết nối", "Bad gateway"),
     "internal_error": ("Lỗi hệ thống", "Internal server error"),
+    "busy": ("Hệ thống đang bận", "Service busy"),
     "not_acceptable": ("Không hỗ trợ định dạng yêu cầu", "Not acceptable"),
     "action_not_allowed": ("Thao tác không được phép ở trạng thái này", "Action not allowed in this state"),
     "role_not_allowed": ("Vai trò không được thực hiện thao tác này", "Role may not take this action"),
@@ -228,6 +230,14 @@ def install_problem_handlers(app: FastAPI) -> None:
             detail = (f"{request.method} không dùng được cho {request.url.path} / "
                       f"{request.method} is not allowed on {request.url.path}")
         return problem_response(request, exc.status_code, code, detail, headers=exc.headers)
+
+    @app.exception_handler(sqlalchemy.exc.TimeoutError)
+    async def _busy(request: Request, exc: sqlalchemy.exc.TimeoutError) -> JSONResponse:
+        log.warning("database_pool_exhausted", path=request.url.path)
+        return problem_response(
+            request, 503, "busy", "Hệ thống đang bận, vui lòng thử lại sau giây lát / The service is busy; "
+            "retry in a moment.", headers={"Retry-After": "1"},
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

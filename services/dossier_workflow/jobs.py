@@ -71,13 +71,7 @@ async def on_notification(session: AsyncSession, data: dict[str, Any]) -> None:
 @registry.handler("portal.sync")
 async def on_portal_sync(session: AsyncSession, data: dict[str, Any]) -> None:
     """Sync to the national portal (Cổng DVCQG); the adapter here records it, a real one would POST."""
-    d = await repo.get_dossier(session, data["code"], lock=True)
-    if d is None or d["synced_at"] is not None:
-        return
-    now = datetime.now(UTC)
-    await repo.flag(session, [d["code"]], "synced_at", now)
-    await repo.append_history(session, service.history_row(
-        d, service.SYSTEM, "portal_synced", d["status"], now, data={"portal": "DVCQG"}))
+    await repo.mark_synced(session, data["code"], datetime.now(UTC), {"portal": "DVCQG"})
 
 
 @registry.every("workflow.deadlines", "*/5 * * * *")

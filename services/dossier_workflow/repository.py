@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import DateTime, and_, delete, func, insert, or_, select, text, tuple_, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dossier_workflow.models import (
@@ -23,6 +25,9 @@ from services.dossier_workflow.models import (
 )
 from shared.core_models import agencies
 from shared.db import autocommit_connection, raw_connection
+from shared.jobs import job_insert_sql
+
+PG_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 
 async def definition_for(session: AsyncSession, procedure_code: str, as_of: date) -> dict[str, Any]:
@@ -44,11 +49,42 @@ async def definition_by_id(session: AsyncSession, definition_id: int) -> dict[st
     return dict(row._mapping)
 
 
-async def insert_dossier(session: AsyncSession, row: dict[str, Any]) -> bool:
-    """False when the dossier is already there (the job ran before)."""
-    result = await session.execute(
-        pg_insert(dossiers).values(**row).on_conflict_do_nothing(index_elements=["code"]).returning(dossiers.c.code))
-    return result.first() is not None
+def _typed(table: Any, keys: Sequence[str], start: int) -> str:
+    """`$n::type` for each column: parameters of INSERT ... SELECT get no type from their target."""
+    return ", ".join(f"${i}::{table.c[k].type.compile(dialect=PG_DIALECT)}" for i, k in enumerate(keys, start))
+
+
+def _param(table: Any, key: str, value: Any) -> Any:
+    return json.dumps(value) if isinstance(table.c[key].type, JSONB) and value is not None else value
+
+
+@lru_cache(maxsize=16)
+def _receive_sql(keys: tuple[str, ...], jobs: int) -> str:
+    n = len(keys)
+    history_from = n + 1
+    job_from = history_from + len(HISTORY_FIELDS)
+    ctes = [f"""d AS (
+    INSERT INTO workflow.dossiers ({", ".join(keys)}) VALUES ({_typed(dossiers, keys, 1)})
+    ON CONFLICT (code) DO NOTHING RETURNING code
+)""", f"""h AS (
+    INSERT INTO workflow.history ({", ".join(HISTORY_FIELDS)})
+    SELECT {_typed(history, HISTORY_FIELDS, history_from)} FROM d
+)"""]
+    ctes += [job_insert_sql(f"job{i}", "d", f"${job_from + 2 * i}::text", f"${job_from + 2 * i + 1}::bytea")
+             for i in range(jobs)]
+    return "WITH " + ",\n".join(ctes) + "\nSELECT count(*) FROM d"
+
+
+async def receive_dossier(session: AsyncSession, row: dict[str, Any], first: dict[str, Any],
+                          jobs: Sequence[tuple[str, bytes]]) -> bool:
+    """The dossier, its first history row and its jobs in one statement; False when it was there already."""
+    keys = tuple(sorted(row))
+    params = [_param(dossiers, k, row[k]) for k in keys]
+    params += [_param(history, k, first.get(k) or {} if k == "data" else first.get(k)) for k in HISTORY_FIELDS]
+    for entrypoint, payload in jobs:
+        params += [entrypoint, payload]
+    conn = await raw_connection(session)
+    return bool(await conn.fetchval(_receive_sql(keys, len(jobs)), *params))
 
 
 JSONB_COLUMNS = {c.name for c in dossiers.columns if isinstance(c.type, JSONB)}
@@ -243,11 +279,35 @@ async def supplements_expired(session: AsyncSession, now: datetime, limit: int) 
     return [r.code for r in rows]
 
 
+NOTIFICATION_FIELDS = ("dedupe_key", "dossier_code", "channel", "recipient", "template", "params", "sent_at")
+RECORD_NOTIFICATION = f"""
+INSERT INTO workflow.notifications ({", ".join(NOTIFICATION_FIELDS)}) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)
+ON CONFLICT (dedupe_key) DO NOTHING RETURNING id
+"""
+
+
 async def record_notification(session: AsyncSession, row: dict[str, Any]) -> bool:
-    result = await session.execute(pg_insert(notifications).values(**row)
-                                   .on_conflict_do_nothing(index_elements=["dedupe_key"])
-                                   .returning(notifications.c.id))
-    return result.first() is not None
+    """False when this notification was recorded before (the job runs at least once)."""
+    conn = await raw_connection(session)
+    return await conn.fetchval(RECORD_NOTIFICATION, *(_param(notifications, k, row.get(k))
+                                                      for k in NOTIFICATION_FIELDS)) is not None
+
+
+MARK_SYNCED = f"""
+WITH d AS (
+    UPDATE workflow.dossiers SET synced_at = $2 WHERE code = $1 AND synced_at IS NULL
+    RETURNING code, status, step, receiving_agency, procedure_code, field_code, channel
+)
+INSERT INTO workflow.history ({", ".join(HISTORY_FIELDS)})
+SELECT code, $2, 'system', 'system', NULL, 'portal_synced', status, status, step, NULL, NULL, $3::jsonb,
+       receiving_agency, procedure_code, field_code, channel FROM d
+"""
+
+
+async def mark_synced(session: AsyncSession, code: str, at: datetime, data: dict[str, Any]) -> None:
+    """Synced once: the flag and its history row, in one statement; a second run changes nothing."""
+    conn = await raw_connection(session)
+    await conn.execute(MARK_SYNCED, code, at, json.dumps(data))
 
 
 def _scope(table: Any, agency_code: str | None, province: str | None) -> list[Any]:

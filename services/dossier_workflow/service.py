@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import time
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,7 +14,7 @@ from services.dossier_workflow.schemas import ActionIn
 from shared.auth import Principal
 from shared.calendar import VN_TZ
 from shared.calendars import calendar_for_agency
-from shared.jobs import enqueue
+from shared.jobs import encode_payload, enqueue
 from shared.problems import ProblemError
 from shared.text import search_key
 
@@ -25,6 +26,7 @@ STATUS_TEXT = {
     "withdrawn": "Đã dừng giải quyết / withdrawn",
 }
 _definitions: dict[int, dict[str, Any]] = {}
+_in_force: dict[tuple[str, date], tuple[float, dict[str, Any]]] = {}
 
 
 def not_found(code: str) -> ProblemError:
@@ -48,16 +50,21 @@ def history_row(d: dict[str, Any], who: Principal, action: str, to_status: str, 
             "field_code": d["field_code"], "channel": d["channel"]}
 
 
+def notification(d: dict[str, Any], template: str, params: dict[str, Any], key: str) -> dict[str, Any] | None:
+    """The `notification.send` job for the applicant, by SMS when there is a phone; None without a contact."""
+    to, channel = (d["applicant_phone"], "sms") if d.get("applicant_phone") else (d.get("applicant_email"), "email")
+    if not to:
+        return None
+    return {"channel": channel, "to": to, "template": template, "dossier_code": d["code"],
+            "params": {"code": d["code"], "procedure": d["procedure_name"], **params}, "key": key}
+
+
 async def notify(session: AsyncSession, d: dict[str, Any], template: str, params: dict[str, Any],
                  key: str) -> None:
     """Citizen-facing messages go out through a job (nothing is sent inside a request)."""
-    to, channel = (d["applicant_phone"], "sms") if d.get("applicant_phone") else (d.get("applicant_email"), "email")
-    if not to:
-        return
-    await enqueue(session, "notification.send", {
-        "channel": channel, "to": to, "template": template, "dossier_code": d["code"],
-        "params": {"code": d["code"], "procedure": d["procedure_name"], **params}, "key": key,
-    })
+    job = notification(d, template, params, key)
+    if job is not None:
+        await enqueue(session, "notification.send", job)
 
 
 async def receive(session: AsyncSession, data: dict[str, Any]) -> bool:
@@ -67,7 +74,7 @@ async def receive(session: AsyncSession, data: dict[str, Any]) -> bool:
     calendar = await calendar_for_agency(session, data["competent_agency"])
     working = calendar.working_time_between(received_at, due_at) if due_at > received_at else None
     minutes = int(working.total_seconds() // 60) if working else 0
-    definition_row = await repo.definition_for(session, data["procedure_code"], received_at.astimezone(VN_TZ).date())
+    definition_row = await definition_in_force(session, data["procedure_code"], received_at.astimezone(VN_TZ).date())
     applicant = data["applicant"]
     row = {
         "code": data["code"], "procedure_code": data["procedure_code"], "procedure_name": data["procedure_name"],
@@ -82,15 +89,27 @@ async def receive(session: AsyncSession, data: dict[str, Any]) -> bool:
         "result_delivery": data["result_delivery"], "delivery_address": data.get("delivery_address"),
         "fee": int(data.get("fee", 0)), "clock_started": bool(data.get("clock_started", True)),
     }
-    if not await repo.insert_dossier(session, row):
-        return False
-    d = {**row, "status": None}
-    await repo.append_history(session, history_row(
-        d, Principal(subject="intake", role="system", agency_code=data["receiving_agency"]), "receive", "received",
-        received_at, step_due_at=row["step_due_at"], data={"result_delivery": data["result_delivery"]}))
-    await notify(session, row, "dossier_received", {"due_at": due_at.isoformat()}, f"{data['code']}:received")
-    await enqueue(session, "portal.sync", {"code": data["code"]}, dedupe_key=f"portal.sync:{data['code']}")
-    return True
+    first = history_row(
+        {**row, "status": None}, Principal(subject="intake", role="system", agency_code=data["receiving_agency"]),
+        "receive", "received", received_at, step_due_at=row["step_due_at"],
+        data={"result_delivery": data["result_delivery"]})
+    jobs = [("portal.sync", encode_payload({"code": data["code"]}))]
+    message = notification(row, "dossier_received", {"due_at": due_at.isoformat()}, f"{data['code']}:received")
+    if message is not None:
+        jobs.append(("notification.send", encode_payload(message)))
+    # One statement: the dossier, its first history row and its jobs, or nothing when it is there already.
+    return await repo.receive_dossier(session, row, first, jobs)
+
+
+async def definition_in_force(session: AsyncSession, procedure_code: str, day: date) -> dict[str, Any]:
+    """Cached a minute per (procedure, day): the worker reads it for every dossier received."""
+    key = (procedure_code, day)
+    hit = _in_force.get(key)
+    if hit is None or hit[0] < time.monotonic():
+        if len(_in_force) > 10_000:
+            _in_force.clear()
+        hit = _in_force[key] = (time.monotonic() + 60, await repo.definition_for(session, procedure_code, day))
+    return hit[1]
 
 
 def parse_if_match(raw: str | None) -> int:

@@ -77,6 +77,11 @@ async def fail_after_enqueue(session: SessionDep, principal: CurrentPrincipal) -
     raise ProblemError(409, "conflict", "refused after enqueue")
 
 
+@router.get("/things/touch")
+async def touch(session: SessionDep) -> dict[str, int]:
+    return {"one": int((await session.execute(text("SELECT 1"))).scalar_one())}
+
+
 @router.post("/things/commit-fails")
 async def commit_fails(session: SessionDep) -> dict[str, str]:
     await session.execute(text(
@@ -143,6 +148,23 @@ def assert_problem(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
     assert body["code"] == code and body["status"] == status
     assert "Traceback" not in r.text
     return body
+
+
+async def test_no_free_connection_answers_503_busy_then_recovers(settings: Settings, verifier: Any,
+                                                                 testkit_schema: None) -> None:
+    """Connections are bounded (no overflow opened per request): a request that cannot get one is told to retry."""
+    app = build(settings.model_copy(update={"db_pool_size": 1, "db_max_overflow": 0, "db_pool_timeout": 0.2}))
+    app.state.verifier = verifier
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+                                 base_url="http://t") as c:
+        async with app.state.db.engine.connect() as held:
+            await held.execute(text("SELECT 1"))
+            busy = await c.get("/v1/things/touch")
+        assert_problem(busy, 503, "busy")
+        assert busy.headers["retry-after"] == "1"
+        ok = await c.get("/v1/things/touch")
+        assert ok.status_code == 200 and ok.json() == {"one": 1}
+    await app.state.db.dispose()
 
 
 @pytest.mark.smoke

@@ -81,6 +81,18 @@ async def test_received_job_is_idempotent_and_supplemented_job_resumes_at_handov
     code = data["code"]
     n = (await db_conn.execute(text("SELECT count(*) FROM workflow.history WHERE dossier_code=:c"), {"c": code}))
     assert n.scalar_one() == 1
+    queued = (await db_conn.execute(text(
+        "SELECT entrypoint, count(*) FROM jobs.pgqueuer WHERE :c IN (convert_from(payload, 'UTF8')::jsonb->'data'->>"
+        "'code', convert_from(payload, 'UTF8')::jsonb->'data'->>'dossier_code') GROUP BY 1 ORDER BY 1"),
+        {"c": code})).all()
+    assert [tuple(r) for r in queued] == [("notification.send", 1), ("portal.sync", 1)]
+    await jobs.on_portal_sync(session, {"code": code})
+    await jobs.on_portal_sync(session, {"code": code})
+    synced = (await db_conn.execute(text(
+        "SELECT d.synced_at IS NOT NULL, (SELECT count(*) FROM workflow.history h WHERE h.dossier_code = d.code "
+        "AND h.action = 'portal_synced' AND h.to_status = 'received') FROM workflow.dossiers d WHERE d.code=:c"),
+        {"c": code})).one()
+    assert tuple(synced) == (True, 1)
     d = await service.readable(session, code, Principal(subject="x", role="admin"))
     await service.apply(session, d, Principal(subject="canbo.phuong", role="officer", agency_code=WARD),
                         ActionIn(action="request_supplement", documents=["Tờ khai"]), vn(2026, 12, 1, 10, 0))

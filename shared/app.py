@@ -19,6 +19,7 @@ from shared.logging import configure_logging
 from shared.middleware import RequestContextMiddleware
 from shared.problems import install_problem_handlers
 from shared.settings import Settings, get_settings
+from shared.waker import JobWaker
 
 Hook = Callable[[FastAPI], Awaitable[None]]
 
@@ -62,7 +63,7 @@ def create_service_app(
         docs_url=None, redoc_url=None, openapi_tags=openapi_tags,
     )
     app.state.settings = settings
-    app.state.db = Database(settings, application_name=f"motcua-{service}")
+    app.state.db = Database(settings, application_name=f"motcua-{service}", waker=JobWaker(settings.asyncpg_dsn))
     app.state.verifier = TokenVerifier(
         issuer=settings.jwt_issuer, audience=settings.jwt_audience, jwks_url=settings.jwks_url,
         cache_seconds=settings.jwks_cache_seconds,

@@ -16,13 +16,17 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from shared.settings import Settings
+from shared.waker import WAKE_SETTING, JobWaker
 
 
 class Database:
     """Holds the engine and session factory of one process."""
 
     def __init__(self, settings: Settings, application_name: str = "motcua",
-                 server_settings: dict[str, str] | None = None) -> None:
+                 server_settings: dict[str, str] | None = None, waker: JobWaker | None = None) -> None:
+        self.waker = waker
+        if waker is not None:
+            server_settings = {**(server_settings or {}), WAKE_SETTING: "on"}
         self.engine: AsyncEngine = create_async_engine(
             settings.database_url,
             pool_size=settings.db_pool_size,
@@ -43,6 +47,8 @@ class Database:
         )
 
     async def dispose(self) -> None:
+        if self.waker is not None:
+            await self.waker.close()
         await self.engine.dispose()
 
 
@@ -57,6 +63,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             raise
         else:
             await session.commit()
+            if db.waker is not None and session.info.pop("wake_jobs", False):
+                db.waker.poke()
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.db import raw_connection
 
 JobHandler = Callable[[AsyncSession, dict[str, Any]], Awaitable[None]]
+
 PeriodicHandler = Callable[[AsyncSession], Awaitable[None]]
 
 
@@ -38,6 +39,7 @@ async def enqueue(
 ) -> None:
     """Enqueue in the session's transaction: it commits or rolls back with the domain rows."""
     conn = await raw_connection(session)
+    mark_enqueued(session)
     queries = Queries.from_asyncpg_connection(conn)
     await queries.enqueue(
         entrypoint, encode_payload(data), priority, execute_after, dedupe_key,
@@ -45,11 +47,16 @@ async def enqueue(
     )
 
 
+def mark_enqueued(session: AsyncSession) -> None:
+    """The session's transaction holds new jobs: the workers are woken once it commits (shared.waker)."""
+    session.info["wake_jobs"] = True
+
+
 def job_insert_sql(name: str, source: str, entrypoint_param: str, payload_sql: str) -> str:
     """CTEs that enqueue one job per row of `source` inside a bigger statement (pgqueuer's tables).
 
-    For hot paths whose domain write is one statement: the job commits with it, and pgqueuer's
-    trigger notifies the workers as for `enqueue`. `payload_sql` is a bytea expression over `source`.
+    For hot paths whose domain write is one statement: the job commits with it. Call
+    `mark_enqueued` so the workers are woken. `payload_sql` is a bytea expression over `source`.
     """
     return f"""{name} AS (
     INSERT INTO jobs.pgqueuer AS job (priority, entrypoint, payload, execute_after, status)

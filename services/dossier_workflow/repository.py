@@ -25,7 +25,7 @@ from services.dossier_workflow.models import (
 )
 from shared.core_models import agencies
 from shared.db import autocommit_connection, raw_connection
-from shared.jobs import job_insert_sql
+from shared.jobs import job_insert_sql, mark_enqueued
 
 PG_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
 
@@ -84,6 +84,7 @@ async def receive_dossier(session: AsyncSession, row: dict[str, Any], first: dic
     for entrypoint, payload in jobs:
         params += [entrypoint, payload]
     conn = await raw_connection(session)
+    mark_enqueued(session)
     return bool(await conn.fetchval(_receive_sql(keys, len(jobs)), *params))
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.intake import repository
 from services.intake.models import dossiers
 from shared.db import autocommit_connection, fetchrow_atomic
-from shared.jobs import job_insert_sql
+from shared.jobs import job_insert_sql, mark_enqueued
 
 
 async def procedure_in_force(session: AsyncSession, code: str, day: date) -> dict[str, Any] | None:
@@ -101,6 +101,7 @@ async def receive(session: AsyncSession, agency_code: str, day: date, row: dict[
         request_id, scope, key, path, fingerprint,
     )
     assert rec is not None
+    mark_enqueued(session)
     return str(rec["code"]), str(rec["body"])
 
 

@@ -276,6 +276,36 @@ async def test_rolled_back_request_leaves_no_job(
     assert after == before
 
 
+async def test_workers_are_woken_after_commit_not_from_inside_the_transaction(
+    real_client: httpx.AsyncClient, make_token: Any, database_url: str,
+) -> None:
+    """The request's own connection stays silent (no notify lock held through its commit); the waker speaks after."""
+    import asyncpg
+
+    dsn = database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    listener = await asyncpg.connect(dsn)
+    senders: list[int] = []
+    await listener.add_listener("ch_pgqueuer", lambda _c, pid, _ch, payload: senders.append(pid)
+                                if '"table_changed_event"' in payload else None)
+    try:
+        officer = auth(make_token("officer"))
+        assert_problem(await real_client.post("/v1/things/fail-after-enqueue", headers=officer), 409, "conflict")
+        await asyncio.sleep(0.3)
+        assert senders == []  # rolled back: nothing to wake anyone for
+        r = await real_client.post("/v1/things", json={"name": "đánh thức"},
+                                   headers={**officer, "Idempotency-Key": uuid.uuid4().hex})
+        assert r.status_code == 201
+        for _ in range(50):
+            if senders:
+                break
+            await asyncio.sleep(0.05)
+        names = {row["pid"]: row["application_name"] for row in await listener.fetch(
+            "SELECT pid, application_name FROM pg_stat_activity WHERE pid = ANY($1::int[])", senders)}
+        assert senders and {names.get(pid) for pid in senders} == {"motcua-job-waker"}
+    finally:
+        await listener.close()
+
+
 async def test_worker_runs_committed_jobs_and_holds_failures(
     real_client: httpx.AsyncClient, make_token: Any, database_url: str, settings: Settings,
     monkeypatch: pytest.MonkeyPatch,

@@ -10,6 +10,7 @@ import structlog
 
 log = structlog.get_logger("jobs")
 WAKE_SETTING = "motcua.wake_after_commit"  # on a connection: its job inserts do not NOTIFY (jobs_0003)
+COALESCE_SECONDS = 0.05  # at most 20 wake-ups a second per process
 WAKE_SQL = """SELECT pg_notify('ch_pgqueuer', json_build_object('channel', 'ch_pgqueuer', 'operation', 'insert',
     'sent_at', now(), 'table', 'pgqueuer', 'type', 'table_changed_event')::text)"""
 
@@ -48,7 +49,9 @@ class JobWaker:
                 log.warning("job_wake_failed", error=str(exc))
                 self._conn = None
                 return
-            await asyncio.sleep(0.002)  # commits landing meanwhile share the next wake-up
+            # Commits landing meanwhile share the next wake-up: each wake-up costs every worker a
+            # dequeue query, and a busy worker needs none (it keeps taking jobs while there are some).
+            await asyncio.sleep(COALESCE_SECONDS)
 
     async def close(self) -> None:
         if self._task is not None:

@@ -345,19 +345,26 @@ class BoardNotifier:
         self.dsn = dsn
         self.pool: Any = None
         self._lock = asyncio.Lock()
+        self._waiting: list[str] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def _send(self, notices: list[str]) -> None:
+    async def _send(self) -> None:
         if self.pool is None:
             async with self._lock:
                 if self.pool is None:
                     self.pool = await asyncpg.create_pool(
                         self.dsn, min_size=1, max_size=2, server_settings={
                             "synchronous_commit": "off", "application_name": "motcua-queue-notify"})
-        await self.pool.execute(f"SELECT pg_notify('{BOARD_CHANNEL}', n) FROM unnest($1::text[]) n", notices)
+        # Notices committed while one statement is in flight leave together in the next (in order).
+        while self._waiting:
+            notices, self._waiting = self._waiting, []
+            await self.pool.execute(f"SELECT pg_notify('{BOARD_CHANNEL}', n) FROM unnest($1::text[]) n", notices)
 
     def send_soon(self, notices: list[str]) -> None:
-        task = asyncio.get_running_loop().create_task(self._send(notices))
+        self._waiting.extend(notices)
+        if self._tasks:
+            return  # the sender in flight takes them
+        task = asyncio.get_running_loop().create_task(self._send())
         self._tasks.add(task)
         task.add_done_callback(self._done)
 
@@ -365,6 +372,9 @@ class BoardNotifier:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.warning("board_notify_failed", error=str(task.exception()))
+            self._waiting.clear()  # the events are in board_events; a board resumes from there
+        elif self._waiting:
+            self.send_soon([])
 
     async def close(self) -> None:
         if self._tasks:

@@ -9,7 +9,7 @@ import asyncpg
 import structlog
 
 log = structlog.get_logger("jobs")
-WAKE_SETTING = "motcua.wake_after_commit"  # on a connection: its job inserts do not NOTIFY (jobs_0003)
+WAKE_SETTING = "motcua.wake_after_commit"  # on a connection: its job inserts do not NOTIFY (jobs_0002)
 COALESCE_SECONDS = 0.05  # at most 20 wake-ups a second per process
 WAKE_SQL = """SELECT pg_notify('ch_pgqueuer', json_build_object('channel', 'ch_pgqueuer', 'operation', 'insert',
     'sent_at', now(), 'table', 'pgqueuer', 'type', 'table_changed_event')::text)"""

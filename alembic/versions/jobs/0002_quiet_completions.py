@@ -1,9 +1,13 @@
-"""jobs: a finished job (DELETE) no longer sends NOTIFY; only new jobs wake the workers
+"""jobs: NOTIFY only for new jobs, and not from connections that wake the workers after commit
 
-A NOTIFY takes one lock for the whole database at commit and holds it through the WAL flush,
-so every notifying commit waits for the others. Workers finish jobs in batches all the time;
-nothing listens for that (there are no per-entrypoint concurrency limits to free), so those
-commits need not queue behind each other and behind the counters' submissions.
+A NOTIFY takes one lock for the whole database at commit and holds it through the WAL flush, so
+every notifying commit waits for the others.
+- A finished job (DELETE) no longer notifies: workers finish jobs in batches all the time and
+  nothing listens for that (there are no per-entrypoint concurrency limits to free).
+- A connection with `motcua.wake_after_commit = on` inserts jobs without NOTIFY: service processes
+  set it and wake the workers themselves once the request has committed (shared.waker.JobWaker),
+  so the counters' commits do not queue on the notify lock. Workers, tests and any other client
+  keep the in-transaction NOTIFY.
 
 Revision ID: jobs_0002
 Revises: jobs_0001
@@ -25,7 +29,7 @@ FUNCTION = """
 CREATE OR REPLACE FUNCTION jobs.fn_pgqueuer_changed() RETURNS TRIGGER AS $$
 BEGIN
     -- Statement-level trigger: OLD and NEW are NULL here, so an UPDATE never notified either.
-    IF TG_OP IN ('INSERT', 'TRUNCATE') {deletes}THEN
+    IF {emit} THEN
         PERFORM pg_notify(
             'ch_pgqueuer',
             json_build_object(
@@ -46,11 +50,14 @@ BEGIN
 END;
 $$ LANGUAGE plpgsql;
 """
+NEW_JOBS_UNLESS_WOKEN_AFTER = ("TG_OP IN ('INSERT', 'TRUNCATE') "
+                               "AND coalesce(current_setting('motcua.wake_after_commit', true), '') <> 'on'")
+AS_INSTALLED = "TG_OP IN ('INSERT', 'DELETE', 'TRUNCATE')"
 
 
 def upgrade() -> None:
-    op.execute(FUNCTION.format(deletes=""))
+    op.execute(FUNCTION.format(emit=NEW_JOBS_UNLESS_WOKEN_AFTER))
 
 
 def downgrade() -> None:
-    op.execute(FUNCTION.format(deletes="OR TG_OP = 'DELETE' "))
+    op.execute(FUNCTION.format(emit=AS_INSTALLED))

@@ -116,6 +116,11 @@ RETURNING last_number
 """
 
 
+async def keep_session(_conn: Any) -> None:
+    """Pools whose connections only run single statements (no locks, cursors or settings left behind)
+    skip asyncpg's reset on release: one round trip less per use."""
+
+
 class NumberAllocator:
     """Draws the next number of (office, category, local day) from its counter row, in a transaction of its own.
 
@@ -136,7 +141,7 @@ class NumberAllocator:
             async with self._lock:
                 if self.pool is None:
                     self.pool = await asyncpg.create_pool(
-                        self.dsn, min_size=1, max_size=4, server_settings={
+                        self.dsn, min_size=1, max_size=4, reset=keep_session, server_settings={
                             "synchronous_commit": "off", "application_name": "motcua-queue-numbers"})
         number: int = await self.pool.fetchval(ALLOCATE_SQL, office_code, category_code, day)
         return number
@@ -353,7 +358,7 @@ class BoardNotifier:
             async with self._lock:
                 if self.pool is None:
                     self.pool = await asyncpg.create_pool(
-                        self.dsn, min_size=1, max_size=2, server_settings={
+                        self.dsn, min_size=1, max_size=2, reset=keep_session, server_settings={
                             "synchronous_commit": "off", "application_name": "motcua-queue-notify"})
         # Notices committed while one statement is in flight leave together in the next (in order).
         while self._waiting:

@@ -42,11 +42,13 @@ class JobWaker:
             self._pending = False
             try:
                 if self._conn is None or self._conn.is_closed():
-                    self._conn = await asyncpg.connect(self.dsn, server_settings={
+                    self._conn = await asyncpg.connect(self.dsn, timeout=5, server_settings={
                         "synchronous_commit": "off", "application_name": "motcua-job-waker"})
                 await self._conn.execute(WAKE_SQL)
-            except (OSError, asyncpg.PostgresError) as exc:
+            except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
                 log.warning("job_wake_failed", error=str(exc))
+                if self._conn is not None:
+                    self._conn.terminate()
                 self._conn = None
                 return
             # Commits landing meanwhile share the next wake-up: each wake-up costs every worker a
@@ -54,7 +56,8 @@ class JobWaker:
             await asyncio.sleep(COALESCE_SECONDS)
 
     async def close(self) -> None:
-        if self._task is not None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()  # shutting down: the workers' own poll picks up anything left
             await asyncio.gather(self._task, return_exceptions=True)
         if self._conn is not None:
             await self._conn.close()

@@ -9,6 +9,7 @@ from shared.logging import mask_personal_data, mask_text
 from shared.pagination import decode_cursor, encode_cursor
 from shared.problems import ProblemError, prefers_english
 from shared.settings import DEV_SECRET, Settings
+from shared.waker import JobWaker
 
 
 def test_citizen_id_and_phone_are_masked() -> None:
@@ -76,3 +77,22 @@ def test_dossier_code_pattern_is_configurable() -> None:
     assert code_parts("HS-{yyyymmdd}-{seq}-{agency}", "X", day) == ("HS-20261124-", "-X")
     with pytest.raises(ValueError, match="seq"):
         code_parts("{agency}-{yymmdd}", "X", day)
+
+
+async def test_job_waker_survives_an_unreachable_database_and_closes() -> None:
+    """A wake-up that cannot be sent is logged and dropped (the workers poll); it never breaks a request."""
+    import asyncio
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here once the socket is closed
+    waker = JobWaker(f"postgresql://nobody@127.0.0.1:{port}/none")
+    waker.poke()
+    waker.poke()  # coalesced into the one in flight
+    task = waker._task
+    assert task is not None
+    await asyncio.wait_for(task, timeout=10)
+    assert task.exception() is None and waker._conn is None
+    await waker.close()
+

@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.db import raw_connection
 
 JobHandler = Callable[[AsyncSession, dict[str, Any]], Awaitable[None]]
-
 PeriodicHandler = Callable[[AsyncSession], Awaitable[None]]
 
 

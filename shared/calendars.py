@@ -6,11 +6,8 @@ import time
 from datetime import time as clock
 from typing import Any
 
-from sqlalchemy import or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from shared.calendar import VN_OFFICIAL_OVERRIDES_2026, CalendarOverride, WorkingCalendar, WorkSession
-from shared.core_models import agencies, calendar_overrides
+from shared.db import Tx, autocommit_connection
 
 TTL_SECONDS = 30.0
 _cache: dict[str, tuple[float, WorkingCalendar]] = {}
@@ -27,19 +24,19 @@ def forget_calendars() -> None:
     _cache.clear()
 
 
-async def calendar_for_agency(session: AsyncSession, agency_code: str) -> WorkingCalendar:
+async def calendar_for_agency(session: Tx, agency_code: str) -> WorkingCalendar:
     """The agency's sessions and overrides on top of the national calendar (unknown agency: national)."""
     hit = _cache.get(agency_code)
     if hit is not None and hit[0] > time.monotonic():
         return hit[1]
-    sessions: Any = (await session.execute(
-        select(agencies.c.sessions).where(agencies.c.code == agency_code))).scalar_one_or_none()
-    rows = await session.execute(select(calendar_overrides).where(or_(
-        calendar_overrides.c.agency_code == agency_code, calendar_overrides.c.agency_code.is_(None),
-    )).order_by(calendar_overrides.c.day, calendar_overrides.c.agency_code.nulls_first()))
+    conn = await autocommit_connection(session)  # reference data: no transaction needed
+    sessions: Any = await conn.fetchval("SELECT sessions FROM core.agencies WHERE code = $1", agency_code)
+    rows = await conn.fetch(
+        "SELECT day, kind, sessions, note FROM core.calendar_overrides WHERE agency_code = $1 OR agency_code IS NULL "
+        "ORDER BY day, agency_code NULLS FIRST", agency_code)
     overrides = {o.day: o for o in VN_OFFICIAL_OVERRIDES_2026}
     for r in rows:
-        overrides[r.day] = CalendarOverride(r.day, r.kind, _sessions(r.sessions), r.note)
+        overrides[r["day"]] = CalendarOverride(r["day"], r["kind"], _sessions(r["sessions"]), r["note"])
     calendar = WorkingCalendar(sessions=_sessions(sessions) or (), overrides=overrides.values())
     if len(_cache) > 10_000:
         _cache.clear()

@@ -21,12 +21,11 @@ from sqlalchemy import (
     Table,
     delete,
     func,
-    insert,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import CurrentPrincipal, Principal
-from shared.db import SessionDep, raw_connection
+from shared.db import SessionDep, Tx, raw_connection
 from shared.problems import ProblemError
 
 REPLAY_HEADER = "idempotent-replayed"
@@ -66,7 +65,7 @@ class Idempotency:
     """Guards one creating request; `replay` is set when a stored response must be returned."""
 
     def __init__(
-        self, session: AsyncSession, table: Table, scope: str, key: str | None,
+        self, session: Tx, table: Table, scope: str, key: str | None,
         fingerprint: str, method: str, path: str,
     ) -> None:
         self.session = session
@@ -111,12 +110,11 @@ class Idempotency:
         response = (Response(body, status_code=status, headers=headers, media_type="application/json")
                     if isinstance(body, bytes) else JSONResponse(body, status_code=status, headers=headers))
         if self.key is not None:
-            # Parameters passed apart from the statement: it compiles once and stays cached.
-            await self.session.execute(insert(self.table), {
-                "scope": self.scope, "key": self.key, "method": self.method, "path": self.path,
-                "fingerprint": self.fingerprint, "status": status, "body": bytes(response.body),
-                "content_type": "application/json",
-            })
+            conn = await raw_connection(self.session)
+            await conn.execute(
+                f'INSERT INTO "{self.table.schema}".idempotency_keys (scope, key, method, path, fingerprint, status, '
+                "body, content_type) VALUES ($1, $2, $3, $4, $5, $6, $7, 'application/json')",
+                self.scope, self.key, self.method, self.path, self.fingerprint, status, bytes(response.body))
         return response
 
 

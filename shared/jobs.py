@@ -16,7 +16,7 @@ import structlog
 from pgqueuer.queries import Queries
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.db import raw_connection
+from shared.db import Tx, raw_connection
 
 JobHandler = Callable[[AsyncSession, dict[str, Any]], Awaitable[None]]
 PeriodicHandler = Callable[[AsyncSession], Awaitable[None]]
@@ -28,7 +28,7 @@ def encode_payload(data: dict[str, Any]) -> bytes:
 
 
 async def enqueue(
-    session: AsyncSession,
+    session: Tx,
     entrypoint: str,
     data: dict[str, Any],
     *,
@@ -46,7 +46,7 @@ async def enqueue(
     )
 
 
-def mark_enqueued(session: AsyncSession) -> None:
+def mark_enqueued(session: Tx) -> None:
     """The session's transaction holds new jobs: the workers are woken once it commits (shared.waker)."""
     session.info["wake_jobs"] = True
 

@@ -7,20 +7,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.dossier_workflow import deadlines
 from services.dossier_workflow import repository as repo
 from services.dossier_workflow.schemas import ActionIn
 from shared.auth import Principal
 from shared.calendar import TimeLimit, WorkingCalendar
+from shared.db import Tx
 from shared.jobs import enqueue
 from shared.problems import ProblemError
 
 
 @dataclass
 class Context:
-    session: AsyncSession
+    session: Tx
     dossier: dict[str, Any]
     who: Principal
     body: ActionIn

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import DateTime, and_, delete, func, insert, or_, select, text, tuple_, update
+from sqlalchemy import DateTime, and_, delete, func, or_, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,34 +19,32 @@ from services.dossier_workflow.models import (
     dossiers,
     history,
     notifications,
-    process_definitions,
     stats_daily,
     transfers,
 )
-from shared.core_models import agencies
-from shared.db import autocommit_connection, raw_connection
+from shared.db import Tx, autocommit_connection, raw_connection
 from shared.jobs import job_insert_sql, mark_enqueued
 
 PG_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 
-async def definition_for(session: AsyncSession, procedure_code: str, as_of: date) -> dict[str, Any]:
+async def definition_for(session: Tx, procedure_code: str, as_of: date) -> dict[str, Any]:
     """The procedure's own definition in force on `as_of`, else the default ('*')."""
-    row = (await session.execute(
-        select(process_definitions)
-        .where(process_definitions.c.procedure_code.in_([procedure_code, "*"]),
-               process_definitions.c.effective_from <= as_of)
-        .order_by((process_definitions.c.procedure_code == "*").asc(), process_definitions.c.effective_from.desc())
-        .limit(1))).first()
+    conn = await raw_connection(session)
+    row = await conn.fetchrow(
+        "SELECT * FROM workflow.process_definitions WHERE procedure_code IN ($1, '*') AND effective_from <= $2 "
+        "ORDER BY procedure_code = '*', effective_from DESC LIMIT 1", procedure_code, as_of)
     if row is None:
         raise LookupError("no process definition: run the migrations")
-    return dict(row._mapping)
+    return dict(row)
 
 
-async def definition_by_id(session: AsyncSession, definition_id: int) -> dict[str, Any]:
-    row = (await session.execute(
-        select(process_definitions).where(process_definitions.c.id == definition_id))).one()
-    return dict(row._mapping)
+async def definition_by_id(session: Tx, definition_id: int) -> dict[str, Any]:
+    conn = await raw_connection(session)
+    row = await conn.fetchrow("SELECT * FROM workflow.process_definitions WHERE id = $1", definition_id)
+    if row is None:
+        raise LookupError(f"no process definition {definition_id}")
+    return dict(row)
 
 
 def _typed(table: Any, keys: Sequence[str], start: int) -> str:
@@ -75,7 +73,7 @@ def _receive_sql(keys: tuple[str, ...], jobs: int) -> str:
     return "WITH " + ",\n".join(ctes) + "\nSELECT count(*) FROM d"
 
 
-async def receive_dossier(session: AsyncSession, row: dict[str, Any], first: dict[str, Any],
+async def receive_dossier(session: Tx, row: dict[str, Any], first: dict[str, Any],
                           jobs: Sequence[tuple[str, bytes]]) -> bool:
     """The dossier, its first history row and its jobs in one statement; False when it was there already."""
     keys = tuple(sorted(row))
@@ -100,7 +98,7 @@ def _decoded(record: Any) -> dict[str, Any]:
     return row
 
 
-async def get_dossier(session: AsyncSession, code: str, *, lock: bool = False) -> dict[str, Any] | None:
+async def get_dossier(session: Tx, code: str, *, lock: bool = False) -> dict[str, Any] | None:
     """Plain SQL on the session's connection: the actions' hot path."""
     conn = await raw_connection(session)
     record = await conn.fetchrow("SELECT * FROM workflow.dossiers WHERE code = $1"
@@ -118,7 +116,7 @@ FROM workflow.dossiers d WHERE d.code = $1
 """
 
 
-async def dossier_with_timeline(session: AsyncSession, code: str) -> tuple[dict[str, Any], list[Any]] | None:
+async def dossier_with_timeline(session: Tx, code: str) -> tuple[dict[str, Any], list[Any]] | None:
     """The read hot path: one statement, no BEGIN/COMMIT around it (one round trip, one snapshot)."""
     conn = await autocommit_connection(session)
     row = await conn.fetchrow(READ_WITH_TIMELINE, code)
@@ -132,7 +130,7 @@ async def dossier_with_timeline(session: AsyncSession, code: str) -> tuple[dict[
     return dossier, timeline
 
 
-async def update_dossier(session: AsyncSession, code: str, values: dict[str, Any]) -> int:
+async def update_dossier(session: Tx, code: str, values: dict[str, Any]) -> int:
     """Writes the changes and bumps the version; returns the new version."""
     unknown = set(values) - DOSSIER_COLUMNS
     if unknown:
@@ -155,7 +153,7 @@ HISTORY_FIELDS = ("dossier_code", "at", "actor", "actor_role", "actor_agency", "
                   "step", "step_due_at", "note", "data", "counted_agency", "procedure_code", "field_code", "channel")
 
 
-async def append_history(session: AsyncSession, row: dict[str, Any]) -> None:
+async def append_history(session: Tx, row: dict[str, Any]) -> None:
     conn = await raw_connection(session)
     await conn.execute(HISTORY_INSERT, *(json.dumps(row.get(k) or {}) if k == "data" else row.get(k)
                                          for k in HISTORY_FIELDS))
@@ -165,7 +163,7 @@ TIMELINE_COLUMNS = ("at", "actor", "actor_role", "actor_agency", "action", "from
                     "step_due_at", "note")
 
 
-async def timeline(session: AsyncSession, code: str) -> list[dict[str, Any]]:
+async def timeline(session: Tx, code: str) -> list[dict[str, Any]]:
     """What a reader sees of the history (the statistics dimensions stay inside)."""
     conn = await raw_connection(session)
     rows = await conn.fetch(f"SELECT {', '.join(TIMELINE_COLUMNS)} FROM workflow.history WHERE dossier_code = $1 "
@@ -173,50 +171,65 @@ async def timeline(session: AsyncSession, code: str) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-async def agency_exists(session: AsyncSession, code: str) -> bool:
-    return (await session.execute(select(agencies.c.code).where(agencies.c.code == code))).first() is not None
+async def agency_exists(session: Tx, code: str) -> bool:
+    conn = await raw_connection(session)
+    return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM core.agencies WHERE code = $1)", code))
 
 
-async def agency_name(session: AsyncSession, code: str) -> str:
-    name = (await session.execute(select(agencies.c.name).where(agencies.c.code == code))).scalar_one_or_none()
+async def agency_name(session: Tx, code: str) -> str:
+    conn = await raw_connection(session)
+    name = await conn.fetchval("SELECT name FROM core.agencies WHERE code = $1", code)
     return str(name or code)
 
 
-async def next_transfer_number(session: AsyncSession, origin: str) -> int:
-    count = (await session.execute(
-        select(func.count()).select_from(transfers).where(transfers.c.origin_code == origin))).scalar_one()
-    return int(count) + 1
+async def next_transfer_number(session: Tx, origin: str) -> int:
+    conn = await raw_connection(session)
+    return int(await conn.fetchval("SELECT count(*) FROM workflow.transfers WHERE origin_code = $1", origin)) + 1
 
 
-async def insert_transfer(session: AsyncSession, row: dict[str, Any]) -> int:
-    return int((await session.execute(insert(transfers).values(**row).returning(transfers.c.id))).scalar_one())
+def _insert_sql(table: Any, keys: Sequence[str], returning: str = "") -> str:
+    return (f"INSERT INTO {table.schema}.{table.name} ({', '.join(keys)}) VALUES ({_typed(table, keys, 1)})"
+            + (f" RETURNING {returning}" if returning else ""))
 
 
-async def get_transfer(session: AsyncSession, transfer_id: int, *, lock: bool = False) -> dict[str, Any] | None:
-    query = select(transfers).where(transfers.c.id == transfer_id)
-    if lock:
-        query = query.with_for_update()
-    row = (await session.execute(query)).first()
-    return dict(row._mapping) if row else None
+async def insert_transfer(session: Tx, row: dict[str, Any]) -> int:
+    keys = sorted(row)
+    conn = await raw_connection(session)
+    return int(await conn.fetchval(_insert_sql(transfers, keys, "id"), *(_param(transfers, k, row[k]) for k in keys)))
 
 
-async def answer_transfer(session: AsyncSession, transfer_id: int, values: dict[str, Any]) -> None:
-    await session.execute(update(transfers).where(transfers.c.id == transfer_id).values(**values))
+async def get_transfer(session: Tx, transfer_id: int, *, lock: bool = False) -> dict[str, Any] | None:
+    conn = await raw_connection(session)
+    row = await conn.fetchrow("SELECT * FROM workflow.transfers WHERE id = $1" + (" FOR UPDATE" if lock else ""),
+                              transfer_id)
+    return dict(row) if row else None
 
 
-async def transfers_of(session: AsyncSession, code: str) -> list[dict[str, Any]]:
-    rows = await session.execute(select(transfers).where(transfers.c.origin_code == code).order_by(transfers.c.id))
-    return [dict(r._mapping) for r in rows]
+async def answer_transfer(session: Tx, transfer_id: int, values: dict[str, Any]) -> None:
+    keys = sorted(values)
+    sets = ", ".join(f"{k} = ${i}::{transfers.c[k].type.compile(dialect=PG_DIALECT)}" for i, k in enumerate(keys, 2))
+    conn = await raw_connection(session)
+    await conn.execute(f"UPDATE workflow.transfers SET {sets} WHERE id = $1", transfer_id,
+                       *(_param(transfers, k, values[k]) for k in keys))
 
 
-async def insert_apology(session: AsyncSession, row: dict[str, Any]) -> None:
-    await session.execute(insert(apologies).values(**row))
+async def transfers_of(session: Tx, code: str) -> list[dict[str, Any]]:
+    conn = await raw_connection(session)
+    rows = await conn.fetch("SELECT * FROM workflow.transfers WHERE origin_code = $1 ORDER BY id", code)
+    return [dict(r) for r in rows]
 
 
-async def latest_apology(session: AsyncSession, code: str) -> dict[str, Any] | None:
-    row = (await session.execute(select(apologies).where(apologies.c.dossier_code == code)
-                                 .order_by(apologies.c.id.desc()).limit(1))).first()
-    return dict(row._mapping) if row else None
+async def insert_apology(session: Tx, row: dict[str, Any]) -> None:
+    keys = sorted(row)
+    conn = await raw_connection(session)
+    await conn.execute(_insert_sql(apologies, keys), *(_param(apologies, k, row[k]) for k in keys))
+
+
+async def latest_apology(session: Tx, code: str) -> dict[str, Any] | None:
+    conn = await raw_connection(session)
+    row = await conn.fetchrow("SELECT * FROM workflow.apologies WHERE dossier_code = $1 ORDER BY id DESC LIMIT 1",
+                              code)
+    return dict(row) if row else None
 
 
 async def worklist(
@@ -287,7 +300,7 @@ ON CONFLICT (dedupe_key) DO NOTHING RETURNING id
 """
 
 
-async def record_notification(session: AsyncSession, row: dict[str, Any]) -> bool:
+async def record_notification(session: Tx, row: dict[str, Any]) -> bool:
     """False when this notification was recorded before (the job runs at least once)."""
     conn = await raw_connection(session)
     return await conn.fetchval(RECORD_NOTIFICATION, *(_param(notifications, k, row.get(k))
@@ -305,7 +318,7 @@ SELECT code, $2, 'system', 'system', NULL, 'portal_synced', status, status, step
 """
 
 
-async def mark_synced(session: AsyncSession, code: str, at: datetime, data: dict[str, Any]) -> None:
+async def mark_synced(session: Tx, code: str, at: datetime, data: dict[str, Any]) -> None:
     """Synced once: the flag and its history row, in one statement; a second run changes nothing."""
     conn = await raw_connection(session)
     await conn.execute(MARK_SYNCED, code, at, json.dumps(data))

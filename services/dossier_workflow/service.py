@@ -6,14 +6,13 @@ import time
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.dossier_workflow import actions, deadlines
 from services.dossier_workflow import repository as repo
 from services.dossier_workflow.schemas import ActionIn
 from shared.auth import Principal
 from shared.calendar import VN_TZ
 from shared.calendars import calendar_for_agency
+from shared.db import Tx
 from shared.jobs import encode_payload, enqueue
 from shared.problems import ProblemError
 from shared.text import search_key
@@ -33,7 +32,7 @@ def not_found(code: str) -> ProblemError:
     return ProblemError(404, "not_found", f"Không có hồ sơ {code} / No dossier {code} for you")
 
 
-async def definition(session: AsyncSession, definition_id: int) -> dict[str, Any]:
+async def definition(session: Tx, definition_id: int) -> dict[str, Any]:
     """Definitions are versioned, never edited: each process keeps them once read."""
     if definition_id not in _definitions:
         _definitions[definition_id] = await repo.definition_by_id(session, definition_id)
@@ -59,7 +58,7 @@ def notification(d: dict[str, Any], template: str, params: dict[str, Any], key: 
             "params": {"code": d["code"], "procedure": d["procedure_name"], **params}, "key": key}
 
 
-async def notify(session: AsyncSession, d: dict[str, Any], template: str, params: dict[str, Any],
+async def notify(session: Tx, d: dict[str, Any], template: str, params: dict[str, Any],
                  key: str) -> None:
     """Citizen-facing messages go out through a job (nothing is sent inside a request)."""
     job = notification(d, template, params, key)
@@ -67,7 +66,7 @@ async def notify(session: AsyncSession, d: dict[str, Any], template: str, params
         await enqueue(session, "notification.send", job)
 
 
-async def receive(session: AsyncSession, data: dict[str, Any]) -> bool:
+async def receive(session: Tx, data: dict[str, Any]) -> bool:
     """`dossier.received` from intake: the dossier enters the workflow once, however often the job runs."""
     received_at = datetime.fromisoformat(data["received_at"])
     due_at = datetime.fromisoformat(data["due_at"])
@@ -101,7 +100,7 @@ async def receive(session: AsyncSession, data: dict[str, Any]) -> bool:
     return await repo.receive_dossier(session, row, first, jobs)
 
 
-async def definition_in_force(session: AsyncSession, procedure_code: str, day: date) -> dict[str, Any]:
+async def definition_in_force(session: Tx, procedure_code: str, day: date) -> dict[str, Any]:
     """Cached a minute per (procedure, day): the worker reads it for every dossier received."""
     key = (procedure_code, day)
     hit = _in_force.get(key)
@@ -133,7 +132,7 @@ def allowed_actions(definition_row: dict[str, Any], status: str, who: Principal)
     return [a for a, rule in rules.items() if who.role == "admin" or who.role in rule["roles"]]
 
 
-async def act(session: AsyncSession, code: str, who: Principal, body: ActionIn, if_match: str | None,
+async def act(session: Tx, code: str, who: Principal, body: ActionIn, if_match: str | None,
               now: datetime) -> tuple[dict[str, Any], int]:
     """One action under optimistic concurrency: (the dossier after it, HTTP status)."""
     expected = parse_if_match(if_match)
@@ -151,7 +150,7 @@ async def act(session: AsyncSession, code: str, who: Principal, body: ActionIn, 
     return await apply(session, d, who, body, now)
 
 
-async def apply(session: AsyncSession, d: dict[str, Any], who: Principal, body: ActionIn,
+async def apply(session: Tx, d: dict[str, Any], who: Principal, body: ActionIn,
                 now: datetime) -> tuple[dict[str, Any], int]:
     definition_row = await definition(session, d["definition_id"])
     rules: dict[str, Any] = definition_row["transitions"].get(d["status"], {})
@@ -189,7 +188,7 @@ async def apply(session: AsyncSession, d: dict[str, Any], who: Principal, body: 
     return after, outcome.http_status
 
 
-async def act_as_system(session: AsyncSession, code: str, action: str, now: datetime, **fields: Any) -> bool:
+async def act_as_system(session: Tx, code: str, action: str, now: datetime, **fields: Any) -> bool:
     """Jobs drive the same machine (supplement arrived, delivered by post, deadline passed)."""
     d = await repo.get_dossier(session, code, lock=True)
     if d is None:
@@ -201,7 +200,7 @@ async def act_as_system(session: AsyncSession, code: str, action: str, now: date
     return True
 
 
-async def answer_transfer(session: AsyncSession, transfer_id: int, who: Principal, decision: str,
+async def answer_transfer(session: Tx, transfer_id: int, who: Principal, decision: str,
                           external_ref: str | None, note: str | None, now: datetime) -> dict[str, Any]:
     transfer = await repo.get_transfer(session, transfer_id, lock=True)
     if transfer is None:
@@ -222,7 +221,7 @@ async def answer_transfer(session: AsyncSession, transfer_id: int, who: Principa
     return {**transfer, "status": decision, "answered_at": now, "external_ref": external_ref}
 
 
-async def view(session: AsyncSession, d: dict[str, Any], who: Principal, now: datetime,
+async def view(session: Tx, d: dict[str, Any], who: Principal, now: datetime,
                timeline: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     definition_row = await definition(session, d["definition_id"])
     pending = None
@@ -241,7 +240,7 @@ async def view(session: AsyncSession, d: dict[str, Any], who: Principal, now: da
     })
 
 
-async def read_for(session: AsyncSession, code: str, who: Principal, now: datetime) -> dict[str, Any]:
+async def read_for(session: Tx, code: str, who: Principal, now: datetime) -> dict[str, Any]:
     """The dossier as its reader sees it (one round trip for the row and its timeline)."""
     found = await repo.dossier_with_timeline(session, code)
     if found is None or not can_read(found[0], who):
@@ -249,14 +248,14 @@ async def read_for(session: AsyncSession, code: str, who: Principal, now: dateti
     return await view(session, found[0], who, now, timeline=found[1])
 
 
-async def readable(session: AsyncSession, code: str, who: Principal) -> dict[str, Any]:
+async def readable(session: Tx, code: str, who: Principal) -> dict[str, Any]:
     d = await repo.get_dossier(session, code)
     if d is None or not can_read(d, who):
         raise not_found(code)
     return d
 
 
-async def public_view(session: AsyncSession, code: str, phone_last4: str) -> dict[str, Any]:
+async def public_view(session: Tx, code: str, phone_last4: str) -> dict[str, Any]:
     """Without login: a wrong second factor and an unknown code answer the same."""
     d = await repo.get_dossier(session, code)
     phone = (d or {}).get("applicant_phone") or ""
@@ -270,7 +269,7 @@ async def public_view(session: AsyncSession, code: str, phone_last4: str) -> dic
             "next_step": following["name"] if following else None, "due_at": d["due_at"].astimezone(VN_TZ)}
 
 
-async def rate(session: AsyncSession, code: str, who: Principal, score: int, comment: str | None,
+async def rate(session: Tx, code: str, who: Principal, score: int, comment: str | None,
                now: datetime) -> dict[str, Any]:
     d = await repo.get_dossier(session, code, lock=True)
     if d is None or who.role != "citizen" or who.subject != d["applicant_id_number"]:
@@ -286,7 +285,7 @@ async def rate(session: AsyncSession, code: str, who: Principal, score: int, com
     return {"code": code, "rating": score, "comment": comment, "version": version}
 
 
-async def clock_started(session: AsyncSession, code: str, started_at: datetime, due_at: datetime) -> None:
+async def clock_started(session: Tx, code: str, started_at: datetime, due_at: datetime) -> None:
     """Postal dossiers: the clock starts when the paper arrives (intake recomputed the due date)."""
     d = await repo.get_dossier(session, code, lock=True)
     if d is None or d["clock_started"]:

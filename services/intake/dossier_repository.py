@@ -11,19 +11,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake import repository
 from services.intake.models import dossiers
-from shared.db import autocommit_connection, fetchrow_atomic
+from shared.db import Tx, autocommit_connection, fetchrow_atomic
 from shared.jobs import job_insert_sql, mark_enqueued
 
 
-async def procedure_in_force(session: AsyncSession, code: str, day: date) -> dict[str, Any] | None:
+async def procedure_in_force(session: Tx, code: str, day: date) -> dict[str, Any] | None:
     return await repository.get_procedure(session, code, day)
 
 
-async def agency(session: AsyncSession, code: str) -> dict[str, Any] | None:
+async def agency(session: Tx, code: str) -> dict[str, Any] | None:
     return await repository.get_agency(session, code)
 
 
-async def competent_agency(session: AsyncSession, level: str, ward_code: str,
+async def competent_agency(session: Tx, level: str, ward_code: str,
                            receiving: dict[str, Any]) -> str | None:
     """Phi địa giới: the agency of the applicant's ward at the procedure's level, else the receiver."""
     if receiving["level"] == level and receiving["admin_unit_code"] == ward_code:
@@ -76,7 +76,7 @@ def code_parts(pattern: str, agency_code: str, day: date) -> tuple[str, str]:
     return before.format(**fields), after.format(**fields)
 
 
-async def receive(session: AsyncSession, agency_code: str, day: date, row: dict[str, Any], pattern: str, *,
+async def receive(session: Tx, agency_code: str, day: date, row: dict[str, Any], pattern: str, *,
                   answer: dict[str, Any], event: dict[str, Any], request_id: str | None,
                   idempotency: tuple[str, str, str, str]) -> tuple[str, str]:
     """ONE statement, one round trip: the agency's next number of the day, the dossier, its

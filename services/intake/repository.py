@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.core_models import agencies, fields, procedures
+from shared.db import Tx, autocommit_connection
 
 
 def _current_versions(as_of: date) -> Select[Any]:
@@ -43,10 +44,18 @@ async def search_procedures(
     return [dict(r._mapping) for r in rows]
 
 
-async def get_procedure(session: AsyncSession, code: str, as_of: date) -> dict[str, Any] | None:
-    current = _current_versions(as_of).subquery()
-    row = (await session.execute(select(current).where(current.c.code == code))).first()
-    return dict(row._mapping) if row else None
+CURRENT_PROCEDURE = """
+SELECT DISTINCT ON (p.code) p.*, f.name AS field_name
+FROM core.procedures p JOIN core.fields f ON f.code = p.field_code
+WHERE p.code = $1 AND p.effective_from <= $2
+ORDER BY p.code, p.effective_from DESC
+"""
+
+
+async def get_procedure(session: Tx, code: str, as_of: date) -> dict[str, Any] | None:
+    """The version in force on `as_of` (the same as `_current_versions`, for one code: plain SQL, hot path)."""
+    row = await (await autocommit_connection(session)).fetchrow(CURRENT_PROCEDURE, code, as_of)
+    return dict(row) if row else None
 
 
 async def list_agencies(session: AsyncSession, key: str | None, level: str | None) -> list[dict[str, Any]]:
@@ -60,6 +69,6 @@ async def list_agencies(session: AsyncSession, key: str | None, level: str | Non
     return [dict(r._mapping) for r in rows]
 
 
-async def get_agency(session: AsyncSession, code: str) -> dict[str, Any] | None:
-    row = (await session.execute(select(agencies).where(agencies.c.code == code))).first()
-    return dict(row._mapping) if row else None
+async def get_agency(session: Tx, code: str) -> dict[str, Any] | None:
+    row = await (await autocommit_connection(session)).fetchrow("SELECT * FROM core.agencies WHERE code = $1", code)
+    return dict(row) if row else None

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.intake import dossier_repository, repository
 from shared.calendar import VN_TZ, DueResult, TimeLimit, WorkingCalendar
 from shared.calendars import calendar_for_agency
+from shared.db import Tx
 from shared.problems import ProblemError
 from shared.text import search_key
 
@@ -52,7 +53,7 @@ async def search_procedures(session: AsyncSession, q: str | None, field: str | N
     return found
 
 
-async def procedure(session: AsyncSession, code: str, as_of: date | None = None) -> dict[str, Any]:
+async def procedure(session: Tx, code: str, as_of: date | None = None) -> dict[str, Any]:
     day = as_of or today_vn()
     found: dict[str, Any] | None = _cached(("procedure", code, day.isoformat()))
     if found is None:
@@ -69,7 +70,7 @@ async def list_agencies(session: AsyncSession, key: str | None, level: str | Non
     return await repository.list_agencies(session, key, level)
 
 
-async def agency(session: AsyncSession, code: str) -> dict[str, Any]:
+async def agency(session: Tx, code: str) -> dict[str, Any]:
     found: dict[str, Any] | None = _cached(("agency", code))
     if found is None:
         found = await repository.get_agency(session, code)
@@ -81,7 +82,7 @@ async def agency(session: AsyncSession, code: str) -> dict[str, Any]:
     return found
 
 
-async def competent_agency(session: AsyncSession, level: str, ward_code: str,
+async def competent_agency(session: Tx, level: str, ward_code: str,
                            receiving: dict[str, Any]) -> str | None:
     """Phi địa giới: which agency decides, for the applicant's ward (kept 30 s like other reference data)."""
     key = ("competent", level, ward_code, str(receiving["code"]))
@@ -92,7 +93,7 @@ async def competent_agency(session: AsyncSession, level: str, ward_code: str,
     return found
 
 
-async def calendar_for(session: AsyncSession, agency_row: dict[str, Any]) -> WorkingCalendar:
+async def calendar_for(session: Tx, agency_row: dict[str, Any]) -> WorkingCalendar:
     """The agency's sessions and overrides on top of the national calendar."""
     return await calendar_for_agency(session, agency_row["code"])
 

@@ -17,6 +17,7 @@ from services.intake.citizen_id import id_number_problems
 from services.intake.schemas import DossierIn
 from shared.auth import Principal
 from shared.calendar import VN_TZ, TimeLimit
+from shared.db import Tx
 from shared.jobs import enqueue, request_id
 from shared.problems import ProblemError
 from shared.settings import get_settings
@@ -100,7 +101,7 @@ class KeyUsed(Exception):
     """The same Idempotency-Key's first request committed first: its kept answer is replayed."""
 
 
-async def submit(session: AsyncSession, body: DossierIn, who: Principal, now: datetime,
+async def submit(session: Tx, body: DossierIn, who: Principal, now: datetime,
                  idempotency: tuple[str, str, str, str]) -> tuple[str, str]:
     """Validates, then receives in one statement. Returns the code and the answer's JSON text."""
     if who.role not in CHANNEL_ROLES[body.channel]:
@@ -144,7 +145,7 @@ async def submit(session: AsyncSession, body: DossierIn, who: Principal, now: da
     return await _receive(session, body, who, proc, agency, competent, received_at, idempotency)
 
 
-async def _receive(session: AsyncSession, body: DossierIn, who: Principal, proc: dict[str, Any],
+async def _receive(session: Tx, body: DossierIn, who: Principal, proc: dict[str, Any],
                    agency: dict[str, Any], competent: str, received_at: datetime,
                    idempotency: tuple[str, str, str, str]) -> tuple[str, str]:
     local_day = received_at.astimezone(VN_TZ).date()

@@ -187,15 +187,20 @@ CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 def require_roles(*roles: str) -> Callable[..., Coroutine[Any, Any, Principal]]:
     """Dependency factory: the caller must hold one of these roles (admin always passes)."""
-    allowed = set(roles) | {"admin"}
 
     async def guard(principal: CurrentPrincipal) -> Principal:
-        if principal.role not in allowed:
-            raise ProblemError(
-                403, "forbidden",
-                f"Vai trò '{principal.role}' không được dùng chức năng này / "
-                f"role '{principal.role}' may not call this; allowed: {', '.join(sorted(allowed))}",
-            )
-        return principal
+        return check_roles(principal, *roles)
 
     return guard
+
+
+def check_roles(principal: Principal, *roles: str) -> Principal:
+    """The caller must hold one of these roles (admin always passes); for lean routes and guards."""
+    allowed = set(roles) | {"admin"}
+    if principal.role not in allowed:
+        raise ProblemError(
+            403, "forbidden",
+            f"Vai trò '{principal.role}' không được dùng chức năng này / "
+            f"role '{principal.role}' may not call this; allowed: {', '.join(sorted(allowed))}",
+        )
+    return principal

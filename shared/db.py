@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -76,7 +76,9 @@ class Database:
         if self._bound is not None:  # tests: a savepoint inside the test's outer transaction
             raw: Any = (await self._bound.get_raw_connection()).dbapi_connection
             async with raw.driver_connection.transaction():
-                yield Lean(raw.driver_connection)
+                tx = Lean(raw.driver_connection)
+                yield tx
+            tx.committed()
             return
         pool = self._lean_pool or await self._open_lean_pool()
         try:
@@ -94,6 +96,7 @@ class Database:
             await tx.commit()
             if self.waker is not None and tx.info.pop("wake_jobs", False):
                 self.waker.poke()
+            tx.committed()
         finally:
             await pool.release(conn)
 
@@ -109,12 +112,21 @@ class Lean:
     """What hot routes hand to repositories instead of a session: one asyncpg connection whose
     transaction starts with the first `raw_connection` (as SQLAlchemy's does), else statements autocommit."""
 
-    __slots__ = ("_tx", "conn", "info")
+    __slots__ = ("_after_commit", "_tx", "conn", "info")
 
     def __init__(self, conn: asyncpg.Connection[Any]) -> None:
         self.conn = conn
         self.info: dict[str, Any] = {}
         self._tx: Any = None
+        self._after_commit: list[Callable[[], None]] = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once the work is committed (never after a rollback)."""
+        self._after_commit.append(callback)
+
+    def committed(self) -> None:
+        for callback in self._after_commit:
+            callback()
 
     async def begin(self) -> asyncpg.Connection[Any]:
         if self._tx is None:

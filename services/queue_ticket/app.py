@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from services.queue_ticket.board import BoardHub
 from services.queue_ticket.jobs import registry
 from services.queue_ticket.repository import BoardNotifier, NumberAllocator
-from services.queue_ticket.router import pages, router
+from services.queue_ticket.router import LEAN_ROUTES, pages, router
 from shared.app import create_service_app
 from shared.settings import Settings
 
@@ -28,6 +28,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return create_service_app(
         service="queue", title="Một Cửa — Queue tickets (xếp hàng, lấy số)", description=__doc__ or "",
         routers=[router, pages], histories=["core", "jobs", "queue"], settings=settings,
-        job_registry=registry, on_shutdown=[_close_board],
+        job_registry=registry, on_shutdown=[_close_board], lean_routes=LEAN_ROUTES,
         openapi_tags=[{"name": n} for n in ("tickets", "counters", "booking", "board", "reports", "configuration")],
     )

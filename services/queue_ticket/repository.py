@@ -10,10 +10,9 @@ from typing import Any, TypeAlias
 import asyncpg
 import structlog
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.queue_ticket.models import BOARD_CHANNEL
-from shared.db import autocommit_connection, fetchrow_atomic, raw_connection
+from shared.db import Lean, Tx, autocommit_connection, fetchrow_atomic, raw_connection
 
 Conn: TypeAlias = Any  # asyncpg.Connection (untyped library)
 Row: TypeAlias = Any  # asyncpg.Record
@@ -21,11 +20,11 @@ log = structlog.get_logger("queue.repository")
 DEADLOCK_RETRIES = 5
 
 
-async def conn_of(session: AsyncSession) -> Conn:
+async def conn_of(session: Tx) -> Conn:
     return await raw_connection(session)
 
 
-async def autocommit_conn_of(session: AsyncSession) -> Conn:
+async def autocommit_conn_of(session: Tx) -> Conn:
     """For a request whose only write is one statement: no BEGIN/COMMIT round trips around it."""
     return await autocommit_connection(session)
 
@@ -389,8 +388,11 @@ class BoardNotifier:
             self.pool = None
 
 
-def notify_after_commit(session: AsyncSession, notifier: BoardNotifier, notice: str) -> None:
+def notify_after_commit(session: Tx, notifier: BoardNotifier, notice: str) -> None:
     """Queue a board notice; it is sent once the request's transaction has committed (never on rollback)."""
+    if isinstance(session, Lean):
+        session.after_commit(lambda: notifier.send_soon([notice]))
+        return
     pending: list[str] | None = session.info.get("board_notices")
     if pending is None:
         pending = session.info["board_notices"] = []

@@ -10,7 +10,6 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import asyncpg
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.queue_ticket import clock
 from services.queue_ticket import repository as repo
@@ -27,6 +26,7 @@ from services.queue_ticket.schemas import (
 from shared.auth import Principal
 from shared.calendar import VN_TZ, WorkingCalendar, WorkSession
 from shared.calendars import calendar_for_agency
+from shared.db import Tx
 from shared.problems import ProblemError
 
 ALWAYS_OPEN = WorkingCalendar(sessions=[WorkSession(time(0), time(23, 59, 59))], overrides=(),
@@ -71,7 +71,7 @@ def local_day(t: datetime) -> date:
     return t.astimezone(VN_TZ).date()
 
 
-async def office_calendar(session: AsyncSession, office: Any) -> WorkingCalendar:
+async def office_calendar(session: Tx, office: Any) -> WorkingCalendar:
     if office["always_open"]:
         return ALWAYS_OPEN
     return await calendar_for_agency(session, office["agency_code"])
@@ -190,7 +190,7 @@ async def estimate(conn: repo.Conn, t: Any, default_seconds: int, now: datetime)
     return estimate_from(row, default_seconds, now)
 
 
-async def issue_ticket(session: AsyncSession, numbers: repo.NumberAllocator, body: TicketIn,
+async def issue_ticket(session: Tx, numbers: repo.NumberAllocator, body: TicketIn,
                        principal: Principal) -> dict[str, Any]:
     now = clock.now()
     conn = await repo.conn_of(session)
@@ -237,7 +237,7 @@ def _json_slot(slot: dict[str, Any] | None) -> dict[str, Any] | None:
     return {**slot, "start_at": slot["start_at"].isoformat(), "end_at": slot["end_at"].isoformat()}
 
 
-async def get_ticket(session: AsyncSession, ticket_id: int, principal: Principal) -> dict[str, Any]:
+async def get_ticket(session: Tx, ticket_id: int, principal: Principal) -> dict[str, Any]:
     conn = await repo.conn_of(session)
     t = await repo.ticket(conn, ticket_id)
     if t is None or (principal.role != "admin" and principal.office_code != t["office_code"]
@@ -258,7 +258,7 @@ async def _counter_for(conn: repo.Conn, counter_id: int, principal: Principal) -
     return c
 
 
-async def call_next(session: AsyncSession, notifier: repo.BoardNotifier, counter_id: int, body: CallNextIn,
+async def call_next(session: Tx, notifier: repo.BoardNotifier, counter_id: int, body: CallNextIn,
                     principal: Principal) -> dict[str, Any]:
     now = clock.now()
     conn = await repo.autocommit_conn_of(session)
@@ -290,7 +290,7 @@ ACTIONS = ("recall", "start", "skip", "return", "transfer", "finish")
 
 
 async def act(
-    session: AsyncSession, notifier: repo.BoardNotifier, ticket_id: int, action: str, principal: Principal, *,
+    session: Tx, notifier: repo.BoardNotifier, ticket_id: int, action: str, principal: Principal, *,
     counter_id: int | None = None,
     transfer: TransferIn | None = None, finish: FinishIn | None = None,
 ) -> dict[str, Any]:
@@ -373,7 +373,7 @@ async def _transfer(conn: repo.Conn, t: Any, body: TransferIn, now: datetime) ->
                                     target_counter_id=body.counter_id, transferred_at=now)
 
 
-async def report(session: AsyncSession, office_code: str, day: date | None, principal: Principal) -> dict[str, Any]:
+async def report(session: Tx, office_code: str, day: date | None, principal: Principal) -> dict[str, Any]:
     conn = await repo.conn_of(session)
     await _office_or_404(conn, office_code)
     _staff_of(principal, office_code)
@@ -385,7 +385,7 @@ async def report(session: AsyncSession, office_code: str, day: date | None, prin
 
 # --- configuration ----------------------------------------------------------------------------
 
-async def put_office(session: AsyncSession, code: str, body: OfficeIn) -> dict[str, Any]:
+async def put_office(session: Tx, code: str, body: OfficeIn) -> dict[str, Any]:
     conn = await repo.conn_of(session)
     if not await conn.fetchval("SELECT 1 FROM core.agencies WHERE code = $1", body.agency_code):
         raise field_error("agency_code", "unknown_agency", f"Không có cơ quan {body.agency_code} / "
@@ -395,7 +395,7 @@ async def put_office(session: AsyncSession, code: str, body: OfficeIn) -> dict[s
     return dict(await _office_or_404(conn, code))
 
 
-async def put_category(session: AsyncSession, office_code: str, code: str, body: CategoryIn,
+async def put_category(session: Tx, office_code: str, code: str, body: CategoryIn,
                        principal: Principal) -> dict[str, Any]:
     conn = await repo.conn_of(session)
     await _office_or_404(conn, office_code)
@@ -409,7 +409,7 @@ async def put_category(session: AsyncSession, office_code: str, code: str, body:
     return {"office_code": office_code, "code": code, **body.model_dump()}
 
 
-async def put_counter(session: AsyncSession, office_code: str, number: int, body: CounterIn,
+async def put_counter(session: Tx, office_code: str, number: int, body: CounterIn,
                       principal: Principal) -> dict[str, Any]:
     conn = await repo.conn_of(session)
     await _office_or_404(conn, office_code)
@@ -422,7 +422,7 @@ async def put_counter(session: AsyncSession, office_code: str, number: int, body
     return dict(await repo.upsert_counter(conn, office_code, number, body.model_dump()))
 
 
-async def office_categories(session: AsyncSession, office_code: str) -> dict[str, Any]:
+async def office_categories(session: Tx, office_code: str) -> dict[str, Any]:
     conn = await repo.conn_of(session)
     office = await _office_or_404(conn, office_code)
     cats = await repo.categories(conn, office_code)
@@ -433,14 +433,14 @@ async def office_categories(session: AsyncSession, office_code: str) -> dict[str
                             "slot_capacity": c["slot_capacity"]} for c in cats]}
 
 
-async def office_counters(session: AsyncSession, office_code: str, principal: Principal) -> list[dict[str, Any]]:
+async def office_counters(session: Tx, office_code: str, principal: Principal) -> list[dict[str, Any]]:
     conn = await repo.conn_of(session)
     await _office_or_404(conn, office_code)
     _staff_of(principal, office_code)
     return [dict(r) for r in await repo.counters(conn, office_code)]
 
 
-async def counter_sign(session: AsyncSession, counter_id: int, principal: Principal, sign_in: bool) -> dict[str, Any]:
+async def counter_sign(session: Tx, counter_id: int, principal: Principal, sign_in: bool) -> dict[str, Any]:
     now = clock.now()
     conn = await repo.conn_of(session)
     c = await _counter_for(conn, counter_id, principal)
@@ -466,7 +466,7 @@ def event_out(row: Any) -> dict[str, Any]:
     return {"id": row["id"], "kind": row["kind"], **payload}
 
 
-async def board(session: AsyncSession, office_code: str) -> dict[str, Any]:
+async def board(session: Tx, office_code: str) -> dict[str, Any]:
     conn = await repo.conn_of(session)
     office = await _office_or_404(conn, office_code)
     latest = await repo.latest_events(conn, office_code, 10)
@@ -486,7 +486,7 @@ async def board(session: AsyncSession, office_code: str) -> dict[str, Any]:
     }
 
 
-async def board_replay(session: AsyncSession, office_code: str, after_id: int) -> list[dict[str, Any]] | None:
+async def board_replay(session: Tx, office_code: str, after_id: int) -> list[dict[str, Any]] | None:
     """Events after `after_id` for a reconnecting board; None when too many were missed (send a snapshot)."""
     conn = await repo.conn_of(session)
     await _office_or_404(conn, office_code)
@@ -507,7 +507,7 @@ def slot_times(cal: WorkingCalendar, day: date, minutes: int) -> Iterator[tuple[
             t += length
 
 
-async def _slots(session: AsyncSession, conn: repo.Conn, row: Any, day: date, now: datetime) -> list[dict[str, Any]]:
+async def _slots(session: Tx, conn: repo.Conn, row: Any, day: date, now: datetime) -> list[dict[str, Any]]:
     cal = await office_calendar(session, row)
     times = [(s, e) for s, e in slot_times(cal, day, row["slot_minutes"]) if s > now]
     if not times or row["slot_capacity"] <= 0:
@@ -522,7 +522,7 @@ async def _slots(session: AsyncSession, conn: repo.Conn, row: Any, day: date, no
     return out
 
 
-async def next_free_slot(session: AsyncSession, conn: repo.Conn, row: Any, now: datetime) -> dict[str, Any] | None:
+async def next_free_slot(session: Tx, conn: repo.Conn, row: Any, now: datetime) -> dict[str, Any] | None:
     await repo.release_expired_holds(conn, now, row["office_code"])
     day = local_day(now)
     for i in range(15):
@@ -532,7 +532,7 @@ async def next_free_slot(session: AsyncSession, conn: repo.Conn, row: Any, now: 
     return None
 
 
-async def list_slots(session: AsyncSession, office_code: str, category_code: str, day: date) -> list[dict[str, Any]]:
+async def list_slots(session: Tx, office_code: str, category_code: str, day: date) -> list[dict[str, Any]]:
     now = clock.now()
     conn = await repo.conn_of(session)
     row = await repo.office_and_category(conn, office_code, category_code)
@@ -553,7 +553,7 @@ def appointment_out(a: Any) -> dict[str, Any]:
     return out
 
 
-async def book(session: AsyncSession, body: AppointmentIn, principal: Principal) -> dict[str, Any]:
+async def book(session: Tx, body: AppointmentIn, principal: Principal) -> dict[str, Any]:
     now = clock.now()
     conn = await repo.conn_of(session)
     row = await repo.office_and_category(conn, body.office_code, body.category_code)
@@ -606,7 +606,7 @@ async def _own_appointment(conn: repo.Conn, code: str, principal: Principal, *, 
     return a
 
 
-async def get_appointment(session: AsyncSession, code: str, principal: Principal) -> dict[str, Any]:
+async def get_appointment(session: Tx, code: str, principal: Principal) -> dict[str, Any]:
     conn = await repo.conn_of(session)
     a = await repo.appointment(conn, code)
     if a is None or not (principal.role == "admin" or a["citizen_id"] == principal.subject
@@ -615,7 +615,7 @@ async def get_appointment(session: AsyncSession, code: str, principal: Principal
     return appointment_out(a)
 
 
-async def confirm(session: AsyncSession, code: str, principal: Principal) -> dict[str, Any]:
+async def confirm(session: Tx, code: str, principal: Principal) -> dict[str, Any]:
     now = clock.now()
     conn = await repo.conn_of(session)
     a = await _own_appointment(conn, code, principal)
@@ -631,7 +631,7 @@ async def confirm(session: AsyncSession, code: str, principal: Principal) -> dic
     return appointment_out(await repo.appointment(conn, code))
 
 
-async def cancel(session: AsyncSession, code: str, principal: Principal) -> dict[str, Any]:
+async def cancel(session: Tx, code: str, principal: Principal) -> dict[str, Any]:
     now = clock.now()
     conn = await repo.conn_of(session)
     a = await _own_appointment(conn, code, principal)
@@ -643,7 +643,7 @@ async def cancel(session: AsyncSession, code: str, principal: Principal) -> dict
     return appointment_out(await repo.appointment(conn, code))
 
 
-async def check_in(session: AsyncSession, numbers: repo.NumberAllocator, code: str,
+async def check_in(session: Tx, numbers: repo.NumberAllocator, code: str,
                    principal: Principal) -> dict[str, Any]:
     now = clock.now()
     conn = await repo.conn_of(session)
@@ -670,7 +670,7 @@ async def check_in(session: AsyncSession, numbers: repo.NumberAllocator, code: s
             "ticket": ticket_out(t, category_name=row["category_name"])}
 
 
-async def release(session: AsyncSession) -> None:
+async def release(session: Tx) -> None:
     """Periodic: holds past their time and bookings not checked in by the end of their slot are released."""
     now = clock.now()
     conn = await repo.conn_of(session)
@@ -678,7 +678,7 @@ async def release(session: AsyncSession) -> None:
     await repo.release_no_shows(conn, now)
 
 
-async def close_day(session: AsyncSession) -> int:
+async def close_day(session: Tx) -> int:
     """Periodic, after local midnight: yesterday's tickets nobody served are closed as no-shows."""
     now = clock.now()
     return await repo.close_days_before(await repo.conn_of(session), local_day(now), now)

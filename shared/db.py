@@ -43,7 +43,8 @@ class Database:
         self.sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(
             self.engine, expire_on_commit=False
         )
-        self._lean_args = {"dsn": settings.asyncpg_dsn, "min_size": 2, "max_size": settings.db_lean_pool_size,
+        self._lean_args = {"dsn": settings.asyncpg_dsn, "min_size": min(2, settings.db_lean_pool_size),
+                           "max_size": settings.db_lean_pool_size,
                            "server_settings": {"application_name": application_name, "timezone": "UTC",
                                                **(server_settings or {})}}
         self._lean_timeout = settings.db_pool_timeout
@@ -77,7 +78,12 @@ class Database:
             raw: Any = (await self._bound.get_raw_connection()).dbapi_connection
             async with raw.driver_connection.transaction():
                 tx = Lean(raw.driver_connection)
-                yield tx
+                try:
+                    yield tx
+                except BaseException:
+                    await tx.rollback()
+                    raise
+                await tx.commit()
             tx.committed()
             return
         pool = self._lean_pool or await self._open_lean_pool()

@@ -11,16 +11,26 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from starlette.routing import Route
 
 from shared.app import create_service_app
-from shared.auth import CurrentPrincipal, Principal, mint_token, require_roles
+from shared.auth import CurrentPrincipal, Principal, current_principal, mint_token, require_roles
 from shared.db import SessionDep
-from shared.idempotency import Idempotency, idempotency_guard, idempotency_table
+from shared.idempotency import (
+    Idempotency,
+    fingerprint_of,
+    idempotency_guard,
+    idempotency_table,
+    required_key,
+    scope_of,
+)
 from shared.jobs import JobRegistry, enqueue
+from shared.lean import parse_body
+from shared.problems import ProblemError
 from shared.settings import Settings
 from shared.worker import run_worker
 from tests.conftest import TEST_KID, auth
@@ -95,10 +105,34 @@ async def admin_only(p: Principal = Depends(require_roles("supervisor"))) -> dic
     return {"role": p.role}
 
 
+AFTER_COMMIT: list[str] = []
+
+
+async def lean_thing(request: Request) -> Response:
+    """A lean route as the services write them: by hand what dependencies do, one transaction."""
+    principal = await current_principal(request)
+    body, raw = await parse_body(request, Thing)
+    async with request.app.state.db.lean() as tx:
+        idem = Idempotency(tx, test_keys, scope_of(principal), required_key(request), fingerprint_of(raw), "POST",
+                           request.url.path)
+        await idem.begin()
+        if idem.replay:
+            return idem.replay
+        await asyncio.sleep(0.05)  # widen the race window
+        k = uuid.uuid4().hex
+        await enqueue(tx, "testkit.record", {"k": k, "name": body.name})
+        tx.after_commit(lambda: AFTER_COMMIT.append(k))
+        if request.query_params.get("fail"):
+            raise ProblemError(409, "conflict", f"refused after enqueue {k}")
+        response = await idem.remember(201, {"k": k, "name": body.name})
+    return response
+
+
 def build(settings: Settings) -> FastAPI:
     return create_service_app(service="testkit", title="testkit", description="",
                               routers=[router], histories=["core", "jobs"], settings=settings,
-                              job_registry=registry)
+                              job_registry=registry,
+                              lean_routes=[Route("/v1/lean/things", lean_thing, methods=["POST"])])
 
 
 @pytest.fixture(scope="module")
@@ -372,3 +406,70 @@ async def test_periodic_jobs_are_scheduled_by_the_worker(settings: Settings, dat
     stop.set()
     await asyncio.wait_for(task, timeout=30)
     assert n == 1
+
+
+async def _jobs_for(database_url: str, k: str) -> int:
+    return await count(database_url, "SELECT count(*) FROM jobs.pgqueuer WHERE entrypoint='testkit.record' "
+                                     "AND convert_from(payload,'UTF8')::jsonb->'data'->>'k' = :k", k=k)
+
+
+@pytest.mark.smoke
+async def test_lean_route_commits_before_answering_and_rolls_back_on_error(
+    real_client: httpx.AsyncClient, make_token: Any, database_url: str,
+) -> None:
+    """A lean route's work is committed when its response arrives; a refused one leaves nothing."""
+    h = auth(make_token("officer"), **{"Idempotency-Key": uuid.uuid4().hex})
+    ok = await real_client.post("/v1/lean/things", json={"name": "nhanh"}, headers=h)
+    assert ok.status_code == 201, ok.text
+    k = ok.json()["k"]
+    assert await _jobs_for(database_url, k) == 1
+    assert k in AFTER_COMMIT
+    refused = await real_client.post("/v1/lean/things?fail=1", json={"name": "nhanh"},
+                                     headers=auth(make_token("officer"), **{"Idempotency-Key": uuid.uuid4().hex}))
+    body = assert_problem(refused, 409, "conflict")
+    never = body["detail"].rsplit(" ", 1)[1]
+    assert await _jobs_for(database_url, never) == 0
+    assert never not in AFTER_COMMIT
+    assert await count(database_url, "SELECT count(*) FROM testkit.idempotency_keys WHERE key=:k",
+                       k=refused.request.headers["idempotency-key"]) == 0
+
+
+async def test_lean_route_bodies_and_tokens_get_the_same_problems(client: httpx.AsyncClient, make_token: Any) -> None:
+    tok = make_token("officer")
+    assert_problem(await client.post("/v1/lean/things", json={"name": "x"}), 401, "unauthorized")
+    r = await client.post("/v1/lean/things", content=b"{not json", headers=auth(tok, **{
+        "Idempotency-Key": "k1", "Content-Type": "application/json"}))
+    assert_problem(r, 400, "malformed_json")
+    r = await client.post("/v1/lean/things", json={"name": "", "count": "many"},
+                          headers=auth(tok, **{"Idempotency-Key": "k2"}))
+    body = assert_problem(r, 422, "validation_error")
+    assert {(e["field"], e["in"]) for e in body["errors"]} == {("name", "body"), ("count", "body")}
+    assert_problem(await client.post("/v1/lean/things", json={"name": "x"}, headers=auth(tok)),
+                   400, "idempotency_key_missing")
+
+
+async def test_lean_route_concurrent_retries_write_exactly_once(
+    real_client: httpx.AsyncClient, make_token: Any, database_url: str,
+) -> None:
+    h = auth(make_token("citizen", subject="001090012345"), **{"Idempotency-Key": uuid.uuid4().hex})
+    results = await asyncio.gather(*(real_client.post("/v1/lean/things", json={"name": "đua"}, headers=h)
+                                     for _ in range(20)))
+    assert {r.status_code for r in results} <= {201, 409}, [r.status_code for r in results]
+    created = {r.json()["k"] for r in results if r.status_code == 201}
+    assert len(created) == 1
+    assert await _jobs_for(database_url, created.pop()) == 1
+
+
+async def test_lean_pool_exhausted_answers_503_busy(settings: Settings, verifier: Any, make_token: Any,
+                                                    testkit_schema: None) -> None:
+    app = build(settings.model_copy(update={"db_lean_pool_size": 1, "db_pool_timeout": 0.2}))
+    app.state.verifier = verifier
+    h = auth(make_token("officer"), **{"Idempotency-Key": uuid.uuid4().hex})
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+                                 base_url="http://t") as c:
+        async with app.state.db.lean():
+            busy = await c.post("/v1/lean/things", json={"name": "chờ"}, headers=h)
+        assert_problem(busy, 503, "busy")
+        assert busy.headers["retry-after"] == "1"
+        assert (await c.post("/v1/lean/things", json={"name": "chờ"}, headers=h)).status_code == 201
+    await app.state.db.dispose()

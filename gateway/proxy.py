@@ -143,8 +143,9 @@ class Proxy:
             status = exc.status
             await send_problem(send, scope, request_id, exc)
         finally:
-            _metric_children(service, status)[0].inc()
-            _metric_children(service, status)[1].observe(time.perf_counter() - started)
+            requests, latency = _metric_children(service, status)
+            requests.inc()
+            latency.observe(time.perf_counter() - started)
             if self.settings.access_log:
                 log.info("proxy", request_id=request_id, method=scope["method"],
                          path=scope["path"], status=status,

@@ -80,6 +80,12 @@ class _Connection(asyncio.Protocol):
         return self.waiter
 
 
+def _expire(waiter: asyncio.Future[tuple[int, list[tuple[bytes, bytes]], bytes]]) -> None:
+    """The upstream took longer than the gateway's timeout (cheaper than wrapping each wait in wait_for)."""
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
+
+
 class UpstreamPool:
     """Idle keep-alive connections to one upstream host."""
 
@@ -114,8 +120,10 @@ class UpstreamPool:
         for attempt in (0, 1):
             reused = bool(self.idle)
             conn = self.idle.pop() if reused else await self._connect()
+            waiter = conn.send(payload)
+            deadline = asyncio.get_running_loop().call_later(timeout, _expire, waiter)
             try:
-                result = await asyncio.wait_for(conn.send(payload), timeout)
+                result = await waiter
             except UpstreamError:
                 conn.close()
                 # An idle connection the upstream had just closed: nothing was processed; retry once.
@@ -125,6 +133,8 @@ class UpstreamPool:
             except BaseException:
                 conn.close()
                 raise
+            finally:
+                deadline.cancel()
             if not conn.closed and len(self.idle) < self.max_idle:
                 self.idle.append(conn)
             return result

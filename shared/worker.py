@@ -27,6 +27,7 @@ from shared.jobs import JobHandler, JobRegistry, PeriodicHandler
 from shared.logging import configure_logging
 from shared.settings import Settings, get_settings
 
+RECHECK_WHEN_BUSY = timedelta(milliseconds=10)
 log = structlog.get_logger("worker")
 MAX_ATTEMPTS = 5
 
@@ -101,6 +102,10 @@ async def run_worker(
     conn = await asyncpg.connect(settings.asyncpg_dsn, server_settings={"application_name": "motcua-queue",
                                                                         **quick})
     pgq = PgQueuer.from_asyncpg_connection(conn)
+    # With every slot busy, pgqueuer sleeps this long (100 ms by default) before claiming again unless
+    # a NOTIFY arrives; finished jobs send none (jobs_0002), so a backlog drained at ~20 jobs per
+    # 100 ms. The re-check is two index probes (a LIMIT 1 and a count by worker).
+    pgq.qm.min_dequeue_poll_interval = RECHECK_WHEN_BUSY
     build(pgq, db, load_registries(modules))
     if stop is not None:
         async def relay() -> None:

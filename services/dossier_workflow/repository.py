@@ -106,9 +106,9 @@ async def get_dossier(session: Tx, code: str, *, lock: bool = False) -> dict[str
     return _decoded(record) if record is not None else None
 
 
-DATETIME_KEYS = {c.name for t in (dossiers, history) for c in t.columns if isinstance(c.type, DateTime)}
+DATETIME_KEYS = {c.name for c in history.columns if isinstance(c.type, DateTime)}
 READ_WITH_TIMELINE = """
-SELECT to_jsonb(d) AS dossier,
+SELECT d.*,
        (SELECT coalesce(jsonb_agg(to_jsonb(h) - 'data' - 'counted_agency' - 'procedure_code' - 'field_code'
                                   - 'channel' - 'dossier_code' - 'id' ORDER BY h.id), '[]'::jsonb)
         FROM workflow.history h WHERE h.dossier_code = d.code) AS timeline
@@ -117,13 +117,16 @@ FROM workflow.dossiers d WHERE d.code = $1
 
 
 async def dossier_with_timeline(session: Tx, code: str) -> tuple[dict[str, Any], list[Any]] | None:
-    """The read hot path: one statement, no BEGIN/COMMIT around it (one round trip, one snapshot)."""
+    """The read hot path: one statement, no BEGIN/COMMIT around it (one round trip, one snapshot).
+    The dossier's columns come as typed values; only the timeline travels as JSON."""
     conn = await autocommit_connection(session)
     row = await conn.fetchrow(READ_WITH_TIMELINE, code)
     if row is None:
         return None
-    dossier, timeline = (json.loads(v) if isinstance(v, str) else v for v in (row["dossier"], row["timeline"]))
-    for item in (dossier, *timeline):
+    dossier = _decoded(row)
+    raw_timeline = dossier.pop("timeline")
+    timeline: list[dict[str, Any]] = json.loads(raw_timeline) if isinstance(raw_timeline, str) else raw_timeline
+    for item in timeline:
         for key, value in item.items():
             if key in DATETIME_KEYS and value is not None:
                 item[key] = datetime.fromisoformat(value)

@@ -193,7 +193,9 @@ async def estimate(conn: repo.Conn, t: Any, default_seconds: int, now: datetime)
 async def issue_ticket(session: Tx, numbers: repo.NumberAllocator, body: TicketIn,
                        principal: Principal) -> dict[str, Any]:
     now = clock.now()
-    conn = await repo.conn_of(session)
+    # The ticket is one INSERT (its number comes from its own short transaction): no BEGIN/COMMIT around
+    # the reads and it. With an Idempotency-Key the request's transaction is already open: all commit together.
+    conn = await repo.autocommit_conn_of(session)
     if principal.role in ("kiosk", "officer", "supervisor") and principal.office_code != body.office_code:
         raise ProblemError(403, "forbidden", f"Tài khoản không thuộc nơi tiếp dân {body.office_code} / "
                                              f"your account does not belong to office {body.office_code}")

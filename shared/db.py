@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import asyncpg
+import orjson
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -161,7 +162,7 @@ async def rollback_if_open(conn: asyncpg.Connection[Any]) -> None:
 async def json_codecs(conn: asyncpg.Connection[Any]) -> None:
     """json/jsonb as Python values, as SQLAlchemy's asyncpg dialect sets them: repositories see the same."""
     for name in ("json", "jsonb"):
-        await conn.set_type_codec(name, schema="pg_catalog", encoder=_as_json_text, decoder=json.loads)
+        await conn.set_type_codec(name, schema="pg_catalog", encoder=_as_json_text, decoder=orjson.loads)
 
 
 def _as_json_text(value: Any) -> str:

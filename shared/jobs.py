@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.db import Tx, raw_connection
 
 JobHandler = Callable[[AsyncSession, dict[str, Any]], Awaitable[None]]
+LeanJobHandler = Callable[[Tx, dict[str, Any]], Awaitable[None]]
 PeriodicHandler = Callable[[AsyncSession], Awaitable[None]]
 
 
@@ -79,11 +80,23 @@ class JobRegistry:
 
     service: str
     handlers: dict[str, JobHandler] = field(default_factory=dict)
+    lean: set[str] = field(default_factory=set)
     periodic: dict[str, tuple[str, PeriodicHandler]] = field(default_factory=dict)
 
     def handler(self, entrypoint: str) -> Callable[[JobHandler], JobHandler]:
         def register(fn: JobHandler) -> JobHandler:
             self.handlers[entrypoint] = fn
+            return fn
+
+        return register
+
+    def lean_handler(self, entrypoint: str) -> Callable[[LeanJobHandler], LeanJobHandler]:
+        """A job run on plain asyncpg (`Database.lean`, one transaction) instead of a SQLAlchemy session:
+        for the jobs every dossier makes, whose code uses only `raw_connection`/`autocommit_connection`."""
+
+        def register(fn: LeanJobHandler) -> LeanJobHandler:
+            self.handlers[entrypoint] = fn
+            self.lean.add(entrypoint)
             return fn
 
         return register

@@ -13,7 +13,7 @@ import os
 import signal
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import structlog
@@ -23,7 +23,7 @@ from pgqueuer.models import Job, Schedule
 from pgqueuer.types import QueueExecutionMode
 
 from shared.db import Database
-from shared.jobs import JobHandler, JobRegistry, PeriodicHandler
+from shared.jobs import JobHandler, JobRegistry, LeanJobHandler, PeriodicHandler
 from shared.logging import configure_logging
 from shared.settings import Settings, get_settings
 
@@ -43,15 +43,20 @@ def load_registries(modules: Sequence[str]) -> list[JobRegistry]:
     return registries
 
 
-def _job_runner(db: Database, entrypoint: str, fn: JobHandler) -> Any:
+def _job_runner(db: Database, entrypoint: str, fn: JobHandler | LeanJobHandler, lean: bool) -> Any:
     async def run(job: Job) -> None:
         envelope = json.loads(job.payload or b"{}")
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(
             request_id=envelope.get("request_id"), job_id=int(job.id), entrypoint=entrypoint,
         )
-        async with db.sessionmaker() as session, session.begin():
-            await fn(session, envelope.get("data") or {})
+        if lean:
+            async with db.lean() as tx:
+                await tx.begin()
+                await cast(LeanJobHandler, fn)(tx, envelope.get("data") or {})
+        else:
+            async with db.sessionmaker() as session, session.begin():
+                await fn(session, envelope.get("data") or {})
         log.info("job_done", attempts=job.attempts)
 
     return run
@@ -77,7 +82,7 @@ def build(pgq: PgQueuer, db: Database, registries: Sequence[JobRegistry]) -> Non
     for registry in registries:
         for entrypoint, fn in registry.handlers.items():
             pgq.entrypoint(entrypoint, on_failure="hold", executor_factory=executor)(
-                _job_runner(db, entrypoint, fn)
+                _job_runner(db, entrypoint, fn, entrypoint in registry.lean)
             )
         for name, (cron, pfn) in registry.periodic.items():
             pgq.schedule(name, cron)(_periodic_runner(db, name, pfn))
@@ -97,7 +102,8 @@ async def run_worker(
     # idempotent, so a commit lost in a database crash only means the job runs again. A request's
     # commit (a citizen told "received") keeps waiting for it.
     quick = {"synchronous_commit": "off"}
-    db = Database(settings.model_copy(update={"db_pool_size": concurrency + 2, "db_max_overflow": 0}),
+    db = Database(settings.model_copy(update={"db_pool_size": concurrency + 2, "db_max_overflow": 0,
+                                              "db_lean_pool_size": concurrency + 2}),
                   application_name="motcua-worker", server_settings=quick)
     conn = await asyncpg.connect(settings.asyncpg_dsn, server_settings={"application_name": "motcua-queue",
                                                                         **quick})

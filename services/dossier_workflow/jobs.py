@@ -12,6 +12,7 @@ from services.dossier_workflow import service
 from services.dossier_workflow.models import idempotency_keys
 from services.dossier_workflow.notifier import Message, Notifier, notifier_from_env
 from shared.calendars import calendar_for_agency
+from shared.db import Tx
 from shared.idempotency import purge_idempotency_keys
 from shared.jobs import JobRegistry, enqueue
 from shared.settings import get_settings
@@ -33,8 +34,8 @@ def _at(data: dict[str, Any], key: str) -> datetime:
     return datetime.fromisoformat(data[key]) if data.get(key) else datetime.now(UTC)
 
 
-@registry.handler("dossier.received")
-async def on_received(session: AsyncSession, data: dict[str, Any]) -> None:
+@registry.lean_handler("dossier.received")
+async def on_received(session: Tx, data: dict[str, Any]) -> None:
     await service.receive(session, data)
 
 
@@ -56,8 +57,8 @@ async def on_clock_started(session: AsyncSession, data: dict[str, Any]) -> None:
     await service.clock_started(session, data["code"], _at(data, "started_at"), _at(data, "due_at"))
 
 
-@registry.handler("notification.send")
-async def on_notification(session: AsyncSession, data: dict[str, Any]) -> None:
+@registry.lean_handler("notification.send")
+async def on_notification(session: Tx, data: dict[str, Any]) -> None:
     """Recorded once per key; a provider failure raises, the transaction rolls back and the job retries."""
     key = data.get("key") or f"{data.get('dossier_code')}:{data['template']}:{data['to']}"
     fresh = await repo.record_notification(session, {
@@ -68,8 +69,8 @@ async def on_notification(session: AsyncSession, data: dict[str, Any]) -> None:
         await notifier().send(Message(data["channel"], data["to"], data["template"], data.get("params", {})))
 
 
-@registry.handler("portal.sync")
-async def on_portal_sync(session: AsyncSession, data: dict[str, Any]) -> None:
+@registry.lean_handler("portal.sync")
+async def on_portal_sync(session: Tx, data: dict[str, Any]) -> None:
     """Sync to the national portal (Cổng DVCQG); the adapter here records it, a real one would POST."""
     await repo.mark_synced(session, data["code"], datetime.now(UTC), {"portal": "DVCQG"})
 

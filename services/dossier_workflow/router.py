@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -22,7 +21,7 @@ from services.dossier_workflow.schemas import (
 from shared.auth import CurrentPrincipal, current_principal, require_roles
 from shared.db import SessionDep
 from shared.idempotency import Idempotency, fingerprint_of, parse_key, scope_of
-from shared.lean import parse_body
+from shared.lean import json_bytes, parse_body
 from shared.problems import ProblemError
 
 router = APIRouter(prefix="/v1", tags=["dossiers"])
@@ -37,16 +36,12 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def _json(value: Any) -> bytes:
-    return json.dumps(value, default=lambda o: o.isoformat(), ensure_ascii=False, separators=(",", ":")).encode()
-
-
 async def read_dossier(request: Request) -> Response:
     """Hot path on a lean route: one statement on plain asyncpg, serialised here (the shape is DossierOut)."""
     principal = await current_principal(request)
     async with request.app.state.db.lean() as tx:
         d = await service.read_for(tx, request.path_params["code"], principal, now())
-    return Response(_json(d), media_type="application/json", headers=_etag(d["version"]))
+    return Response(json_bytes(d), media_type="application/json", headers=_etag(d["version"]))
 
 
 @router.get("/dossiers/{code}", response_model=DossierOut, summary="Hồ sơ: trạng thái, hạn, lịch sử / a dossier",
@@ -71,7 +66,7 @@ async def act_on_dossier(request: Request) -> Response:
         at = now()
         d, status = await service.act(tx, request.path_params["code"], principal, body,
                                       request.headers.get("if-match"), at)
-        out = _json(await service.view(tx, d, principal, at))
+        out = json_bytes(await service.view(tx, d, principal, at))
         response = await idem.remember(status, out, headers=_etag(d["version"]))
     return response
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,7 +12,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from starlette.routing import Route
 
 from services.queue_ticket import service
-from services.queue_ticket.board import BoardHub, json_default, stream
+from services.queue_ticket.board import BoardHub, stream
 from services.queue_ticket.models import idempotency_keys
 from services.queue_ticket.repository import BoardNotifier, NumberAllocator
 from services.queue_ticket.schemas import (
@@ -32,7 +31,7 @@ from services.queue_ticket.schemas import (
 from shared.auth import Principal, check_roles, current_principal, require_roles
 from shared.db import SessionDep
 from shared.idempotency import Idempotency, fingerprint_of, idempotency_guard, parse_key, scope_of
-from shared.lean import parse_body
+from shared.lean import json_bytes, parse_body
 from shared.problems import ProblemError
 
 router = APIRouter(prefix="/v1")
@@ -87,7 +86,7 @@ async def call_next_ticket(request: Request) -> Response:
     body = (await parse_body(request, CallNextIn))[0] if await request.body() else CallNextIn()
     async with request.app.state.db.lean() as tx:
         result = await service.call_next(tx, notifier_of(request), request.path_params["counter_id"], body, principal)
-    return Response(json.dumps(result, default=json_default, ensure_ascii=False), media_type="application/json")
+    return Response(json_bytes(result), media_type="application/json")
 
 
 @router.post("/counters/{counter_id}/call-next", tags=["counters"],

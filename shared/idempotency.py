@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 from fastapi import Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from sqlalchemy import (
     Column,
     DateTime,
@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import CurrentPrincipal, Principal
 from shared.db import SessionDep, Tx, raw_connection
+from shared.lean import json_bytes
 from shared.problems import ProblemError
 
 REPLAY_HEADER = "idempotent-replayed"
@@ -107,8 +108,8 @@ class Idempotency:
 
     async def remember(self, status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
         """Store the response with the domain rows (same transaction) and return it (bytes: JSON already)."""
-        response = (Response(body, status_code=status, headers=headers, media_type="application/json")
-                    if isinstance(body, bytes) else JSONResponse(body, status_code=status, headers=headers))
+        raw = body if isinstance(body, bytes) else json_bytes(body)
+        response = Response(raw, status_code=status, headers=headers, media_type="application/json")
         if self.key is not None:
             conn = await raw_connection(self.session)
             await conn.execute(

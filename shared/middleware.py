@@ -47,6 +47,16 @@ class RequestContextMiddleware:
         self.app = app
         self.service = service
         self.access_log_enabled = access_log_enabled
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def _metrics(self, method: str, route: str, status: int) -> tuple[Any, Any]:
+        """Label lookups cached per route and status: they cost more than the increments."""
+        key = (method, route, status)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = (REQUESTS.labels(self.service, method, route, status),
+                                           LATENCY.labels(self.service, method, route))
+        return found
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -75,8 +85,9 @@ class RequestContextMiddleware:
             route = scope.get("route")
             route_path = getattr(route, "path", None) or "unmatched"
             method = scope.get("method", "")
-            REQUESTS.labels(self.service, method, route_path, status_holder["status"]).inc()
-            LATENCY.labels(self.service, method, route_path).observe(elapsed)
+            requests, latency = self._metrics(method, route_path, status_holder["status"])
+            requests.inc()
+            latency.observe(elapsed)
             if self.access_log_enabled:
                 access_log.info(
                     "request", method=method, path=scope.get("path"),

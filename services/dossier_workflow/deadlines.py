@@ -71,10 +71,14 @@ def resume(calendar: WorkingCalendar, dossier: dict[str, Any], resumed_at: datet
 
 def localize(value: T) -> T:
     """Times go out in Viet Nam time (RFC 3339 with +07:00): what citizens and officers read."""
+    return cast(T, _local(value))
+
+
+def _local(value: Any) -> Any:
     if isinstance(value, datetime):
-        return cast(T, value.astimezone(VN_TZ))
+        return value.astimezone(VN_TZ)
     if isinstance(value, dict):
-        return cast(T, {k: localize(v) for k, v in value.items()})
+        return {k: _local(v) if isinstance(v, datetime | dict | list) else v for k, v in value.items()}
     if isinstance(value, list):
-        return cast(T, [localize(v) for v in value])
+        return [_local(v) for v in value]
     return value

@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from shared.app import create_service_app
 from shared.auth import CurrentPrincipal, Principal, current_principal, mint_token, require_roles
-from shared.db import SessionDep
+from shared.db import SessionDep, Tx, raw_connection
 from shared.idempotency import (
     Idempotency,
     fingerprint_of,
@@ -46,6 +46,15 @@ async def record(session: AsyncSession, data: dict[str, Any]) -> None:
     await session.execute(text("INSERT INTO testkit.handled(k) VALUES (:k) ON CONFLICT DO NOTHING"),
                           {"k": data["k"]})
     HANDLED.append(data)
+
+
+@registry.lean_handler("testkit.lean_record")
+async def lean_record(tx: Tx, data: dict[str, Any]) -> None:
+    """A job on plain asyncpg: writes, then fails when asked (its write must not survive)."""
+    conn = await raw_connection(tx)
+    await conn.execute("INSERT INTO testkit.handled(k) VALUES ($1) ON CONFLICT DO NOTHING", data["k"])
+    if data.get("fail"):
+        raise RuntimeError("lean boom")
 
 
 @registry.every("testkit.tick", "* * * * *")
@@ -473,3 +482,29 @@ async def test_lean_pool_exhausted_answers_503_busy(settings: Settings, verifier
         assert busy.headers["retry-after"] == "1"
         assert (await c.post("/v1/lean/things", json={"name": "chờ"}, headers=h)).status_code == 201
     await app.state.db.dispose()
+
+
+async def test_lean_jobs_commit_their_writes_and_roll_back_failures(
+    database_url: str, settings: Settings, monkeypatch: pytest.MonkeyPatch, testkit_schema: None,
+) -> None:
+    import shared.worker as worker
+
+    monkeypatch.setattr(worker, "MAX_ATTEMPTS", 0)
+    ok, failing = f"lean-{uuid.uuid4().hex}", f"lean-{uuid.uuid4().hex}"
+    engine = create_async_engine(database_url)
+    async with engine.begin() as conn:
+        sess = AsyncSession(bind=conn)
+        await enqueue(sess, "testkit.lean_record", {"k": ok})
+        await enqueue(sess, "testkit.lean_record", {"k": failing, "fail": True})
+    await engine.dispose()
+    await asyncio.wait_for(run_worker(["tests.integration.test_foundation"], settings=settings, drain=True),
+                           timeout=60)
+    assert await count(database_url, "SELECT count(*) FROM testkit.handled WHERE k=:k", k=ok) == 1
+    assert await count(database_url, "SELECT count(*) FROM testkit.handled WHERE k=:k", k=failing) == 0
+    held = await count(database_url, "SELECT count(*) FROM jobs.pgqueuer WHERE entrypoint='testkit.lean_record' "
+                                     "AND status='failed'")
+    assert held == 1
+    engine = create_async_engine(database_url)
+    async with engine.begin() as conn:
+        await conn.execute(text("DELETE FROM jobs.pgqueuer WHERE entrypoint='testkit.lean_record'"))
+    await engine.dispose()

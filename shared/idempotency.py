@@ -162,17 +162,18 @@ def required_key(request: Request) -> str:
     return key
 
 
-async def stored_response(conn: asyncpg.Connection[Any], table: Table, scope: str, key: str,
-                          path: str, fingerprint: str) -> Response:
-    """The answer kept for a key that a one-statement write found already used (its insert lost the race)."""
+class KeyUsed(Exception):
+    """A one-statement write found its Idempotency-Key taken: the request that took it committed first."""
+
+
+async def find_stored(conn: asyncpg.Connection[Any], table: Table, scope: str, key: str,
+                      path: str, fingerprint: str) -> Response | None:
+    """The answer kept for this key (replayed), 422 when the key came with another request, else None."""
     row = await conn.fetchrow(
         f'SELECT fingerprint, status, body, content_type, path FROM "{table.schema}".idempotency_keys '
         "WHERE scope = $1 AND key = $2", scope, key)
     if row is None:
-        raise ProblemError(409, "idempotency_key_in_use",
-                           "Yêu cầu với cùng Idempotency-Key đang được xử lý, thử lại sau / "
-                           "A request with this Idempotency-Key is still being processed; retry later",
-                           headers={"Retry-After": "1"})
+        return None
     if row["fingerprint"] != fingerprint or row["path"] != path:
         raise ProblemError(
             422, "idempotency_key_mismatch",
@@ -181,6 +182,18 @@ async def stored_response(conn: asyncpg.Connection[Any], table: Table, scope: st
         )
     return Response(content=row["body"], status_code=row["status"], media_type=row["content_type"],
                     headers={REPLAY_HEADER: "true"})
+
+
+async def stored_response(conn: asyncpg.Connection[Any], table: Table, scope: str, key: str,
+                          path: str, fingerprint: str) -> Response:
+    """The answer kept for a key that a one-statement write found already used (its insert lost the race)."""
+    found = await find_stored(conn, table, scope, key, path, fingerprint)
+    if found is None:
+        raise ProblemError(409, "idempotency_key_in_use",
+                           "Yêu cầu với cùng Idempotency-Key đang được xử lý, thử lại sau / "
+                           "A request with this Idempotency-Key is still being processed; retry later",
+                           headers={"Retry-After": "1"})
+    return found
 
 
 async def purge_idempotency_keys(session: AsyncSession, table: Table, older_than: timedelta) -> int:

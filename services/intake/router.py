@@ -30,6 +30,7 @@ from shared.calendar import VN_TZ
 from shared.db import SessionDep, autocommit_connection
 from shared.idempotency import (
     Idempotency,
+    KeyUsed,
     fingerprint_of,
     idempotency_guard,
     required_key,
@@ -101,7 +102,7 @@ async def receive_dossier(request: Request) -> Response:
     async with request.app.state.db.lean() as tx:
         try:
             code, answer = await submission.submit(tx, body, principal, datetime.now(UTC), key)
-        except submission.KeyUsed:
+        except KeyUsed:
             return await stored_response(await autocommit_connection(tx), idempotency_keys, *key)
     return Response(answer, status_code=201, media_type="application/json",
                     headers={"Location": f"/api/intake/v1/dossiers/{code}"})

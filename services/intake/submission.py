@@ -18,6 +18,7 @@ from services.intake.schemas import DossierIn
 from shared.auth import Principal
 from shared.calendar import VN_TZ, TimeLimit
 from shared.db import Tx
+from shared.idempotency import KeyUsed
 from shared.jobs import enqueue, request_id
 from shared.problems import ProblemError
 from shared.settings import get_settings
@@ -95,10 +96,6 @@ async def _optional(lookup: Awaitable[dict[str, Any]]) -> dict[str, Any] | None:
         if exc.status == 404:
             return None
         raise
-
-
-class KeyUsed(Exception):
-    """The same Idempotency-Key's first request committed first: its kept answer is replayed."""
 
 
 async def submit(session: Tx, body: DossierIn, who: Principal, now: datetime,

@@ -13,6 +13,7 @@ from sqlalchemy import event
 
 from services.queue_ticket.models import BOARD_CHANNEL
 from shared.db import Lean, Tx, autocommit_connection, fetchrow_atomic, raw_connection
+from shared.idempotency import KeyUsed
 
 Conn: TypeAlias = Any  # asyncpg.Connection (untyped library)
 Row: TypeAlias = Any  # asyncpg.Record
@@ -159,6 +160,20 @@ RETURNING {TICKET_COLUMNS}
 """
 
 
+# The ticket and the answer a retry gets back, in one statement (no BEGIN/COMMIT): the answer is known
+# before the insert but for the ticket's id, which is set into it here.
+ISSUE_KEEPING_SQL = f"""
+WITH t AS ({ISSUE_SQL.split("RETURNING")[0]} RETURNING id),
+k AS (
+  INSERT INTO queue.idempotency_keys (scope, key, method, path, fingerprint, status, body, content_type)
+  SELECT $13, $14, 'POST', $15, $16, 201,
+         convert_to(jsonb_set($17::jsonb, '{{id}}', to_jsonb(t.id))::text, 'UTF8'), 'application/json' FROM t
+  RETURNING body
+)
+SELECT body FROM k
+"""
+
+
 def display(prefix: str, number: int) -> str:
     return f"{prefix}{number:03d}"
 
@@ -173,6 +188,29 @@ async def insert_ticket(
         ISSUE_SQL, office_code, category_code, day, number, display(prefix, number), 1 if priority_group else 0,
         priority_group, booking_code, slot_start, now, issued_by, issued_role)
     return row
+
+
+async def insert_ticket_keeping_answer(
+    conn: Conn, numbers: NumberAllocator, answer: dict[str, Any], keep: tuple[str, str, str, str], *,
+    office_code: str, category_code: str, day: date, prefix: str, priority_group: str | None, now: datetime,
+    issued_by: str, issued_role: str,
+) -> tuple[int, bytes]:
+    """A walk-in ticket and its Idempotency-Key (scope, key, path, fingerprint) kept with `answer` (its id set
+    here): the number and the JSON answer. Raises KeyUsed when a request with the same key committed first."""
+    number = await numbers.next(office_code, category_code, day)
+    scope, key, path, fingerprint = keep
+    try:
+        row = await fetchrow_atomic(
+            conn, ISSUE_KEEPING_SQL, office_code, category_code, day, number, display(prefix, number),
+            1 if priority_group else 0, priority_group, None, None, now, issued_by, issued_role,
+            scope, key, path, fingerprint,
+            json.dumps({**answer, "number": display(prefix, number)}, default=str))
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name == "idempotency_keys_pkey":
+            raise KeyUsed from exc
+        raise
+    assert row is not None
+    return number, bytes(row["body"])
 
 
 async def close_days_before(conn: Conn, day: date, now: datetime) -> int:

@@ -29,8 +29,17 @@ from services.queue_ticket.schemas import (
     TransferIn,
 )
 from shared.auth import Principal, check_roles, current_principal, require_roles
-from shared.db import SessionDep
-from shared.idempotency import Idempotency, fingerprint_of, idempotency_guard, parse_key, scope_of
+from shared.db import SessionDep, autocommit_connection
+from shared.idempotency import (
+    Idempotency,
+    KeyUsed,
+    find_stored,
+    fingerprint_of,
+    idempotency_guard,
+    parse_key,
+    scope_of,
+    stored_response,
+)
 from shared.lean import json_bytes, parse_body
 from shared.problems import ProblemError
 
@@ -51,18 +60,22 @@ idem_optional = idempotency_guard(idempotency_keys, required=False)
 # --- tickets ----------------------------------------------------------------------------------
 
 async def issue_ticket(request: Request) -> Response:
-    """Hot path on a lean route (no dependency injection, no SQLAlchemy session)."""
+    """Hot path on a lean route: the ticket (and its Idempotency-Key's answer) in one statement."""
     principal = check_roles(await current_principal(request), "kiosk", "officer", "supervisor", "citizen")
     body, raw = await parse_body(request, TicketIn)
+    key = parse_key(request.headers.get("idempotency-key"))
+    keep = (scope_of(principal), key, request.url.path, fingerprint_of(raw)) if key is not None else None
     async with request.app.state.db.lean() as tx:
-        idem = Idempotency(tx, idempotency_keys, scope_of(principal), parse_key(request.headers.get("idempotency-key")),
-                           fingerprint_of(raw), "POST", request.url.path)
-        await idem.begin()
-        if idem.replay:
-            return idem.replay
-        result = await service.issue_ticket(tx, numbers_of(request), body, principal)
-        response = await idem.remember(201, TicketOut(**result).model_dump(mode="json"))
-    return response
+        if keep is not None:  # a retry is answered before a number is drawn
+            stored = await find_stored(await autocommit_connection(tx), idempotency_keys, *keep)
+            if stored is not None:
+                return stored
+        try:
+            answer = await service.issue_ticket(tx, numbers_of(request), body, principal, keep)
+        except KeyUsed:
+            assert keep is not None
+            return await stored_response(await autocommit_connection(tx), idempotency_keys, *keep)
+    return Response(answer, status_code=201, media_type="application/json")
 
 
 @router.post("/tickets", status_code=201, response_model=TicketOut, tags=["tickets"],

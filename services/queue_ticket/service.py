@@ -21,12 +21,14 @@ from services.queue_ticket.schemas import (
     FinishIn,
     OfficeIn,
     TicketIn,
+    TicketOut,
     TransferIn,
 )
 from shared.auth import Principal
 from shared.calendar import VN_TZ, WorkingCalendar, WorkSession
 from shared.calendars import calendar_for_agency
 from shared.db import Tx
+from shared.lean import json_bytes
 from shared.problems import ProblemError
 
 ALWAYS_OPEN = WorkingCalendar(sessions=[WorkSession(time(0), time(23, 59, 59))], overrides=(),
@@ -190,8 +192,10 @@ async def estimate(conn: repo.Conn, t: Any, default_seconds: int, now: datetime)
     return estimate_from(row, default_seconds, now)
 
 
-async def issue_ticket(session: Tx, numbers: repo.NumberAllocator, body: TicketIn,
-                       principal: Principal) -> dict[str, Any]:
+async def issue_ticket(session: Tx, numbers: repo.NumberAllocator, body: TicketIn, principal: Principal,
+                       keep: tuple[str, str, str, str] | None = None) -> bytes:
+    """A walk-in ticket; the answer's JSON. With `keep` (Idempotency-Key scope, key, path, fingerprint) the
+    answer is stored with the ticket by the same statement (KeyUsed if a request with that key came first)."""
     now = clock.now()
     # The ticket is one INSERT (its number comes from its own short transaction): no BEGIN/COMMIT around
     # the reads and it. With an Idempotency-Key the request's transaction is already open: all commit together.
@@ -225,12 +229,25 @@ async def issue_ticket(session: Tx, numbers: repo.NumberAllocator, body: TicketI
         if mine is not None:
             raise problem(409, "ticket_limit", f"Bạn đã có số {mine['display']} đang chờ / "
                                                f"you already hold ticket {mine['display']}")
-    t = await repo.insert_ticket(
-        conn, numbers, office_code=body.office_code, category_code=body.category_code, day=local_day(now),
-        prefix=row["prefix"], priority_group=body.priority, booking_code=None, slot_start=None, now=now,
-        issued_by=principal.subject, issued_role=principal.role)
     est = estimate_from(stats, row["default_service_seconds"], now)
-    return ticket_out(t, category_name=row["category_name"], **est)
+    ticket = {"office_code": body.office_code, "category_code": body.category_code, "day": local_day(now),
+              "prefix": row["prefix"], "priority_group": body.priority, "now": now,
+              "issued_by": principal.subject, "issued_role": principal.role}
+    if keep is not None:
+        answer = TicketOut(**ticket_out(_to_be_inserted(ticket), category_name=row["category_name"], **est))
+        _number, kept = await repo.insert_ticket_keeping_answer(conn, numbers, answer.model_dump(mode="json"), keep,
+                                                                **ticket)
+        return kept
+    t = await repo.insert_ticket(conn, numbers, booking_code=None, slot_start=None, **ticket)
+    return json_bytes(TicketOut(**ticket_out(t, category_name=row["category_name"], **est)).model_dump(mode="json"))
+
+
+def _to_be_inserted(ticket: dict[str, Any]) -> dict[str, Any]:
+    """The new ticket's row as the insert will write it (id and number are set by the statement)."""
+    return {"id": 0, "display": "", "office_code": ticket["office_code"], "category_code": ticket["category_code"],
+            "day": ticket["day"], "status": "waiting", "priority_group": ticket["priority_group"], "booking_code": None,
+            "counter_id": None, "issued_at": ticket["now"], "called_at": None, "serving_at": None,
+            "finished_at": None, "skipped_at": None, "dossier_codes": []}
 
 
 def _json_slot(slot: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -19,6 +19,8 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from scripts.stack import ROOT, Stack, free_port
 from services.queue_ticket.app import create_app
@@ -241,3 +243,27 @@ async def test_call_next_statement_under_32_connections_never_fails_nor_repeats(
         await pool.close()
     assert len(handed) == len(set(handed)) == 3000
     await app.aclose()
+
+
+async def test_concurrent_retries_of_one_idempotency_key_make_one_ticket(
+    committed_client_factory: ClientFactory, make_token: Any, database_url: str,
+) -> None:
+    """A kiosk retrying one key 20 times over two instances: one ticket, and every answer is that ticket."""
+    apps = [committed_client_factory(create_app), committed_client_factory(create_app)]
+    code = new_code()
+    await setup_office(apps[0], make_token, code, cap=10_000)
+    headers = {**kiosk(make_token, code), "Idempotency-Key": f"race-{code}"}
+    body = {"office_code": code, "category_code": "HT"}
+    results = await asyncio.gather(*(apps[i % 2].post("/v1/tickets", json=body, headers=headers) for i in range(20)))
+    assert {r.status_code for r in results} <= {201, 409}, [r.text for r in results if r.status_code >= 300]
+    answers = {r.content for r in results if r.status_code == 201}
+    assert len(answers) == 1
+    ticket = json.loads(answers.pop())
+    assert ticket["number"].startswith("A") and ticket["status"] == "waiting"
+    engine = create_async_engine(database_url)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(text("SELECT id FROM queue.tickets WHERE office_code = :c"), {"c": code})).all()
+    await engine.dispose()
+    assert [r.id for r in rows] == [ticket["id"]]
+    for c in apps:
+        await c.aclose()

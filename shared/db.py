@@ -75,37 +75,38 @@ class Database:
         about 0.6 ms of CPU, more than the SQL of a read or a one-statement write. The work is
         committed when the block ends, before the response is built; an error rolls it back.
         """
+        pool: asyncpg.Pool[Any] | None = None
+        savepoint: Any = None
         if self._bound is not None:  # tests: a savepoint inside the test's outer transaction
             raw: Any = (await self._bound.get_raw_connection()).dbapi_connection
-            async with raw.driver_connection.transaction():
-                tx = Lean(raw.driver_connection)
-                try:
-                    yield tx
-                except BaseException:
-                    await tx.rollback()
-                    raise
-                await tx.commit()
-            tx.committed()
-            return
-        pool = self._lean_pool or await self._open_lean_pool()
-        try:  # the timeout's machinery only when no connection is free (measured: 3% of a read)
-            conn = await (pool.acquire() if pool.get_idle_size() else pool.acquire(timeout=self._lean_timeout))
-        except TimeoutError as exc:
-            raise ProblemError(503, "busy", "Hệ thống đang bận, vui lòng thử lại sau giây lát / The service is "
-                               "busy; retry in a moment.", headers={"Retry-After": "1"}) from exc
+            conn = raw.driver_connection
+            savepoint = conn.transaction()
+            await savepoint.start()
+        else:
+            pool = self._lean_pool or await self._open_lean_pool()
+            try:  # the timeout's machinery only when no connection is free (measured: 3% of a read)
+                conn = await (pool.acquire() if pool.get_idle_size() else pool.acquire(timeout=self._lean_timeout))
+            except TimeoutError as exc:
+                raise ProblemError(503, "busy", "Hệ thống đang bận, vui lòng thử lại sau giây lát / The service "
+                                   "is busy; retry in a moment.", headers={"Retry-After": "1"}) from exc
+        tx = Lean(conn)
         try:
-            tx = Lean(conn)
             try:
                 yield tx
             except BaseException:
                 await tx.rollback()
+                if savepoint is not None:
+                    await savepoint.rollback()
                 raise
             await tx.commit()
+            if savepoint is not None:
+                await savepoint.commit()
             if self.waker is not None and tx.info.pop("wake_jobs", False):
                 self.waker.poke()
             tx.committed()
         finally:
-            await pool.release(conn)
+            if pool is not None:
+                await pool.release(conn)
 
     async def _open_lean_pool(self) -> asyncpg.Pool[Any]:
         async with self._lean_lock:

@@ -216,17 +216,20 @@ async def test_failing_commit_answers_5xx_not_200(client: httpx.AsyncClient, rea
     assert_problem(r, 500, "internal_error")
 
 
-async def test_unknown_route_method_malformed_and_invalid_bodies(client: httpx.AsyncClient, make_token: Any) -> None:
+@pytest.mark.parametrize("path", ["/v1/things", "/v1/lean/things"])  # a FastAPI route and a lean route
+async def test_unknown_route_method_malformed_and_invalid_bodies(client: httpx.AsyncClient, make_token: Any,
+                                                                 path: str) -> None:
     tok = make_token("officer")
     assert_problem(await client.get("/v1/nowhere"), 404, "not_found")
     assert_problem(await client.delete("/v1/things/commit-fails"), 405, "method_not_allowed")
-    r = await client.post("/v1/things", content=b"{not json", headers=auth(tok, **{
+    assert_problem(await client.post(path, json={"name": "x"}), 401, "unauthorized")
+    r = await client.post(path, content=b"{not json", headers=auth(tok, **{
         "Idempotency-Key": "k1", "Content-Type": "application/json"}))
     assert_problem(r, 400, "malformed_json")
-    r = await client.post("/v1/things", json={"name": "", "count": "many"},
-                          headers=auth(tok, **{"Idempotency-Key": "k2"}))
+    r = await client.post(path, json={"name": "", "count": "many"}, headers=auth(tok, **{"Idempotency-Key": "k2"}))
     body = assert_problem(r, 422, "validation_error")
-    assert {e["field"] for e in body["errors"]} == {"name", "count"}
+    assert {(e["field"], e["in"]) for e in body["errors"]} == {("name", "body"), ("count", "body")}
+    assert_problem(await client.post(path, json={"name": "x"}, headers=auth(tok)), 400, "idempotency_key_missing")
 
 
 async def test_titles_follow_accept_language(client: httpx.AsyncClient) -> None:
@@ -441,20 +444,6 @@ async def test_lean_route_commits_before_answering_and_rolls_back_on_error(
     assert never not in AFTER_COMMIT
     assert await count(database_url, "SELECT count(*) FROM testkit.idempotency_keys WHERE key=:k",
                        k=refused.request.headers["idempotency-key"]) == 0
-
-
-async def test_lean_route_bodies_and_tokens_get_the_same_problems(client: httpx.AsyncClient, make_token: Any) -> None:
-    tok = make_token("officer")
-    assert_problem(await client.post("/v1/lean/things", json={"name": "x"}), 401, "unauthorized")
-    r = await client.post("/v1/lean/things", content=b"{not json", headers=auth(tok, **{
-        "Idempotency-Key": "k1", "Content-Type": "application/json"}))
-    assert_problem(r, 400, "malformed_json")
-    r = await client.post("/v1/lean/things", json={"name": "", "count": "many"},
-                          headers=auth(tok, **{"Idempotency-Key": "k2"}))
-    body = assert_problem(r, 422, "validation_error")
-    assert {(e["field"], e["in"]) for e in body["errors"]} == {("name", "body"), ("count", "body")}
-    assert_problem(await client.post("/v1/lean/things", json={"name": "x"}, headers=auth(tok)),
-                   400, "idempotency_key_missing")
 
 
 async def test_lean_route_concurrent_retries_write_exactly_once(

@@ -29,20 +29,22 @@ from scripts.stack import ROOT, Stack, free_port
 
 T = TypeVar("T")
 OFFICE = "BENCH"
+ISSUE_OFFICE = "BENCHK"
 COUNTERS = 32
 TICKETS = 10_000
 
 
 async def _setup(gw: str, admin: str) -> list[int]:
-    """A 24/7 bench office: category HT (issue bench), DR (the queue drained), 32 counters on DR."""
+    """24/7 bench offices: ISSUE_OFFICE for the issue rate (category HT), OFFICE with the queue drained (DR) and
+    its 32 counters. Apart, so the issue run's tickets are not in the drained office's waiting room."""
     h = {"Authorization": f"Bearer {admin}"}
     async with aiohttp.ClientSession(base_url=gw, headers=h) as s:
-        async with s.put(f"/api/queue/v1/offices/{OFFICE}", json={
-                "name": "Phòng thử tải", "agency_code": "000.00.21.H29", "occupancy_cap": 1_000_000,
-                "always_open": True}) as r:
-            assert r.status == 200, await r.text()
-        for code, prefix in (("HT", "A"), ("DR", "D")):
-            async with s.put(f"/api/queue/v1/offices/{OFFICE}/categories/{code}", json={
+        for office, code, prefix in ((ISSUE_OFFICE, "HT", "A"), (OFFICE, "DR", "D")):
+            async with s.put(f"/api/queue/v1/offices/{office}", json={
+                    "name": "Phòng thử tải", "agency_code": "000.00.21.H29", "occupancy_cap": 1_000_000,
+                    "always_open": True}) as r:
+                assert r.status == 200, await r.text()
+            async with s.put(f"/api/queue/v1/offices/{office}/categories/{code}", json={
                     "prefix": prefix, "name": f"Thử tải {code}"}) as r:
                 assert r.status == 200, await r.text()
         ids = []
@@ -140,7 +142,7 @@ def run_queue_bench(stack: Stack, raw_url: str | None, seconds: int, database_ur
     out: dict[str, Any] = {}
     print("\nQueue tickets:", flush=True)
     body_file = Path(tempfile.mkstemp(suffix=".json")[1])
-    body_file.write_text(json.dumps({"office_code": OFFICE, "category_code": "HT"}))
+    body_file.write_text(json.dumps({"office_code": ISSUE_OFFICE, "category_code": "HT"}))
     env = {"BODY_FILE": str(body_file), "TOKEN": admin}
     issue = wrk("gateway POST /api/queue/v1/tickets", f"{gw}/api/queue/v1/tickets", connections=32,
                 seconds=seconds, script="post.lua", env=env)

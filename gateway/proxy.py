@@ -50,7 +50,7 @@ log = structlog.get_logger("gateway")
 _CHILDREN: dict[tuple[str, int], tuple[Any, Any]] = {}
 
 
-def _metric_children(service: str, status: int) -> tuple[Any, Any]:
+def metric_children(service: str, status: int) -> tuple[Any, Any]:
     """Label lookups cached: they cost more than the increments themselves."""
     key = (service, status)
     found = _CHILDREN.get(key)
@@ -143,7 +143,7 @@ class Proxy:
             status = exc.status
             await send_problem(send, scope, request_id, exc)
         finally:
-            requests, latency = _metric_children(service, status)
+            requests, latency = metric_children(service, status)
             requests.inc()
             latency.observe(time.perf_counter() - started)
             if self.settings.access_log:
@@ -249,16 +249,8 @@ class Proxy:
         try:
             status, resp_headers, payload = await self.pools[service].request(
                 scope["method"], target, headers, body, self.settings.gateway_timeout_seconds)
-        except ConnectionRefusedError as exc:
-            raise ProblemError(503, "upstream_unavailable",
-                               f"Dịch vụ {service} chưa sẵn sàng / Service '{service}' is unavailable",
-                               headers={"Retry-After": "2"}) from exc
-        except TimeoutError as exc:
-            raise ProblemError(504, "upstream_timeout",
-                               f"Dịch vụ {service} phản hồi quá lâu / Service '{service}' timed out") from exc
-        except UpstreamError as exc:
-            raise ProblemError(502, "bad_gateway",
-                               f"Phản hồi lỗi từ dịch vụ {service} / Bad response from '{service}'") from exc
+        except (ConnectionRefusedError, TimeoutError, UpstreamError) as exc:
+            raise upstream_problem(service, exc) from exc
         out = [(b"x-request-id", request_id.encode())]
         out += [(k, v) for k, v in resp_headers if k not in RESPONSE_DROP_BYTES]
         out.append((b"content-length", str(len(payload)).encode()))
@@ -317,9 +309,36 @@ class Proxy:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
+def upstream_problem(service: str, exc: BaseException) -> ProblemError:
+    """503 when the service cannot be reached, 504 when it is too slow, 502 for a broken answer."""
+    if isinstance(exc, ConnectionRefusedError):
+        return ProblemError(503, "upstream_unavailable",
+                            f"Dịch vụ {service} chưa sẵn sàng / Service '{service}' is unavailable",
+                            headers={"Retry-After": "2"})
+    if isinstance(exc, TimeoutError):
+        return ProblemError(504, "upstream_timeout",
+                            f"Dịch vụ {service} phản hồi quá lâu / Service '{service}' timed out")
+    return ProblemError(502, "bad_gateway",
+                        f"Phản hồi lỗi từ dịch vụ {service} / Bad response from '{service}'")
+
+
 def _too_large(limit: int) -> ProblemError:
     return ProblemError(413, "payload_too_large",
                         f"Nội dung vượt quá {limit} byte / Body larger than {limit} bytes")
+
+
+def problem_message(scope_path: str, request_id: str, accept_language: str | None,
+                    exc: ProblemError) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """Headers and body of a problem answered by the gateway itself (ASGI path and fast path)."""
+    body: dict[str, Any] = problem_body(
+        exc.status, exc.code, exc.detail, instance=scope_path, request_id=request_id,
+        accept_language=accept_language, title=exc.title, errors=exc.errors, extra=exc.extra,
+    )
+    raw = json.dumps(body, ensure_ascii=False).encode()
+    headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(raw)).encode()),
+               (b"x-request-id", request_id.encode())]
+    headers += [(k.lower().encode(), v.encode()) for k, v in (exc.headers or {}).items()]
+    return headers, raw
 
 
 async def send_problem(send: Send, scope: Scope, request_id: str, exc: ProblemError) -> None:
@@ -327,14 +346,7 @@ async def send_problem(send: Send, scope: Scope, request_id: str, exc: ProblemEr
     for k, v in scope["headers"]:
         if k == b"accept-language":
             accept_language = v.decode("latin-1")
-    body: dict[str, Any] = problem_body(
-        exc.status, exc.code, exc.detail, instance=scope["path"], request_id=request_id,
-        accept_language=accept_language, title=exc.title, errors=exc.errors, extra=exc.extra,
-    )
-    raw = json.dumps(body, ensure_ascii=False).encode()
-    headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(raw)).encode()),
-               (b"x-request-id", request_id.encode())]
-    headers += [(k.lower().encode(), v.encode()) for k, v in (exc.headers or {}).items()]
+    headers, raw = problem_message(scope["path"], request_id, accept_language, exc)
     message: Message = {"type": "http.response.start", "status": exc.status, "headers": headers}
     await send(message)
     await send({"type": "http.response.body", "body": raw})

@@ -97,7 +97,9 @@ class Stack:
         try:
             import uvloop  # noqa: F401
 
-            args += ["--loop", "uvloop", "--http", "httptools"]
+            # The gateway's protocol is uvicorn's httptools one with a shortcut for proxied requests.
+            http = "gateway.fast:GatewayProtocol" if target.startswith("gateway.") else "httptools"
+            args += ["--loop", "uvloop", "--http", http]
         except ImportError:
             pass
         if workers > 1:

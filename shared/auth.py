@@ -118,6 +118,13 @@ class TokenVerifier:
             raise _unauthorized("Khóa ký không xác định / Unknown signing key (kid)")
         return self._keys[kid]
 
+    def cached(self, token: str) -> Principal | None:
+        """The principal of a token this verifier has already accepted and that has not expired."""
+        found = self._verified.get(token)
+        if found is not None and found[1] > time.time():
+            return found[0]
+        return None
+
     async def verify(self, token: str) -> Principal:
         cached = self._verified.get(token)
         now = time.time()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from gateway.app import Gateway
@@ -61,13 +62,16 @@ class _FastCycle:
         self.started = time.perf_counter()
 
 
-def find_gateway(app: Any) -> Gateway | None:
-    """The Gateway under uvicorn's and our own ASGI wrappers."""
+def find_gateway(app: Any) -> tuple[Gateway | None, ProxyHeadersMiddleware | None]:
+    """The Gateway under uvicorn's and our own ASGI wrappers, and uvicorn's proxy-headers layer if on."""
+    proxy_headers = None
     for _ in range(10):
+        if isinstance(app, ProxyHeadersMiddleware):
+            proxy_headers = app
         if isinstance(app, Gateway):
-            return app
+            return app, proxy_headers
         app = getattr(app, "app", None)
-    return None
+    return None, proxy_headers
 
 
 class GatewayProtocol(HttpToolsProtocol):
@@ -75,7 +79,7 @@ class GatewayProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.gateway = find_gateway(self.app)
+        self.gateway, self.proxy_headers = find_gateway(self.app)
 
     def on_message_begin(self) -> None:
         # The ASGI scope is built only when the request takes the ASGI path (see _to_asgi).
@@ -104,16 +108,18 @@ class GatewayProtocol(HttpToolsProtocol):
             return None
         parser = self.parser
         method = parser.get_method()
-        if method == b"HEAD" or parser.should_upgrade() or b"%" in self.url:
+        if method == b"HEAD" or parser.should_upgrade():
             return None
         path, _, query = self.url.partition(b"?")
+        if b"%" in path:  # routing needs the decoded path; the query is forwarded as it came
+            return None
         target = Proxy.route(path.decode("latin-1"))
         if target is None:
             return None
         assert self.gateway is not None
         proxy = self.gateway.proxy
         principal: Principal | None = None
-        request_id = forwarded_for = None
+        request_id = forwarded_for = forwarded_proto = None
         for name, value in self.headers:
             if name == b"authorization":
                 if value[:7].lower() != b"bearer ":
@@ -125,7 +131,9 @@ class GatewayProtocol(HttpToolsProtocol):
             elif name == b"x-request-id":
                 request_id = value
             elif name == b"x-forwarded-for":
-                forwarded_for = value
+                forwarded_for = forwarded_for + b", " + value if forwarded_for else value
+            elif name == b"x-forwarded-proto":
+                forwarded_proto = value
             elif name in (b"transfer-encoding", b"origin") or (name == b"accept" and b"text/event-stream" in value):
                 return None
         if principal is None or proxy.limiter.check(f"sub:{principal.subject}") is not None:
@@ -139,14 +147,27 @@ class GatewayProtocol(HttpToolsProtocol):
         if request_id is None or not valid_request_id(request_id.decode("latin-1")):
             request_id = new_request_id().encode()
         cycle.request_id = request_id
-        peer = (self.client[0] if self.client else "-").encode()
+        client, scheme = self._client_and_scheme(forwarded_for, forwarded_proto)
         cycle.upstream_headers = [(k, v) for k, v in self.headers if k not in HOP_BY_HOP] + [
             (b"x-request-id", request_id),
-            (b"x-forwarded-for", forwarded_for + b", " + peer if forwarded_for else peer),
-            (b"x-forwarded-proto", b"http"),
+            (b"x-forwarded-for", forwarded_for + b", " + client if forwarded_for else client),
+            (b"x-forwarded-proto", scheme),
         ]
         cycle.method = method.decode("ascii")
         return cycle
+
+    def _client_and_scheme(self, forwarded_for: bytes | None, forwarded_proto: bytes | None) -> tuple[bytes, bytes]:
+        """The client address and scheme the ASGI path sees once uvicorn's proxy-headers layer ran."""
+        client = self.client[0] if self.client else "-"
+        scheme: str = self.scheme or "http"
+        trusted = self.proxy_headers.trusted_hosts if self.proxy_headers is not None else None
+        if trusted is not None and client in trusted:
+            if forwarded_proto is not None and forwarded_proto.strip() in (b"http", b"https", b"ws", b"wss"):
+                scheme = forwarded_proto.strip().decode()
+            if forwarded_for is not None:
+                host, _port = trusted.get_trusted_client_address(forwarded_for.decode("latin-1"))
+                client = host or client
+        return client.encode(), scheme.encode()
 
     def on_body(self, body: bytes) -> None:
         cycle = self.cycle

@@ -182,10 +182,8 @@ class Proxy:
                                f"Quá nhiều yêu cầu, thử lại sau {wait} giây / "
                                f"Too many requests; retry in {wait} s",
                                headers={"Retry-After": str(wait)})
-        forwarded_for = client_ip
-        for k, v in scope["headers"]:
-            if k == b"x-forwarded-for":
-                forwarded_for = f"{v.decode('latin-1')}, {client_ip}"
+        chain = ", ".join(v.decode("latin-1") for k, v in scope["headers"] if k == b"x-forwarded-for")
+        forwarded_for = f"{chain}, {client_ip}" if chain else client_ip
         body = await self._read_body(scope, receive)
         streaming = any(k == b"accept" and b"text/event-stream" in v for k, v in scope["headers"])
         if not streaming and method != "HEAD":

@@ -166,9 +166,10 @@ async def test_get_and_post_forward_the_same_request_and_answer_the_same(gateway
 async def test_upstream_failures_are_the_same_problems_on_both_paths(gateway: Running) -> None:
     for path, status, code in (("/api/postal/v1/ping", 503, "upstream_unavailable"),
                                ("/api/intake/v1/slow", 504, "upstream_timeout")):
-        def get(c: httpx.AsyncClient, token: str, path: str = path) -> Awaitable[httpx.Response]:
+        def get(c: httpx.AsyncClient, token: str, path: str = path, rid: str = f"req-{status}",
+                ) -> Awaitable[httpx.Response]:
             return c.get(path, headers={"Authorization": f"Bearer {token}", "Accept-Language": "en",
-                                        "X-Request-ID": f"req-{status}"})
+                                        "X-Request-ID": rid})
 
         slow, fast = await both_paths(gateway, get)
         _same_response(slow, fast)
@@ -177,9 +178,9 @@ async def test_upstream_failures_are_the_same_problems_on_both_paths(gateway: Ru
         assert problem["code"] == code and problem["status"] == status
         assert problem["request_id"] == f"req-{status}" and problem["instance"] == path
         assert problem["title"].isascii()  # the English title, as Accept-Language asked
+    token = await login(gateway.url, "canbo.phuong", "demo-officer")
     async with httpx.AsyncClient(base_url=gateway.url) as c:
-        up = await c.get("/api/intake/v1/status/418",
-                         headers={"Authorization": f"Bearer {await login(gateway.url, 'canbo.phuong', 'demo-officer')}"})
+        up = await c.get("/api/intake/v1/status/418", headers={"Authorization": f"Bearer {token}"})
     assert up.status_code == 418  # an upstream's own status passes through
 
 

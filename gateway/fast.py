@@ -8,7 +8,8 @@ ASGI path cost about 0.28 ms of gateway CPU per proxied request.
 Everything else takes uvicorn's ASGI path unchanged, through the same `Proxy`: the first request
 with a new token (it verifies and caches it), public routes, browsers (CORS), streams, HEAD,
 `Expect: 100-continue`, chunked or oversized bodies, a rate-limited caller (answered 429 there),
-pipelined requests and the gateway's own routes. Both paths send the same headers upstream and
+pipelined requests, the gateway's own routes, and every request when uvicorn runs with
+`--limit-concurrency` or `--root-path`. Both paths send the same headers upstream and
 answer with the same problems.
 """
 
@@ -105,6 +106,8 @@ class GatewayProtocol(HttpToolsProtocol):
         """A cycle for the shortcut, or None when anything about the request needs the ASGI path."""
         current = self.cycle
         if (current is not None and not current.response_complete) or self.pipeline or self.expect_100_continue:
+            return None
+        if self.limit_concurrency is not None or self.root_path:  # uvicorn's own handling of those options
             return None
         parser = self.parser
         method = parser.get_method()

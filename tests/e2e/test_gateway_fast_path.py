@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,8 +71,10 @@ async def _serve(app: Any, port: int, **kw: Any) -> tuple[uvicorn.Server, asynci
     raise AssertionError("server did not start")
 
 
-@pytest.fixture
-async def gateway(database_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Running]:
+@asynccontextmanager
+async def running_gateway(database_url: str, monkeypatch: pytest.MonkeyPatch, **uvicorn_options: Any,
+                          ) -> AsyncIterator[Running]:
+    """A gateway on GatewayProtocol in front of the echo upstream (postal points at a closed port)."""
     upstream_port, dead_port, port = free_port(), free_port(), free_port()
     upstream, upstream_task = await _serve(echo, upstream_port, http="httptools")
     up = f"http://127.0.0.1:{upstream_port}"
@@ -87,13 +90,19 @@ async def gateway(database_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIt
         original(self, cycle, result, exc)
 
     monkeypatch.setattr(GatewayProtocol, "_answer", spy)
-    server, task = await _serve(create_app(settings), port, http=GatewayProtocol)
+    server, task = await _serve(create_app(settings), port, http=GatewayProtocol, **uvicorn_options)
     try:
         yield running
     finally:
         server.should_exit = upstream.should_exit = True
         await task
         await upstream_task
+
+
+@pytest.fixture
+async def gateway(database_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Running]:
+    async with running_gateway(database_url, monkeypatch) as running:
+        yield running
 
 
 Send_ = Callable[[httpx.AsyncClient, str], Awaitable[httpx.Response]]
@@ -228,3 +237,13 @@ async def test_pipelined_requests_are_answered_in_order_and_http10_closes(gatewa
     got = await _raw_exchange(gateway.url, request("/api/intake/v1/old", "1.0"))
     head = got.split(b"\r\n\r\n", 1)[0].lower()
     assert head.startswith(b"http/1.1 200") and b"connection: close" in head
+
+
+async def test_uvicorn_concurrency_limit_keeps_every_request_on_the_asgi_path(
+        database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with running_gateway(database_url, monkeypatch, limit_concurrency=50) as gw:
+        token = await login(gw.url, "canbo.phuong", "demo-officer")
+        async with httpx.AsyncClient(base_url=gw.url) as c:
+            codes = [(await c.get("/api/intake/v1/ping", headers={"Authorization": f"Bearer {token}"})).status_code
+                     for _ in range(3)]
+        assert codes == [200, 200, 200] and gw.fast == []

@@ -52,8 +52,13 @@ def _typed(table: Any, keys: Sequence[str], start: int) -> str:
     return ", ".join(f"${i}::{table.c[k].type.compile(dialect=PG_DIALECT)}" for i, k in enumerate(keys, start))
 
 
+@lru_cache(maxsize=8)
+def _jsonb_columns(table: Any) -> frozenset[str]:
+    return frozenset(c.name for c in table.columns if isinstance(c.type, JSONB))
+
+
 def _param(table: Any, key: str, value: Any) -> Any:
-    return json.dumps(value) if isinstance(table.c[key].type, JSONB) and value is not None else value
+    return json.dumps(value) if value is not None and key in _jsonb_columns(table) else value
 
 
 @lru_cache(maxsize=16)
@@ -124,46 +129,59 @@ async def dossier_with_timeline(session: Tx, code: str) -> tuple[dict[str, Any],
     if row is None:
         return None
     dossier = _decoded(row)
-    raw_timeline = dossier.pop("timeline")
-    timeline: list[dict[str, Any]] = json.loads(raw_timeline) if isinstance(raw_timeline, str) else raw_timeline
-    for item in timeline:
-        for key, value in item.items():
-            if key in DATETIME_KEYS and value is not None:
-                item[key] = datetime.fromisoformat(value)
-    return dossier, timeline
+    return dossier, _timeline_items(dossier.pop("timeline"))
 
 
-async def update_dossier(session: Tx, code: str, values: dict[str, Any]) -> int:
-    """Writes the changes and bumps the version; returns the new version."""
+HISTORY_FIELDS = ("dossier_code", "at", "actor", "actor_role", "actor_agency", "action", "from_status", "to_status",
+                  "step", "step_due_at", "note", "data", "counted_agency", "procedure_code", "field_code", "channel")
+TIMELINE_COLUMNS = ("at", "actor", "actor_role", "actor_agency", "action", "from_status", "to_status", "step",
+                    "step_due_at", "note")
+
+
+@lru_cache(maxsize=64)
+def _transition_sql(keys: tuple[str, ...], with_timeline: bool) -> str:
+    sets = "".join(f"{k} = ${i}::{dossiers.c[k].type.compile(dialect=PG_DIALECT)}, "
+                   for i, k in enumerate(keys, 2))
+    history_from = len(keys) + 2
+    columns = ", ".join(TIMELINE_COLUMNS)
+    timeline = f""",
+       (SELECT coalesce(jsonb_agg(to_jsonb(t) - 'id' ORDER BY t.id), '[]'::jsonb) FROM (
+            SELECT id, {columns} FROM workflow.history WHERE dossier_code = $1
+            UNION ALL SELECT id, {columns} FROM h) t) AS timeline""" if with_timeline else ""
+    return f"""WITH u AS (
+    UPDATE workflow.dossiers SET {sets}version = version + 1, updated_at = now() WHERE code = $1 RETURNING version
+), h AS (
+    INSERT INTO workflow.history ({", ".join(HISTORY_FIELDS)})
+    SELECT {_typed(history, HISTORY_FIELDS, history_from)} FROM u RETURNING id, {columns}
+)
+SELECT (SELECT version FROM u) AS version{timeline}"""
+
+
+async def transition(session: Tx, code: str, values: dict[str, Any], row: dict[str, Any], *,
+                     with_timeline: bool = False) -> tuple[int, list[dict[str, Any]] | None]:
+    """The dossier's changes (version bumped) and its history row in one statement; with the timeline
+    the reader sees afterwards when asked (the history before it, as one snapshot, and the new row)."""
     unknown = set(values) - DOSSIER_COLUMNS
     if unknown:
         raise KeyError(f"not dossier columns: {unknown}")
-    keys = sorted(values)
-    sets = ", ".join(f"{k} = ${i}" + ("::jsonb" if k in JSONB_COLUMNS else "") for i, k in enumerate(keys, 2))
-    params = [json.dumps(values[k]) if k in JSONB_COLUMNS and values[k] is not None else values[k] for k in keys]
+    keys = tuple(sorted(values))
+    params = [_param(dossiers, k, values[k]) for k in keys]
+    params += [_param(history, k, row.get(k) or {} if k == "data" else row.get(k)) for k in HISTORY_FIELDS]
     conn = await raw_connection(session)
-    version = await conn.fetchval(f"UPDATE workflow.dossiers SET {sets}{', ' if sets else ''}version = version + 1, "
-                                  "updated_at = now() WHERE code = $1 RETURNING version", code, *params)
-    return int(version)
+    found = await conn.fetchrow(_transition_sql(keys, with_timeline), code, *params)
+    if found is None or found["version"] is None:
+        raise LookupError(f"no dossier {code}")
+    return int(found["version"]), _timeline_items(found["timeline"]) if with_timeline else None
 
 
-HISTORY_INSERT = """
-INSERT INTO workflow.history (dossier_code, at, actor, actor_role, actor_agency, action, from_status, to_status,
-    step, step_due_at, note, data, counted_agency, procedure_code, field_code, channel)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb, $13, $14, $15, $16)
-"""
-HISTORY_FIELDS = ("dossier_code", "at", "actor", "actor_role", "actor_agency", "action", "from_status", "to_status",
-                  "step", "step_due_at", "note", "data", "counted_agency", "procedure_code", "field_code", "channel")
-
-
-async def append_history(session: Tx, row: dict[str, Any]) -> None:
-    conn = await raw_connection(session)
-    await conn.execute(HISTORY_INSERT, *(json.dumps(row.get(k) or {}) if k == "data" else row.get(k)
-                                         for k in HISTORY_FIELDS))
-
-
-TIMELINE_COLUMNS = ("at", "actor", "actor_role", "actor_agency", "action", "from_status", "to_status", "step",
-                    "step_due_at", "note")
+def _timeline_items(raw: Any) -> list[dict[str, Any]]:
+    """A timeline that travelled as JSON, with its times as datetimes again."""
+    items: list[dict[str, Any]] = json.loads(raw) if isinstance(raw, str) else raw
+    for item in items:
+        for key, value in item.items():
+            if key in DATETIME_KEYS and value is not None:
+                item[key] = datetime.fromisoformat(value)
+    return items
 
 
 async def timeline(session: Tx, code: str) -> list[dict[str, Any]]:

@@ -58,16 +58,16 @@ async def act_on_dossier(request: Request) -> Response:
     body, raw = await parse_body(request, ActionIn)
     idem_key = parse_key(request.headers.get("idempotency-key"))
     async with request.app.state.db.lean() as tx:
-        idem = Idempotency(tx, idempotency_keys, scope_of(principal), idem_key, fingerprint_of(raw), "POST",
-                           request.url.path)
+        idem = Idempotency(tx, idempotency_keys, scope_of(principal), idem_key,
+                           fingerprint_of(raw) if idem_key else "", "POST", request.scope["path"])
         await idem.begin()
         if idem.replay:
             return idem.replay
         at = now()
-        d, status = await service.act(tx, request.path_params["code"], principal, body,
-                                      request.headers.get("if-match"), at)
-        out = json_bytes(await service.view(tx, d, principal, at))
-        response = await idem.remember(status, out, headers=_etag(d["version"]))
+        acted = await service.act(tx, request.path_params["code"], principal, body,
+                                  request.headers.get("if-match"), at)
+        out = json_bytes(await service.view(tx, acted.dossier, principal, at, timeline=acted.timeline))
+        response = await idem.remember(acted.status, out, headers=_etag(acted.dossier["version"]))
     return response
 
 

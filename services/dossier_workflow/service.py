@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from services.dossier_workflow import actions, deadlines
 from services.dossier_workflow import repository as repo
@@ -26,6 +26,14 @@ STATUS_TEXT = {
 }
 _definitions: dict[int, dict[str, Any]] = {}
 _in_force: dict[tuple[str, date], tuple[float, dict[str, Any]]] = {}
+
+
+class Acted(NamedTuple):
+    """An action's outcome: the dossier after it, the HTTP status, and the timeline its reader sees."""
+
+    dossier: dict[str, Any]
+    status: int
+    timeline: list[dict[str, Any]]
 
 
 def not_found(code: str) -> ProblemError:
@@ -133,8 +141,8 @@ def allowed_actions(definition_row: dict[str, Any], status: str, who: Principal)
 
 
 async def act(session: Tx, code: str, who: Principal, body: ActionIn, if_match: str | None,
-              now: datetime) -> tuple[dict[str, Any], int]:
-    """One action under optimistic concurrency: (the dossier after it, HTTP status)."""
+              now: datetime) -> Acted:
+    """One action under optimistic concurrency."""
     expected = parse_if_match(if_match)
     d = await repo.get_dossier(session, code, lock=True)
     if d is None or not can_read(d, who):
@@ -150,8 +158,7 @@ async def act(session: Tx, code: str, who: Principal, body: ActionIn, if_match: 
     return await apply(session, d, who, body, now)
 
 
-async def apply(session: Tx, d: dict[str, Any], who: Principal, body: ActionIn,
-                now: datetime) -> tuple[dict[str, Any], int]:
+async def apply(session: Tx, d: dict[str, Any], who: Principal, body: ActionIn, now: datetime) -> Acted:
     definition_row = await definition(session, d["definition_id"])
     rules: dict[str, Any] = definition_row["transitions"].get(d["status"], {})
     rule = rules.get(body.action)
@@ -178,14 +185,13 @@ async def apply(session: Tx, d: dict[str, Any], who: Principal, body: ActionIn,
     if step != d["step"]:
         step_due = deadlines.step_deadline(calendar, now, definition_row, step, d["working_minutes"])
         values.update(step=step, step_due_at=step_due)
-    version = await repo.update_dossier(session, d["code"], values)
-    await repo.append_history(session, history_row(
+    version, timeline = await repo.transition(session, d["code"], values, history_row(
         d, who, body.action, rule["to"], now, step=step, step_due_at=values.get("step_due_at", step_due),
-        note=body.note or body.reason, data=outcome.history_data))
+        note=body.note or body.reason, data=outcome.history_data), with_timeline=True)
     after = {**d, **values, "version": version}
     if outcome.notify:
         await notify(session, after, outcome.notify, outcome.notify_params, f"{d['code']}:{version}")
-    return after, outcome.http_status
+    return Acted(after, outcome.http_status, timeline or [])
 
 
 async def act_as_system(session: Tx, code: str, action: str, now: datetime, **fields: Any) -> bool:
@@ -214,8 +220,7 @@ async def answer_transfer(session: Tx, transfer_id: int, who: Principal, decisio
     await repo.answer_transfer(session, transfer_id, {"status": decision, "answered_at": now,
                                                       "external_ref": external_ref})
     values: dict[str, Any] = {"pending_transfer_id": None}
-    await repo.update_dossier(session, d["code"], values)
-    await repo.append_history(session, history_row(
+    await repo.transition(session, d["code"], values, history_row(
         d, who, f"transfer_{decision}", d["status"], now, note=note,
         data={"part_code": transfer["part_code"], "target": transfer["target"], "external_ref": external_ref}))
     return {**transfer, "status": decision, "answered_at": now, "external_ref": external_ref}
@@ -279,9 +284,8 @@ async def rate(session: Tx, code: str, who: Principal, score: int, comment: str 
                            "is returned", extra={"state": d["status"]})
     if d["rating"] is not None:
         raise ProblemError(409, "already_rated", "Hồ sơ đã được đánh giá / this dossier was already rated")
-    version = await repo.update_dossier(session, code, {"rating": score})
-    await repo.append_history(session, history_row(d, who, "rate", d["status"], now, note=comment,
-                                                   data={"rating": score}))
+    version, _ = await repo.transition(session, code, {"rating": score}, history_row(
+        d, who, "rate", d["status"], now, note=comment, data={"rating": score}))
     return {"code": code, "rating": score, "comment": comment, "version": version}
 
 
@@ -290,6 +294,6 @@ async def clock_started(session: Tx, code: str, started_at: datetime, due_at: da
     d = await repo.get_dossier(session, code, lock=True)
     if d is None or d["clock_started"]:
         return
-    await repo.update_dossier(session, code, {"clock_started": True, "due_at": due_at, "original_due_at": due_at})
-    await repo.append_history(session, history_row(d, SYSTEM, "clock_started", d["status"], started_at,
-                                                   data={"due_at": due_at.isoformat()}))
+    await repo.transition(session, code, {"clock_started": True, "due_at": due_at, "original_due_at": due_at},
+                          history_row(d, SYSTEM, "clock_started", d["status"], started_at,
+                                      data={"due_at": due_at.isoformat()}))

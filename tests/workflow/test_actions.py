@@ -69,6 +69,8 @@ async def test_happy_path_to_returned_with_history_and_notifications(
     assert [h["action"] for h in d["timeline"]] == ["receive", "assign", "start", "forward", "approve",
                                                     "return_result"]
     assert d["timeline"][4]["actor"] == "lanhdao.phuong" and d["timeline"][4]["to_status"] == "resolved"
+    # The action's answer (written and read in one statement) shows what a read shows afterwards.
+    assert (await client.get(f"/v1/dossiers/{code}", headers=auth(officer_tok))).json()["timeline"] == d["timeline"]
     timing = (await db_conn.execute(text(
         "SELECT data->>'timing' FROM workflow.history WHERE dossier_code=:c AND action='approve'"), {"c": code})
     ).scalar_one()

@@ -68,6 +68,31 @@ def job_insert_sql(name: str, source: str, entrypoint_param: str, payload_sql: s
 )"""
 
 
+COALESCE_SECONDS = 1
+
+
+def coalesced_job_sql(name: str, entrypoint: str, source: str) -> str:
+    """A CTE that enqueues at most one `entrypoint` job per second, whatever number of rows `source` has
+    and however many transactions ask: for handlers that drain an outbox table in batches.
+
+    The job waits COALESCE_SECONDS so the rows committed in its second are there when it runs. A row
+    committed while that job is already running waits for the next second's job, or for the periodic
+    sweep that every such handler also has. Call `mark_enqueued` so the workers are woken.
+    """
+    key = f"'{entrypoint}:' || floor(extract(epoch FROM clock_timestamp()))::bigint"
+    return f"""{name} AS (
+    INSERT INTO jobs.pgqueuer AS job (priority, entrypoint, payload, execute_after, status, dedupe_key)
+    SELECT 0, '{entrypoint}', convert_to('{{"data": {{}}}}', 'UTF8'),
+           now() + interval '{COALESCE_SECONDS} second', 'queued', {key}
+    WHERE EXISTS (SELECT 1 FROM {source})
+    ON CONFLICT (dedupe_key) WHERE status IN ('queued', 'picked') AND dedupe_key IS NOT NULL DO NOTHING
+    RETURNING id, entrypoint, priority
+), {name}_log AS (
+    INSERT INTO jobs.pgqueuer_log (job_id, status, entrypoint, priority)
+    SELECT id, 'queued', entrypoint, priority FROM {name}
+)"""
+
+
 def request_id() -> str | None:
     """The current request's id, carried in job payloads."""
     found: str | None = structlog.contextvars.get_contextvars().get("request_id")

@@ -19,6 +19,7 @@ from shared.settings import get_settings
 
 registry = JobRegistry("workflow")
 BATCH = 500
+PORTAL = {"portal": "DVCQG"}
 _notifier: Notifier | None = None
 
 
@@ -69,10 +70,20 @@ async def on_notification(session: Tx, data: dict[str, Any]) -> None:
         await notifier().send(Message(data["channel"], data["to"], data["template"], data.get("params", {})))
 
 
-@registry.lean_handler("portal.sync")
+@registry.lean_handler(repo.PORTAL_SYNC)
 async def on_portal_sync(session: Tx, data: dict[str, Any]) -> None:
-    """Sync to the national portal (Cổng DVCQG); the adapter here records it, a real one would POST."""
-    await repo.mark_synced(session, data["code"], datetime.now(UTC), {"portal": "DVCQG"})
+    """Sync to the national portal (Cổng DVCQG) in batches from the outbox; the adapter here records it,
+    a real one would POST the batch first. A job naming one dossier (queued before the outbox) syncs it too."""
+    now = datetime.now(UTC)
+    if data.get("code"):
+        await repo.mark_synced(session, data["code"], now, PORTAL)
+    await repo.sync_outbox(session, now, PORTAL)
+
+
+@registry.every("workflow.portal_sync_sweep", "* * * * *")
+async def sweep_portal_outbox(session: AsyncSession) -> None:
+    """What a coalesced `portal.sync` job missed (committed while it ran) is synced within a minute."""
+    await repo.sync_outbox(session, datetime.now(UTC), PORTAL)
 
 
 @registry.every("workflow.deadlines", "*/5 * * * *")

@@ -158,6 +158,13 @@ notifications = Table(
     Column("sent_at", DateTime(timezone=True), nullable=False),
 )
 
+portal_outbox = Table(
+    "portal_outbox", metadata,
+    Column("code", String(40), primary_key=True),
+    Column("queued_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    comment="dossiers received and not yet synced to the national portal (Cổng DVCQG); a row leaves once synced",
+)
+
 stats_daily = Table(
     "stats_daily", metadata,
     Column("counted_agency", String(30), primary_key=True),

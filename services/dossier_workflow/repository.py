@@ -23,9 +23,11 @@ from services.dossier_workflow.models import (
     transfers,
 )
 from shared.db import Tx, autocommit_connection, raw_connection
-from shared.jobs import job_insert_sql, mark_enqueued
+from shared.jobs import coalesced_job_sql, job_insert_sql, mark_enqueued
 
 PG_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
+PORTAL_SYNC = "portal.sync"
+PORTAL_BATCH = 1000
 
 
 async def definition_for(session: Tx, procedure_code: str, as_of: date) -> dict[str, Any]:
@@ -75,12 +77,15 @@ def _receive_sql(keys: tuple[str, ...], jobs: int) -> str:
 )"""]
     ctes += [job_insert_sql(f"job{i}", "d", f"${job_from + 2 * i}::text", f"${job_from + 2 * i + 1}::bytea")
              for i in range(jobs)]
+    ctes += ["o AS (INSERT INTO workflow.portal_outbox (code) SELECT code FROM d RETURNING code)",
+             coalesced_job_sql("sync", PORTAL_SYNC, "o")]
     return "WITH " + ",\n".join(ctes) + "\nSELECT count(*) FROM d"
 
 
 async def receive_dossier(session: Tx, row: dict[str, Any], first: dict[str, Any],
                           jobs: Sequence[tuple[str, bytes]]) -> bool:
-    """The dossier, its first history row and its jobs in one statement; False when it was there already."""
+    """The dossier, its first history row, its jobs and its place in the portal outbox in one statement;
+    False when it was there already."""
     keys = tuple(sorted(row))
     params = [_param(dossiers, k, row[k]) for k in keys]
     params += [_param(history, k, first.get(k) or {} if k == "data" else first.get(k)) for k in HISTORY_FIELDS]
@@ -337,6 +342,37 @@ INSERT INTO workflow.history ({", ".join(HISTORY_FIELDS)})
 SELECT code, $2, 'system', 'system', NULL, 'portal_synced', status, status, step, NULL, NULL, $3::jsonb,
        receiving_agency, procedure_code, field_code, channel FROM d
 """
+
+
+SYNC_OUTBOX = f"""
+WITH o AS (
+    DELETE FROM workflow.portal_outbox WHERE code IN (
+        SELECT code FROM workflow.portal_outbox ORDER BY queued_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+    RETURNING code
+), d AS (
+    UPDATE workflow.dossiers SET synced_at = $2 FROM o WHERE dossiers.code = o.code AND synced_at IS NULL
+    RETURNING dossiers.code, status, step, receiving_agency, procedure_code, field_code, channel
+), h AS (
+    INSERT INTO workflow.history ({", ".join(HISTORY_FIELDS)})
+    SELECT code, $2, 'system', 'system', NULL, 'portal_synced', status, status, step, NULL, NULL, $3::jsonb,
+           receiving_agency, procedure_code, field_code, channel FROM d
+), more AS (
+    SELECT 1 FROM workflow.portal_outbox WHERE (SELECT count(*) FROM o) = $1 LIMIT 1
+), {coalesced_job_sql("again", PORTAL_SYNC, "more")}
+SELECT (SELECT count(*) FROM o) AS taken, (SELECT count(*) FROM d) AS synced
+"""
+
+
+async def sync_outbox(session: Tx, at: datetime, data: dict[str, Any]) -> tuple[int, int]:
+    """Up to PORTAL_BATCH dossiers of the outbox marked synced, with their history rows, in one statement
+    (another run is enqueued when a full batch leaves more behind). Returns (taken, newly synced).
+    SKIP LOCKED: two workers flushing at once take different dossiers."""
+    conn = await raw_connection(session)
+    row = await conn.fetchrow(SYNC_OUTBOX, PORTAL_BATCH, at, json.dumps(data))
+    assert row is not None
+    if row["taken"] == PORTAL_BATCH:
+        mark_enqueued(session)
+    return int(row["taken"]), int(row["synced"])
 
 
 async def mark_synced(session: Tx, code: str, at: datetime, data: dict[str, Any]) -> None:

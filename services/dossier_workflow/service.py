@@ -100,11 +100,12 @@ async def receive(session: Tx, data: dict[str, Any]) -> bool:
         {**row, "status": None}, Principal(subject="intake", role="system", agency_code=data["receiving_agency"]),
         "receive", "received", received_at, step_due_at=row["step_due_at"],
         data={"result_delivery": data["result_delivery"]})
-    jobs = [("portal.sync", encode_payload({"code": data["code"]}))]
+    jobs = []
     message = notification(row, "dossier_received", {"due_at": due_at.isoformat()}, f"{data['code']}:received")
     if message is not None:
         jobs.append(("notification.send", encode_payload(message)))
-    # One statement: the dossier, its first history row and its jobs, or nothing when it is there already.
+    # One statement: the dossier, its first history row, its jobs and its place in the portal outbox,
+    # or nothing when it is there already.
     return await repo.receive_dossier(session, row, first, jobs)
 
 

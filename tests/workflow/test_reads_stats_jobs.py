@@ -85,9 +85,24 @@ async def test_received_job_is_idempotent_and_supplemented_job_resumes_at_handov
         "SELECT entrypoint, count(*) FROM jobs.pgqueuer WHERE :c IN (convert_from(payload, 'UTF8')::jsonb->'data'->>"
         "'code', convert_from(payload, 'UTF8')::jsonb->'data'->>'dossier_code') GROUP BY 1 ORDER BY 1"),
         {"c": code})).all()
-    assert [tuple(r) for r in queued] == [("notification.send", 1), ("portal.sync", 1)]
-    await jobs.on_portal_sync(session, {"code": code})
-    await jobs.on_portal_sync(session, {"code": code})
+    assert [tuple(r) for r in queued] == [("notification.send", 1)]
+    # The portal sync goes through the outbox: one coalesced job a second, however many dossiers.
+    outbox = (await db_conn.execute(text("SELECT count(*) FROM workflow.portal_outbox WHERE code=:c"), {"c": code}))
+    assert outbox.scalar_one() == 1
+    epoch = "SELECT floor(extract(epoch FROM clock_timestamp()))::bigint"
+    first_second = (await db_conn.execute(text(epoch))).scalar_one()
+    others = [await received_job(session, vn(2026, 11, 30, 9, 5 + i)) for i in range(20)]
+    for other in others:
+        await jobs.on_received(session, other)
+    last_second = (await db_conn.execute(text(epoch))).scalar_one()
+    sync_jobs = (await db_conn.execute(text(
+        "SELECT count(*) FROM jobs.pgqueuer WHERE entrypoint = 'portal.sync' AND status = 'queued' "
+        "AND split_part(dedupe_key, ':', 2)::bigint BETWEEN :a AND :b"), {"a": first_second, "b": last_second}))
+    assert 1 <= sync_jobs.scalar_one() <= last_second - first_second + 1  # not one job per dossier
+    await jobs.on_portal_sync(session, {})
+    await jobs.on_portal_sync(session, {})
+    outbox = (await db_conn.execute(text("SELECT count(*) FROM workflow.portal_outbox WHERE code=:c"), {"c": code}))
+    assert outbox.scalar_one() == 0
     synced = (await db_conn.execute(text(
         "SELECT d.synced_at IS NOT NULL, (SELECT count(*) FROM workflow.history h WHERE h.dossier_code = d.code "
         "AND h.action = 'portal_synced' AND h.to_status = 'received') FROM workflow.dossiers d WHERE d.code=:c"),

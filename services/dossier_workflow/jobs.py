@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.dossier_workflow import repository as repo
@@ -19,6 +20,8 @@ from shared.settings import get_settings
 
 registry = JobRegistry("workflow")
 BATCH = 500
+NOTIFICATION_BATCH = 200
+log = structlog.get_logger("workflow.jobs")
 PORTAL = {"portal": "DVCQG"}
 _notifier: Notifier | None = None
 
@@ -68,6 +71,36 @@ async def on_notification(session: Tx, data: dict[str, Any]) -> None:
         "sent_at": datetime.now(UTC)})
     if fresh:
         await notifier().send(Message(data["channel"], data["to"], data["template"], data.get("params", {})))
+
+
+@registry.lean_handler(repo.NOTIFICATION_FLUSH)
+async def on_notification_flush(session: Tx, data: dict[str, Any]) -> None:
+    await flush_notifications(session)
+
+
+@registry.every("workflow.notification_sweep", "* * * * *")
+async def sweep_notifications(session: AsyncSession) -> None:
+    """What a coalesced `notification.flush` job missed (committed while it ran) goes within a minute."""
+    await flush_notifications(session)
+
+
+async def flush_notifications(session: Tx) -> None:
+    """Sends a batch from the outbox, each message recorded once per key. A message the provider refuses
+    becomes a `notification.send` job of its own (retried with backoff, held when it keeps failing), so
+    one bad number does not hold back the others."""
+    messages, full = await repo.take_notifications(session, NOTIFICATION_BATCH, datetime.now(UTC))
+    for m in messages:
+        try:
+            await notifier().send(Message(m["channel"], m["recipient"], m["template"], m["params"]))
+        except Exception as exc:
+            log.warning("notification_failed", dossier_code=m["dossier_code"], template=m["template"],
+                        error=str(exc))
+            await repo.unrecord_notification(session, m["dedupe_key"])
+            await enqueue(session, "notification.send", {
+                "channel": m["channel"], "to": m["recipient"], "template": m["template"],
+                "dossier_code": m["dossier_code"], "params": m["params"], "key": m["dedupe_key"]})
+    if full:
+        await repo.queue_flush(session)
 
 
 @registry.lean_handler(repo.PORTAL_SYNC)
@@ -120,7 +153,7 @@ async def _warn_supervisors(session: AsyncSession, rows: list[dict[str, Any]], k
     for d in rows:
         by_agency.setdefault(d["current_agency"], []).append(d["code"])
     for agency, codes in by_agency.items():
-        await enqueue(session, "notification.send", {
+        await repo.queue_notification(session, {
             "channel": "email", "to": f"lanh-dao@{agency}", "template": f"supervisor_{kind}",
             "params": {"agency": agency, "codes": codes}, "key": f"{kind}:{agency}:{now.isoformat()}"})
 

@@ -165,6 +165,19 @@ portal_outbox = Table(
     comment="dossiers received and not yet synced to the national portal (Cổng DVCQG); a row leaves once synced",
 )
 
+notification_outbox = Table(
+    "notification_outbox", metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("dedupe_key", String(200), nullable=False, unique=True),
+    Column("dossier_code", String(40)),
+    Column("channel", String(10), nullable=False),
+    Column("recipient", String(200), nullable=False),
+    Column("template", String(60), nullable=False),
+    Column("params", JSONB, nullable=False),
+    Column("queued_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    comment="messages to send (a row leaves when it is sent or handed to its own retried job)",
+)
+
 stats_daily = Table(
     "stats_daily", metadata,
     Column("counted_agency", String(30), primary_key=True),

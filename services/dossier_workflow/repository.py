@@ -18,16 +18,18 @@ from services.dossier_workflow.models import (
     apologies,
     dossiers,
     history,
+    notification_outbox,
     notifications,
     stats_daily,
     transfers,
 )
 from shared.db import Tx, autocommit_connection, raw_connection
-from shared.jobs import coalesced_job_sql, job_insert_sql, mark_enqueued
+from shared.jobs import coalesced_job_sql, mark_enqueued
 
 PG_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
 PORTAL_SYNC = "portal.sync"
 PORTAL_BATCH = 1000
+NOTIFICATION_FLUSH = "notification.flush"
 
 
 async def definition_for(session: Tx, procedure_code: str, as_of: date) -> dict[str, Any]:
@@ -63,37 +65,97 @@ def _param(table: Any, key: str, value: Any) -> Any:
     return json.dumps(value) if value is not None and key in _jsonb_columns(table) else value
 
 
-@lru_cache(maxsize=16)
-def _receive_sql(keys: tuple[str, ...], jobs: int) -> str:
-    n = len(keys)
-    history_from = n + 1
-    job_from = history_from + len(HISTORY_FIELDS)
+OUTBOX_FIELDS = ("dedupe_key", "dossier_code", "channel", "recipient", "template", "params")
+
+
+def _outbox_insert_sql(source: str, first: int) -> str:
+    """CTEs putting one message (parameters first..first+5) in the notification outbox for each row of
+    `source`, and the coalesced job that sends it (a message already there is not queued twice)."""
+    return f"""n AS (
+    INSERT INTO workflow.notification_outbox ({", ".join(OUTBOX_FIELDS)})
+    SELECT {_typed(notification_outbox, OUTBOX_FIELDS, first)} FROM {source}
+    ON CONFLICT (dedupe_key) DO NOTHING RETURNING id
+), {coalesced_job_sql("flush", NOTIFICATION_FLUSH, "n")}"""
+
+
+@lru_cache(maxsize=4)
+def _receive_sql(keys: tuple[str, ...], with_message: bool) -> str:
+    history_from = len(keys) + 1
     ctes = [f"""d AS (
     INSERT INTO workflow.dossiers ({", ".join(keys)}) VALUES ({_typed(dossiers, keys, 1)})
     ON CONFLICT (code) DO NOTHING RETURNING code
 )""", f"""h AS (
     INSERT INTO workflow.history ({", ".join(HISTORY_FIELDS)})
     SELECT {_typed(history, HISTORY_FIELDS, history_from)} FROM d
-)"""]
-    ctes += [job_insert_sql(f"job{i}", "d", f"${job_from + 2 * i}::text", f"${job_from + 2 * i + 1}::bytea")
-             for i in range(jobs)]
-    ctes += ["o AS (INSERT INTO workflow.portal_outbox (code) SELECT code FROM d RETURNING code)",
-             coalesced_job_sql("sync", PORTAL_SYNC, "o")]
+)""", "o AS (INSERT INTO workflow.portal_outbox (code) SELECT code FROM d RETURNING code)",
+            coalesced_job_sql("sync", PORTAL_SYNC, "o")]
+    if with_message:
+        ctes.append(_outbox_insert_sql("d", history_from + len(HISTORY_FIELDS)))
     return "WITH " + ",\n".join(ctes) + "\nSELECT count(*) FROM d"
 
 
+def _outbox_params(message: dict[str, Any]) -> list[Any]:
+    row = {"dedupe_key": message["key"], "recipient": message["to"], **message}
+    return [_param(notification_outbox, k, row.get(k)) for k in OUTBOX_FIELDS]
+
+
 async def receive_dossier(session: Tx, row: dict[str, Any], first: dict[str, Any],
-                          jobs: Sequence[tuple[str, bytes]]) -> bool:
-    """The dossier, its first history row, its jobs and its place in the portal outbox in one statement;
-    False when it was there already."""
+                          message: dict[str, Any] | None) -> bool:
+    """The dossier, its first history row, its place in the portal outbox and its message to the citizen
+    in one statement; False when it was there already."""
     keys = tuple(sorted(row))
     params = [_param(dossiers, k, row[k]) for k in keys]
     params += [_param(history, k, first.get(k) or {} if k == "data" else first.get(k)) for k in HISTORY_FIELDS]
-    for entrypoint, payload in jobs:
-        params += [entrypoint, payload]
+    if message is not None:
+        params += _outbox_params(message)
     conn = await raw_connection(session)
     mark_enqueued(session)
-    return bool(await conn.fetchval(_receive_sql(keys, len(jobs)), *params))
+    return bool(await conn.fetchval(_receive_sql(keys, message is not None), *params))
+
+
+async def queue_notification(session: Tx, message: dict[str, Any]) -> None:
+    """A message for the outbox (sent by the coalesced `notification.flush` job), once per key."""
+    conn = await raw_connection(session)
+    mark_enqueued(session)
+    await conn.execute("WITH one AS (SELECT 1), " + _outbox_insert_sql("one", 1) + " SELECT 1",
+                       *_outbox_params(message))
+
+
+TAKE_NOTIFICATIONS = f"""
+WITH taken AS (
+    DELETE FROM workflow.notification_outbox WHERE id IN (
+        SELECT id FROM workflow.notification_outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+    RETURNING {", ".join(OUTBOX_FIELDS)}
+), kept AS (
+    INSERT INTO workflow.notifications ({", ".join(OUTBOX_FIELDS)}, sent_at)
+    SELECT {", ".join(OUTBOX_FIELDS)}, $2 FROM taken
+    ON CONFLICT (dedupe_key) DO NOTHING RETURNING {", ".join(OUTBOX_FIELDS)}
+)
+SELECT *, (SELECT count(*) FROM taken) = $1 AS full_batch FROM kept
+"""
+
+
+async def take_notifications(session: Tx, limit: int, at: datetime) -> tuple[list[dict[str, Any]], bool]:
+    """Up to `limit` messages out of the outbox and recorded as sent, in one statement: the ones not sent
+    before (a record per key), and whether the batch was full. SKIP LOCKED: two flushes take different ones."""
+    conn = await raw_connection(session)
+    rows = await conn.fetch(TAKE_NOTIFICATIONS, limit, at)
+    messages = [{**dict(r), "params": json.loads(r["params"]) if isinstance(r["params"], str) else r["params"]}
+                for r in rows]
+    return messages, bool(rows and rows[0]["full_batch"])
+
+
+async def queue_flush(session: Tx) -> None:
+    """Another `notification.flush` run, after a full batch."""
+    conn = await raw_connection(session)
+    mark_enqueued(session)
+    await conn.execute(f"WITH more AS (SELECT 1), {coalesced_job_sql('flush', NOTIFICATION_FLUSH, 'more')} SELECT 1")
+
+
+async def unrecord_notification(session: Tx, dedupe_key: str) -> None:
+    """A message the provider refused goes to its own retried job: its record must not say it was sent."""
+    conn = await raw_connection(session)
+    await conn.execute("DELETE FROM workflow.notifications WHERE dedupe_key = $1", dedupe_key)
 
 
 JSONB_COLUMNS = {c.name for c in dossiers.columns if isinstance(c.type, JSONB)}

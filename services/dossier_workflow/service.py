@@ -13,7 +13,6 @@ from shared.auth import Principal
 from shared.calendar import VN_TZ
 from shared.calendars import calendar_for_agency
 from shared.db import Tx
-from shared.jobs import encode_payload, enqueue
 from shared.problems import ProblemError
 from shared.text import search_key
 
@@ -58,7 +57,7 @@ def history_row(d: dict[str, Any], who: Principal, action: str, to_status: str, 
 
 
 def notification(d: dict[str, Any], template: str, params: dict[str, Any], key: str) -> dict[str, Any] | None:
-    """The `notification.send` job for the applicant, by SMS when there is a phone; None without a contact."""
+    """The message for the applicant, by SMS when there is a phone; None without a contact."""
     to, channel = (d["applicant_phone"], "sms") if d.get("applicant_phone") else (d.get("applicant_email"), "email")
     if not to:
         return None
@@ -68,10 +67,10 @@ def notification(d: dict[str, Any], template: str, params: dict[str, Any], key: 
 
 async def notify(session: Tx, d: dict[str, Any], template: str, params: dict[str, Any],
                  key: str) -> None:
-    """Citizen-facing messages go out through a job (nothing is sent inside a request)."""
-    job = notification(d, template, params, key)
-    if job is not None:
-        await enqueue(session, "notification.send", job)
+    """Citizen-facing messages go out through the outbox and a job (nothing is sent inside a request)."""
+    message = notification(d, template, params, key)
+    if message is not None:
+        await repo.queue_notification(session, message)
 
 
 async def receive(session: Tx, data: dict[str, Any]) -> bool:
@@ -100,13 +99,10 @@ async def receive(session: Tx, data: dict[str, Any]) -> bool:
         {**row, "status": None}, Principal(subject="intake", role="system", agency_code=data["receiving_agency"]),
         "receive", "received", received_at, step_due_at=row["step_due_at"],
         data={"result_delivery": data["result_delivery"]})
-    jobs = []
     message = notification(row, "dossier_received", {"due_at": due_at.isoformat()}, f"{data['code']}:received")
-    if message is not None:
-        jobs.append(("notification.send", encode_payload(message)))
-    # One statement: the dossier, its first history row, its jobs and its place in the portal outbox,
-    # or nothing when it is there already.
-    return await repo.receive_dossier(session, row, first, jobs)
+    # One statement: the dossier, its first history row, its places in the portal and notification
+    # outboxes, or nothing when it is there already.
+    return await repo.receive_dossier(session, row, first, message)
 
 
 async def definition_in_force(session: Tx, procedure_code: str, day: date) -> dict[str, Any]:

@@ -76,9 +76,8 @@ async def test_happy_path_to_returned_with_history_and_notifications(
     ).scalar_one()
     assert timing == "early"  # resolved Monday, due Thursday
     sent = (await db_conn.execute(text(
-        "SELECT convert_from(payload, 'UTF8')::jsonb->'data'->>'template' FROM jobs.pgqueuer "
-        "WHERE entrypoint='notification.send' AND convert_from(payload, 'UTF8')::jsonb->'data'->>'dossier_code'=:c"),
-        {"c": code})).scalars().all()
+        "SELECT template FROM workflow.notification_outbox WHERE dossier_code=:c ORDER BY id"), {"c": code})
+    ).scalars().all()
     assert {"dossier_received", "status_changed", "result_ready", "result_returned"} <= set(sent)
 
 

@@ -82,23 +82,26 @@ async def test_received_job_is_idempotent_and_supplemented_job_resumes_at_handov
     n = (await db_conn.execute(text("SELECT count(*) FROM workflow.history WHERE dossier_code=:c"), {"c": code}))
     assert n.scalar_one() == 1
     queued = (await db_conn.execute(text(
-        "SELECT entrypoint, count(*) FROM jobs.pgqueuer WHERE :c IN (convert_from(payload, 'UTF8')::jsonb->'data'->>"
-        "'code', convert_from(payload, 'UTF8')::jsonb->'data'->>'dossier_code') GROUP BY 1 ORDER BY 1"),
-        {"c": code})).all()
-    assert [tuple(r) for r in queued] == [("notification.send", 1)]
-    # The portal sync goes through the outbox: one coalesced job a second, however many dossiers.
-    outbox = (await db_conn.execute(text("SELECT count(*) FROM workflow.portal_outbox WHERE code=:c"), {"c": code}))
-    assert outbox.scalar_one() == 1
+        "SELECT count(*) FROM jobs.pgqueuer WHERE :c IN (convert_from(payload, 'UTF8')::jsonb->'data'->>"
+        "'code', convert_from(payload, 'UTF8')::jsonb->'data'->>'dossier_code')"), {"c": code})).scalar_one()
+    assert queued == 0  # no job per dossier: the portal sync and the message go through outboxes
+    outbox = (await db_conn.execute(text(
+        "SELECT (SELECT count(*) FROM workflow.portal_outbox WHERE code=:c), "
+        "(SELECT count(*) FROM workflow.notification_outbox WHERE dossier_code=:c AND template='dossier_received')"),
+        {"c": code})).one()
+    assert tuple(outbox) == (1, 1)
     epoch = "SELECT floor(extract(epoch FROM clock_timestamp()))::bigint"
     first_second = (await db_conn.execute(text(epoch))).scalar_one()
     others = [await received_job(session, vn(2026, 11, 30, 9, 5 + i)) for i in range(20)]
     for other in others:
         await jobs.on_received(session, other)
     last_second = (await db_conn.execute(text(epoch))).scalar_one()
-    sync_jobs = (await db_conn.execute(text(
-        "SELECT count(*) FROM jobs.pgqueuer WHERE entrypoint = 'portal.sync' AND status = 'queued' "
-        "AND split_part(dedupe_key, ':', 2)::bigint BETWEEN :a AND :b"), {"a": first_second, "b": last_second}))
-    assert 1 <= sync_jobs.scalar_one() <= last_second - first_second + 1  # not one job per dossier
+    for entrypoint in ("portal.sync", "notification.flush"):  # one coalesced job a second, not one a dossier
+        coalesced = (await db_conn.execute(text(
+            "SELECT count(*) FROM jobs.pgqueuer WHERE entrypoint = :e AND status = 'queued' "
+            "AND split_part(dedupe_key, ':', 2)::bigint BETWEEN :a AND :b"),
+            {"e": entrypoint, "a": first_second, "b": last_second}))
+        assert 1 <= coalesced.scalar_one() <= last_second - first_second + 1
     await jobs.on_portal_sync(session, {})
     await jobs.on_portal_sync(session, {})
     outbox = (await db_conn.execute(text("SELECT count(*) FROM workflow.portal_outbox WHERE code=:c"), {"c": code}))
@@ -298,9 +301,9 @@ async def test_deadline_watch_marks_overdue_and_warns_supervisors_once(db_conn: 
         "SELECT code, (overdue_marked_at IS NOT NULL)::text || '/' || (due_soon_warned_at IS NOT NULL)::text "
         "FROM workflow.dossiers WHERE code IN (:a, :b, :c)"), {"a": late, "b": soon, "c": far})).all())
     assert flags == {late: "true/false", soon: "false/true", far: "false/false"}
-    warnings = (await db_conn.execute(text(
-        "SELECT convert_from(payload, 'UTF8')::jsonb->'data' FROM jobs.pgqueuer WHERE entrypoint='notification.send' "
-        "AND convert_from(payload, 'UTF8')::jsonb->'data'->>'template' LIKE 'supervisor_%'"))).scalars().all()
+    warnings = [dict(r._mapping) for r in await db_conn.execute(text(
+        "SELECT template, recipient AS to, params FROM workflow.notification_outbox "
+        "WHERE template LIKE 'supervisor_%'"))]
     overdue = [w for w in warnings if w["template"] == "supervisor_overdue" and late in w["params"]["codes"]]
     due_soon = [w for w in warnings if w["template"] == "supervisor_due_soon" and soon in w["params"]["codes"]]
     assert len(overdue) == 1 and len(due_soon) == 1 and overdue[0]["to"] == f"lanh-dao@{WARD}"
@@ -338,3 +341,41 @@ async def test_a_failing_provider_leaves_the_notification_unrecorded_for_a_retry
                                                  "params": {}, "key": key})
     n = (await db_conn.execute(text("SELECT count(*) FROM workflow.notifications WHERE dedupe_key=:k"), {"k": key}))
     assert n.scalar_one() == 0
+
+
+async def test_the_outbox_flush_sends_each_message_once_and_hands_a_refused_one_to_its_own_job(
+    db_conn: AsyncConnection, tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from services.dossier_workflow.notifier import LogNotifier, Message
+
+    sent_file = tmp_path / "sent.jsonl"
+
+    class RefusesOneNumber(LogNotifier):
+        async def send(self, message: Message) -> None:
+            if message.to == "0900000000":
+                raise ConnectionError("provider refused the number")
+            await super().send(message)
+
+    monkeypatch.setattr(jobs, "_notifier", RefusesOneNumber(sent_file))
+    session = AsyncSession(bind=db_conn, join_transaction_mode="create_savepoint")
+    await db_conn.execute(text("DELETE FROM workflow.notification_outbox"))
+    tag = uuid.uuid4().hex[:8]
+    for i, to in enumerate(["0912345678", "0900000000", "0987654321"]):
+        message = {"channel": "sms", "to": to, "template": "result_ready", "dossier_code": f"X-{tag}-{i}",
+                   "params": {"code": f"X-{tag}-{i}", "procedure": "Khai sinh", "outcome": "approved"},
+                   "key": f"{tag}:{i}"}
+        await repo.queue_notification(session, message)
+        await repo.queue_notification(session, message)  # queued twice under one key: kept once
+    await jobs.on_notification_flush(session, {})
+    await jobs.on_notification_flush(session, {})  # the outbox is empty now: nothing sent again
+    lines = sent_file.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 2 and all(tag in line for line in lines) and "0900000000" not in "".join(lines)
+    left = (await db_conn.execute(text("SELECT count(*) FROM workflow.notification_outbox"))).scalar_one()
+    recorded = (await db_conn.execute(text(
+        "SELECT dedupe_key FROM workflow.notifications WHERE dedupe_key LIKE :t ORDER BY 1"), {"t": f"{tag}:%"})
+    ).scalars().all()
+    retried = (await db_conn.execute(text(
+        "SELECT convert_from(payload, 'UTF8')::jsonb->'data'->>'key' FROM jobs.pgqueuer "
+        "WHERE entrypoint = 'notification.send' AND convert_from(payload, 'UTF8')::jsonb->'data'->>'key' LIKE :t"),
+        {"t": f"{tag}:%"})).scalars().all()
+    assert left == 0 and recorded == [f"{tag}:0", f"{tag}:2"] and retried == [f"{tag}:1"]

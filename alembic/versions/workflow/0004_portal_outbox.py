@@ -1,4 +1,4 @@
-"""portal outbox: dossiers waiting to be synced to the national portal, flushed in batches
+"""outboxes: dossiers waiting for the national portal, messages waiting for the citizen; flushed in batches
 
 Revision ID: workflow_0004
 Revises: workflow_0003
@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects.postgresql import JSONB
 
 revision: str = "workflow_0004"
 down_revision: str | None = "workflow_0003"
@@ -26,7 +27,21 @@ def upgrade() -> None:
         schema="workflow",
         comment="dossiers received and not yet synced to the national portal (Cổng DVCQG); a row leaves once synced",
     )
+    op.create_table(
+        "notification_outbox",
+        sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
+        sa.Column("dedupe_key", sa.String(200), nullable=False, unique=True),
+        sa.Column("dossier_code", sa.String(40)),
+        sa.Column("channel", sa.String(10), nullable=False),
+        sa.Column("recipient", sa.String(200), nullable=False),
+        sa.Column("template", sa.String(60), nullable=False),
+        sa.Column("params", JSONB, nullable=False),
+        sa.Column("queued_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        schema="workflow",
+        comment="messages to send (a row leaves when it is sent or handed to its own retried job)",
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("notification_outbox", schema="workflow")
     op.drop_table("portal_outbox", schema="workflow")

@@ -116,8 +116,9 @@ class JobRegistry:
         return register
 
     def lean_handler(self, entrypoint: str) -> Callable[[LeanJobHandler], LeanJobHandler]:
-        """A job run on plain asyncpg (`Database.lean`, one transaction) instead of a SQLAlchemy session:
-        for the jobs every dossier makes, whose code uses only `raw_connection`/`autocommit_connection`."""
+        """A job run on plain asyncpg (`Database.lean`, one transaction opened by the first
+        `raw_connection`) instead of a SQLAlchemy session: for the jobs every dossier makes, whose code
+        uses only `raw_connection`/`autocommit_connection` (one statement on the latter: no BEGIN at all)."""
 
         def register(fn: LeanJobHandler) -> LeanJobHandler:
             self.handlers[entrypoint] = fn

@@ -50,9 +50,9 @@ def _job_runner(db: Database, entrypoint: str, fn: JobHandler | LeanJobHandler, 
         structlog.contextvars.bind_contextvars(
             request_id=envelope.get("request_id"), job_id=int(job.id), entrypoint=entrypoint,
         )
-        if lean:
+        if lean:  # the transaction opens with the handler's first `raw_connection` (one-statement
+            # handlers on `autocommit_connection` need none) and commits when the block ends
             async with db.lean() as tx:
-                await tx.begin()
                 await cast(LeanJobHandler, fn)(tx, envelope.get("data") or {})
         else:
             async with db.sessionmaker() as session, session.begin():

@@ -23,7 +23,7 @@ from services.dossier_workflow.models import (
     stats_daily,
     transfers,
 )
-from shared.db import Tx, autocommit_connection, raw_connection
+from shared.db import Tx, autocommit_connection, fetchrow_atomic, raw_connection
 from shared.jobs import coalesced_job_sql, mark_enqueued
 
 PG_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
@@ -108,9 +108,13 @@ async def receive_dossier(session: Tx, row: dict[str, Any], first: dict[str, Any
     params += [_param(history, k, first.get(k) or {} if k == "data" else first.get(k)) for k in HISTORY_FIELDS]
     if message is not None:
         params += _outbox_params(message)
-    conn = await raw_connection(session)
+    # No BEGIN/COMMIT around it: the statement is its own transaction, so the locks it takes (the
+    # day's statistics row above all, which every dossier of the agency and procedure updates) are
+    # held for its execution only, not for two more round trips.
+    conn = await autocommit_connection(session)
     mark_enqueued(session)
-    return bool(await conn.fetchval(_receive_sql(keys, message is not None), *params))
+    found = await fetchrow_atomic(conn, _receive_sql(keys, message is not None), *params)
+    return bool(found and found[0])
 
 
 async def queue_notification(session: Tx, message: dict[str, Any]) -> None:

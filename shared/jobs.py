@@ -21,6 +21,7 @@ from shared.db import Tx, raw_connection
 JobHandler = Callable[[AsyncSession, dict[str, Any]], Awaitable[None]]
 LeanJobHandler = Callable[[Tx, dict[str, Any]], Awaitable[None]]
 PeriodicHandler = Callable[[AsyncSession], Awaitable[None]]
+BatchJobHandler = Callable[[Tx, list[dict[str, Any]]], Awaitable[None]]
 
 
 def encode_payload(data: dict[str, Any]) -> bytes:
@@ -107,6 +108,7 @@ class JobRegistry:
     handlers: dict[str, JobHandler] = field(default_factory=dict)
     lean: set[str] = field(default_factory=set)
     periodic: dict[str, tuple[str, PeriodicHandler]] = field(default_factory=dict)
+    batches: dict[str, tuple[BatchJobHandler, int]] = field(default_factory=dict)
 
     def handler(self, entrypoint: str) -> Callable[[JobHandler], JobHandler]:
         def register(fn: JobHandler) -> JobHandler:
@@ -123,6 +125,17 @@ class JobRegistry:
         def register(fn: LeanJobHandler) -> LeanJobHandler:
             self.handlers[entrypoint] = fn
             self.lean.add(entrypoint)
+            return fn
+
+        return register
+
+    def batch_handler(self, entrypoint: str, max_batch: int = 50) -> Callable[[BatchJobHandler], BatchJobHandler]:
+        """A lean job whose payloads the worker gathers (those it holds at once, up to `max_batch`) and hands
+        over in one call, on one connection: for jobs every dossier makes, written in one multi-row
+        statement. A failed batch is run again one payload at a time (shared.job_batches)."""
+
+        def register(fn: BatchJobHandler) -> BatchJobHandler:
+            self.batches[entrypoint] = (fn, max_batch)
             return fn
 
         return register

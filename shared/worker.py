@@ -11,6 +11,7 @@ import importlib
 import json
 import os
 import signal
+import time
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, cast
@@ -23,11 +24,13 @@ from pgqueuer.models import Job, Schedule
 from pgqueuer.types import QueueExecutionMode
 
 from shared.db import Database
-from shared.jobs import JobHandler, JobRegistry, LeanJobHandler, PeriodicHandler
+from shared.job_batches import JobBatcher
+from shared.jobs import BatchJobHandler, JobHandler, JobRegistry, LeanJobHandler, PeriodicHandler
 from shared.logging import configure_logging
 from shared.settings import Settings, get_settings
 
 RECHECK_WHEN_BUSY = timedelta(milliseconds=10)
+GATHER_SECONDS = 0.02  # after a dequeue that found less than a batch, let the next jobs gather this long
 log = structlog.get_logger("worker")
 MAX_ATTEMPTS = 5
 
@@ -62,6 +65,25 @@ def _job_runner(db: Database, entrypoint: str, fn: JobHandler | LeanJobHandler, 
     return run
 
 
+def _batch_runner(db: Database, entrypoint: str, fn: BatchJobHandler, max_batch: int) -> Any:
+    async def run_batch(items: list[dict[str, Any]]) -> None:
+        async with db.lean() as tx:
+            await fn(tx, items)
+
+    batcher = JobBatcher(run_batch, max_batch=max_batch)
+
+    async def run(job: Job) -> None:
+        envelope = json.loads(job.payload or b"{}")
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(
+            request_id=envelope.get("request_id"), job_id=int(job.id), entrypoint=entrypoint,
+        )
+        await batcher.submit(envelope.get("data") or {})
+        log.info("job_done", attempts=job.attempts)
+
+    return run
+
+
 def _periodic_runner(db: Database, name: str, fn: PeriodicHandler) -> Any:
     async def run(_schedule: Schedule) -> None:
         structlog.contextvars.clear_contextvars()
@@ -70,6 +92,29 @@ def _periodic_runner(db: Database, name: str, fn: PeriodicHandler) -> Any:
             await fn(session)
 
     return run
+
+
+def pace_dequeues(pgq: PgQueuer, gather: float = GATHER_SECONDS) -> None:
+    """After a dequeue that found less than a full batch, the next one waits until `gather` has passed.
+
+    Measured in a burst of 700 submissions a second: a worker that keeps up dequeued ~3 jobs at a time,
+    and each dequeue costs PostgreSQL about 0.5 ms, more than the job it fetches. Waiting 20 ms lets a
+    dequeue take a full batch, and the batch handlers get bigger batches. A job waits at most that long.
+    """
+    queries = pgq.qm.queries
+    dequeue = queries.dequeue
+    caught_up_at = 0.0
+
+    async def paced(*, batch_size: int, **kwargs: Any) -> list[Job]:
+        nonlocal caught_up_at
+        wait = caught_up_at + gather - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        jobs = await dequeue(batch_size=batch_size, **kwargs)
+        caught_up_at = time.monotonic() if len(jobs) < batch_size else 0.0
+        return jobs
+
+    setattr(queries, "dequeue", paced)  # noqa: B010 - an instance's method, wrapped
 
 
 def build(pgq: PgQueuer, db: Database, registries: Sequence[JobRegistry]) -> None:
@@ -83,6 +128,10 @@ def build(pgq: PgQueuer, db: Database, registries: Sequence[JobRegistry]) -> Non
         for entrypoint, fn in registry.handlers.items():
             pgq.entrypoint(entrypoint, on_failure="hold", executor_factory=executor)(
                 _job_runner(db, entrypoint, fn, entrypoint in registry.lean)
+            )
+        for entrypoint, (bfn, max_batch) in registry.batches.items():
+            pgq.entrypoint(entrypoint, on_failure="hold", executor_factory=executor)(
+                _batch_runner(db, entrypoint, bfn, max_batch)
             )
         for name, (cron, pfn) in registry.periodic.items():
             pgq.schedule(name, cron)(_periodic_runner(db, name, pfn))
@@ -112,6 +161,7 @@ async def run_worker(
     # a NOTIFY arrives; finished jobs send none (jobs_0002), so a backlog drained at ~20 jobs per
     # 100 ms. The re-check is two index probes (a LIMIT 1 and a count by worker).
     pgq.qm.min_dequeue_poll_interval = RECHECK_WHEN_BUSY
+    pace_dequeues(pgq)
     build(pgq, db, load_registries(modules))
     if stop is not None:
         async def relay() -> None:

@@ -40,9 +40,14 @@ def _at(data: dict[str, Any], key: str) -> datetime:
     return datetime.fromisoformat(data[key]) if data.get(key) else datetime.now(UTC)
 
 
-@registry.lean_handler("dossier.received")
+@registry.batch_handler("dossier.received")
+async def on_received_batch(session: Tx, items: list[dict[str, Any]]) -> None:
+    """The dossiers a burst of submissions leaves, in one statement per batch the worker gathers."""
+    await service.receive_many(session, items)
+
+
 async def on_received(session: Tx, data: dict[str, Any]) -> None:
-    await service.receive(session, data)
+    await on_received_batch(session, [data])
 
 
 @registry.handler("dossier.supplemented")

@@ -8,6 +8,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from sqlalchemy import DateTime, and_, delete, func, or_, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import JSONB
@@ -68,30 +69,35 @@ def _param(table: Any, key: str, value: Any) -> Any:
 OUTBOX_FIELDS = ("dedupe_key", "dossier_code", "channel", "recipient", "template", "params")
 
 
-def _outbox_insert_sql(source: str, first: int) -> str:
-    """CTEs putting one message (parameters first..first+5) in the notification outbox for each row of
+def _outbox_insert_sql(source: str, values: str) -> str:
+    """CTEs putting one message (`values`: its OUTBOX_FIELDS) in the notification outbox for each row of
     `source`, and the coalesced job that sends it (a message already there is not queued twice)."""
     return f"""n AS (
     INSERT INTO workflow.notification_outbox ({", ".join(OUTBOX_FIELDS)})
-    SELECT {_typed(notification_outbox, OUTBOX_FIELDS, first)} FROM {source}
+    SELECT {values} FROM {source}
     ON CONFLICT (dedupe_key) DO NOTHING RETURNING id
 ), {coalesced_job_sql("flush", NOTIFICATION_FLUSH, "n")}"""
 
 
+def _rows(table: str, param: int) -> str:
+    """Rows given as one JSON array parameter, typed as the table's columns (one statement for a batch)."""
+    return f"jsonb_populate_recordset(NULL::workflow.{table}, ${param}::jsonb)"
+
+
 @lru_cache(maxsize=4)
-def _receive_sql(keys: tuple[str, ...], with_message: bool) -> str:
-    history_from = len(keys) + 1
-    ctes = [f"""d AS (
-    INSERT INTO workflow.dossiers ({", ".join(keys)}) VALUES ({_typed(dossiers, keys, 1)})
+def _receive_sql(keys: tuple[str, ...]) -> str:
+    columns, history_columns = ", ".join(keys), ", ".join(HISTORY_FIELDS)
+    return f"""WITH d AS (
+    INSERT INTO workflow.dossiers ({columns}) SELECT {columns} FROM {_rows("dossiers", 1)}
     ON CONFLICT (code) DO NOTHING RETURNING code
-)""", f"""h AS (
-    INSERT INTO workflow.history ({", ".join(HISTORY_FIELDS)})
-    SELECT {_typed(history, HISTORY_FIELDS, history_from)} FROM d
-)""", "o AS (INSERT INTO workflow.portal_outbox (code) SELECT code FROM d RETURNING code)",
-            coalesced_job_sql("sync", PORTAL_SYNC, "o")]
-    if with_message:
-        ctes.append(_outbox_insert_sql("d", history_from + len(HISTORY_FIELDS)))
-    return "WITH " + ",\n".join(ctes) + "\nSELECT count(*) FROM d"
+), h AS (
+    INSERT INTO workflow.history ({history_columns})
+    SELECT {history_columns} FROM {_rows("history", 2)} WHERE dossier_code IN (SELECT code FROM d)
+), o AS (INSERT INTO workflow.portal_outbox (code) SELECT code FROM d RETURNING code),
+{coalesced_job_sql("sync", PORTAL_SYNC, "o")},
+m AS (SELECT * FROM {_rows("notification_outbox", 3)} WHERE dossier_code IN (SELECT code FROM d)),
+{_outbox_insert_sql("m", ", ".join(OUTBOX_FIELDS))}
+SELECT count(*) FROM d"""
 
 
 def _outbox_params(message: dict[str, Any]) -> list[Any]:
@@ -99,30 +105,41 @@ def _outbox_params(message: dict[str, Any]) -> list[Any]:
     return [_param(notification_outbox, k, row.get(k)) for k in OUTBOX_FIELDS]
 
 
-async def receive_dossier(session: Tx, row: dict[str, Any], first: dict[str, Any],
-                          message: dict[str, Any] | None) -> bool:
-    """The dossier, its first history row, its place in the portal outbox and its message to the citizen
-    in one statement; False when it was there already."""
-    keys = tuple(sorted(row))
-    params = [_param(dossiers, k, row[k]) for k in keys]
-    params += [_param(history, k, first.get(k) or {} if k == "data" else first.get(k)) for k in HISTORY_FIELDS]
-    if message is not None:
-        params += _outbox_params(message)
-    # No BEGIN/COMMIT around it: the statement is its own transaction, so the locks it takes (the
-    # day's statistics row above all, which every dossier of the agency and procedure updates) are
-    # held for its execution only, not for two more round trips.
+def _outbox_row(message: dict[str, Any]) -> dict[str, Any]:
+    row = {"dedupe_key": message["key"], "recipient": message["to"], **message}
+    return {k: row.get(k) for k in OUTBOX_FIELDS}
+
+
+async def receive_dossiers(session: Tx, entries: Sequence[tuple[dict[str, Any], dict[str, Any],
+                                                               dict[str, Any] | None]]) -> int:
+    """Dossiers (each with its first history row and its message to the citizen, or None) with their places
+    in the portal and notification outboxes, in ONE statement; how many were new (the others were there).
+
+    No BEGIN/COMMIT around it: the statement is its own transaction, so the locks it takes (the day's
+    statistics rows above all, which every dossier of an agency and procedure updates) are held for its
+    execution only. Rows go in code order, so two batches that share a dossier lock in the same order.
+    """
+    ordered = sorted({row["code"]: (row, first, message) for row, first, message in entries}.values(),
+                     key=lambda entry: entry[0]["code"])
+    if not ordered:
+        return 0
+    keys = tuple(sorted(ordered[0][0]))
+    params = [orjson.dumps([row for row, _, _ in ordered]).decode(),
+              orjson.dumps([first for _, first, _ in ordered]).decode(),
+              orjson.dumps([_outbox_row(m) for _, _, m in ordered if m is not None]).decode()]
     conn = await autocommit_connection(session)
     mark_enqueued(session)
-    found = await fetchrow_atomic(conn, _receive_sql(keys, message is not None), *params)
-    return bool(found and found[0])
+    found = await fetchrow_atomic(conn, _receive_sql(keys), *params)
+    return int(found[0]) if found else 0
 
 
 async def queue_notification(session: Tx, message: dict[str, Any]) -> None:
     """A message for the outbox (sent by the coalesced `notification.flush` job), once per key."""
     conn = await raw_connection(session)
     mark_enqueued(session)
-    await conn.execute("WITH one AS (SELECT 1), " + _outbox_insert_sql("one", 1) + " SELECT 1",
-                       *_outbox_params(message))
+    values = _typed(notification_outbox, OUTBOX_FIELDS, 1)
+    sql = f"WITH one AS (SELECT 1), {_outbox_insert_sql('one', values)} SELECT 1"
+    await conn.execute(sql, *_outbox_params(message))
 
 
 TAKE_NOTIFICATIONS = f"""

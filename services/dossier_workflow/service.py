@@ -75,6 +75,17 @@ async def notify(session: Tx, d: dict[str, Any], template: str, params: dict[str
 
 async def receive(session: Tx, data: dict[str, Any]) -> bool:
     """`dossier.received` from intake: the dossier enters the workflow once, however often the job runs."""
+    return await receive_many(session, [data]) == 1
+
+
+async def receive_many(session: Tx, items: list[dict[str, Any]]) -> int:
+    """A batch of `dossier.received` payloads in one statement; how many dossiers were new."""
+    return await repo.receive_dossiers(session, [await _entering(session, data) for data in items])
+
+
+async def _entering(session: Tx, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any],
+                                                                 dict[str, Any] | None]:
+    """The dossier row, its first history row and the citizen's message for one `dossier.received`."""
     received_at = datetime.fromisoformat(data["received_at"])
     due_at = datetime.fromisoformat(data["due_at"])
     calendar = await calendar_for_agency(session, data["competent_agency"])
@@ -100,9 +111,7 @@ async def receive(session: Tx, data: dict[str, Any]) -> bool:
         "receive", "received", received_at, step_due_at=row["step_due_at"],
         data={"result_delivery": data["result_delivery"]})
     message = notification(row, "dossier_received", {"due_at": due_at.isoformat()}, f"{data['code']}:received")
-    # One statement: the dossier, its first history row, its places in the portal and notification
-    # outboxes, or nothing when it is there already.
-    return await repo.receive_dossier(session, row, first, message)
+    return row, first, message
 
 
 async def definition_in_force(session: Tx, procedure_code: str, day: date) -> dict[str, Any]:

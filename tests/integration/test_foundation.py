@@ -57,6 +57,20 @@ async def lean_record(tx: Tx, data: dict[str, Any]) -> None:
         raise RuntimeError("lean boom")
 
 
+BATCH_SIZES: list[int] = []
+
+
+@registry.batch_handler("testkit.batch_record")
+async def batch_record(tx: Tx, items: list[dict[str, Any]]) -> None:
+    """Many payloads in one multi-row insert; one payload asking to fail fails its whole batch."""
+    BATCH_SIZES.append(len(items))
+    conn = await raw_connection(tx)
+    await conn.execute("INSERT INTO testkit.handled(k) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
+                       [d["k"] for d in items])
+    if any(d.get("fail") for d in items):
+        raise RuntimeError("batch boom")
+
+
 @registry.every("testkit.tick", "* * * * *")
 async def tick(session: AsyncSession) -> None:
     await session.execute(text("INSERT INTO testkit.handled(k) VALUES ('tick') ON CONFLICT DO NOTHING"))
@@ -496,4 +510,37 @@ async def test_lean_jobs_commit_their_writes_and_roll_back_failures(
     engine = create_async_engine(database_url)
     async with engine.begin() as conn:
         await conn.execute(text("DELETE FROM jobs.pgqueuer WHERE entrypoint='testkit.lean_record'"))
+    await engine.dispose()
+
+
+async def test_batch_jobs_run_together_and_a_bad_one_fails_alone(
+    database_url: str, settings: Settings, monkeypatch: pytest.MonkeyPatch, testkit_schema: None,
+) -> None:
+    """The worker hands a batch handler the jobs it holds at once; when the batch fails, each job runs
+    alone, so the good ones commit and only the bad one is held as failed."""
+    import shared.worker as worker
+
+    monkeypatch.setattr(worker, "MAX_ATTEMPTS", 0)
+    BATCH_SIZES.clear()
+    run = uuid.uuid4().hex
+    keys = [f"batch-{run}-{i}" for i in range(15)]
+    engine = create_async_engine(database_url)
+    async with engine.begin() as conn:
+        sess = AsyncSession(bind=conn)
+        for i, k in enumerate(keys):
+            await enqueue(sess, "testkit.batch_record", {"k": k, "fail": i == 4})
+    await engine.dispose()
+    await asyncio.wait_for(run_worker(["tests.integration.test_foundation"], settings=settings, drain=True),
+                           timeout=60)
+    handled = await count(database_url, "SELECT count(*) FROM testkit.handled WHERE k LIKE :p", p=f"batch-{run}-%")
+    assert handled == 14
+    assert await count(database_url, "SELECT count(*) FROM testkit.handled WHERE k = :k", k=keys[4]) == 0
+    held = await count(database_url, "SELECT count(*) FROM jobs.pgqueuer WHERE entrypoint='testkit.batch_record' "
+                                     "AND status='failed'")
+    assert held == 1
+    assert max(BATCH_SIZES) > 1, BATCH_SIZES  # gathered, not one by one
+    assert 1 in BATCH_SIZES  # the failed batch ran again job by job
+    engine = create_async_engine(database_url)
+    async with engine.begin() as conn:
+        await conn.execute(text("DELETE FROM jobs.pgqueuer WHERE entrypoint='testkit.batch_record'"))
     await engine.dispose()

@@ -146,6 +146,36 @@ FROM workflow.stats_daily
 """
 
 
+async def test_a_batch_of_received_jobs_enters_each_dossier_once_in_one_statement(
+    db_conn: AsyncConnection, client: httpx.AsyncClient, make_token: Any,
+) -> None:
+    """What the worker hands over after a burst: many payloads, one delivered twice, one already in."""
+    session = AsyncSession(bind=db_conn, join_transaction_mode="create_savepoint")
+    items = [await received_job(session, vn(2026, 11, 30, 9, i), phone=None if i == 3 else "0912345678",
+                                delivery="postal" if i % 2 else "counter") for i in range(12)]
+    assert await service.receive(session, items[0])  # entered before the batch: not entered again
+    batch = [*items, items[5]]  # at least once: the same job twice in one batch
+    before = (await db_conn.execute(text("SELECT coalesce(sum(received), 0) FROM workflow.stats_daily"))).scalar_one()
+    assert await service.receive_many(session, batch) == 11
+    assert await service.receive_many(session, batch) == 0
+    codes = [d["code"] for d in items]
+    rows = (await db_conn.execute(text(
+        "SELECT d.code, (SELECT count(*) FROM workflow.history h WHERE h.dossier_code = d.code), "
+        "(SELECT count(*) FROM workflow.portal_outbox o WHERE o.code = d.code), "
+        "(SELECT count(*) FROM workflow.notification_outbox n WHERE n.dossier_code = d.code), "
+        "d.delivery_address->>'ward_code', d.step_due_at IS NOT NULL, d.due_at = d.original_due_at "
+        "FROM workflow.dossiers d WHERE d.code = ANY(:c) ORDER BY d.code"), {"c": codes})).all()
+    assert [r[0] for r in rows] == sorted(codes)
+    by_code = {r[0]: tuple(r[1:]) for r in rows}
+    for i, code in enumerate(codes):
+        assert by_code[code] == (1, 1, 0 if i == 3 else 1, "00004" if i % 2 else None, True, True), (i, by_code[code])
+    after = (await db_conn.execute(text("SELECT coalesce(sum(received), 0) FROM workflow.stats_daily"))).scalar_one()
+    assert after - before == 11  # the statement-level statistics trigger counts a batch once per dossier
+    one = (await client.get(f"/v1/dossiers/{codes[7]}", headers=auth(officer(make_token)))).json()
+    assert one["status"] == "received" and one["applicant_name"] == "Nguyễn Văn An"
+    assert [h["action"] for h in one["timeline"]] == ["receive"]
+
+
 async def test_statistics_equal_a_count_over_the_history(
     client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection,
 ) -> None:

@@ -46,3 +46,26 @@ async def test_a_lone_payload_is_not_held_past_the_window() -> None:
     with pytest.raises(asyncio.TimeoutError):  # a batch that never ends keeps its jobs waiting (not done)
         slow = JobBatcher(lambda items: asyncio.sleep(10), max_batch=50, window=0.001)
         await asyncio.wait_for(slow.submit({"n": 1}), timeout=0.05)
+
+
+async def test_a_dequeue_after_a_partial_batch_waits_for_jobs_to_gather() -> None:
+    import itertools
+    import time
+    from types import SimpleNamespace
+
+    from shared.worker import pace_dequeues
+
+    calls: list[float] = []
+    found = iter([[1] * 10, [1, 2], [], [1] * 10])
+
+    async def dequeue(*, batch_size: int, **_: Any) -> list[int]:
+        calls.append(time.monotonic())
+        return next(found)
+
+    pgq: Any = SimpleNamespace(qm=SimpleNamespace(queries=SimpleNamespace(dequeue=dequeue)))
+    pace_dequeues(pgq, gather=0.05)
+    for _ in range(4):
+        await pgq.qm.queries.dequeue(batch_size=10, entrypoints={})
+    gaps = [b - a for a, b in itertools.pairwise(calls)]
+    assert gaps[0] < 0.04  # a full batch: more are waiting, take them at once
+    assert gaps[1] >= 0.045 and gaps[2] >= 0.045  # after a partial or an empty batch: let them gather

@@ -344,10 +344,12 @@ def report(r: dict[str, Result]) -> None:
         added = r["raw_via_gateway_1"].p50_ms - r["raw_insert_1"].p50_ms
         print(f"  {'gateway added p50 at 1 conn, raw insert as the upstream (stricter)':<62} {added:5.2f} ms")
     # One agency at 32 connections queues on that agency's daily counter row (locked until each commit is on
-    # disk): its gateway/direct ratio swings with the disk (0.76-1.19 across runs). 64 agencies measure the proxy.
+    # disk): its ratio swings with the disk (0.76-1.19 across runs). 64 agencies are CPU-bound: there the
+    # gateway's own CPU per request counts in full. Both are printed.
+    ratio("submit_gateway_32", "submit_direct_32",
+          "gateway / direct throughput, submit, one agency, 32 conns (target >= 0.8)")
     ratio("submit_spread_gateway_32", "submit_spread_direct_32",
           "gateway / direct throughput, submit, 64 agencies, 32 conns (target >= 0.8)")
-    ratio("submit_gateway_32", "submit_direct_32", "gateway / direct throughput, submit, one agency, 32 conns")
     if "submit_gateway_1" in r:
         added = r["submit_gateway_1"].p50_ms - r["submit_direct_1"].p50_ms
         print(f"  {'gateway added p50 at 1 conn, submit (target <= 0.5 ms)':<62} {added:5.2f} ms")

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import weakref
 from datetime import date, datetime
 from typing import Any
 
+import asyncpg
+import orjson
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.intake import repository
+from services.intake.group_commit import GroupCommit
 from services.intake.models import dossiers
-from shared.db import Tx, autocommit_connection, fetchrow_atomic
+from shared.db import Tx, autocommit_connection
 from shared.jobs import job_insert_sql, mark_enqueued
 
 
@@ -76,33 +81,118 @@ def code_parts(pattern: str, agency_code: str, day: date) -> tuple[str, str]:
     return before.format(**fields), after.format(**fields)
 
 
+Entry = dict[str, Any]  # one submission's write: see `receive`
+
+
 async def receive(session: Tx, agency_code: str, day: date, row: dict[str, Any], pattern: str, *,
                   answer: dict[str, Any], event: dict[str, Any], request_id: str | None,
                   idempotency: tuple[str, str, str, str]) -> tuple[str, str]:
-    """ONE statement, one round trip: the agency's next number of the day, the dossier, its
-    `dossier.received` job and the kept answer for the Idempotency-Key all commit together.
+    """ONE statement: the agency's next number of the day, the dossier, its `dossier.received` job
+    and the kept answer for the Idempotency-Key all commit together.
 
     The counter row stays locked until that commit, so codes have no gaps and no duplicates.
     The daily limit is a CHECK on the counter and a used key is the key table's primary key:
     either one fails the whole statement (asyncpg raises), leaving nothing written.
-    Returns the code and the answer's JSON text (what the caller sends and a retry replays).
+    Submissions arriving together share one statement (`group_commit`); inside an open
+    transaction (tests) the statement runs alone. Returns the code and the answer's JSON text
+    (what the caller sends and a retry replays).
     """
     prefix, suffix = code_parts(pattern, agency_code, day)
     scope, key, path, fingerprint = idempotency
+    entry: Entry = {**row, "agency_code": agency_code, "day": day, "prefix": prefix, "suffix": suffix,
+                    "answer": answer, "event": event, "request_id": request_id, "scope": scope, "key": key,
+                    "path": path, "fingerprint": fingerprint}
     conn = await autocommit_connection(session)
-    rec = await fetchrow_atomic(
-        conn, RECEIVE, agency_code, day, prefix, row["procedure_code"],
-        row["procedure_version_id"], row["competent_agency"], row["channel"], row["status"],
-        json.dumps(row["applicant"]), row["applicant_id_number"], row["submitted_by"], row["submitted_role"],
-        json.dumps(row["documents"]), row["number_of_sets"], row["result_delivery"],
-        json.dumps(row["delivery_address"]) if row["delivery_address"] is not None else None,
-        row["fee"], row["received_at"], row["due_at"], row["clock_started"], row["queue_ticket_id"], row["notes"],
-        suffix, json.dumps(answer, ensure_ascii=False), json.dumps(event, default=str, ensure_ascii=False),
-        request_id, scope, key, path, fingerprint,
+    if conn.is_in_transaction():
+        async with conn.transaction():
+            code, body = await _receive_one(conn, entry)
+    else:
+        code, body = await _group().run(conn, entry)
+    mark_enqueued(session)
+    return code, body
+
+
+async def _receive_one(conn: asyncpg.Connection[Any], e: Entry) -> tuple[str, str]:
+    rec = await conn.fetchrow(
+        RECEIVE, e["agency_code"], e["day"], e["prefix"], e["procedure_code"],
+        e["procedure_version_id"], e["competent_agency"], e["channel"], e["status"],
+        json.dumps(e["applicant"]), e["applicant_id_number"], e["submitted_by"], e["submitted_role"],
+        json.dumps(e["documents"]), e["number_of_sets"], e["result_delivery"],
+        json.dumps(e["delivery_address"]) if e["delivery_address"] is not None else None,
+        e["fee"], e["received_at"], e["due_at"], e["clock_started"], e["queue_ticket_id"], e["notes"],
+        e["suffix"], json.dumps(e["answer"], ensure_ascii=False),
+        json.dumps(e["event"], default=str, ensure_ascii=False),
+        e["request_id"], e["scope"], e["key"], e["path"], e["fingerprint"],
     )
     assert rec is not None
-    mark_enqueued(session)
     return str(rec["code"]), str(rec["body"])
+
+
+_FIELDS = """ord int, agency_code text, day date, prefix text, suffix text, procedure_code text,
+    procedure_version_id int, competent_agency text, channel text, status text, applicant jsonb,
+    applicant_id_number text, submitted_by text, submitted_role text, documents jsonb, number_of_sets int,
+    result_delivery text, delivery_address jsonb, fee int, received_at timestamptz, due_at timestamptz,
+    clock_started boolean, queue_ticket_id text, notes text, answer jsonb, event jsonb, request_id text,
+    scope text, key text, path text, fingerprint text"""
+_GROUP_EVENT = """convert_to(jsonb_build_object('data', answer.event || jsonb_build_object('code', answer.code),
+        'request_id', answer.request_id)::text, 'UTF8')"""
+RECEIVE_MANY = f"""
+WITH input AS (
+    SELECT * FROM jsonb_to_recordset($1::jsonb) AS x({_FIELDS})
+), n AS (  -- counter rows locked in one order: two groups never wait on each other in a cycle
+    INSERT INTO intake.daily_counters AS c (agency_code, day, last_number)
+    SELECT agency_code, day, count(*) FROM input GROUP BY agency_code, day ORDER BY agency_code, day
+    ON CONFLICT (agency_code, day) DO UPDATE SET last_number = c.last_number + EXCLUDED.last_number
+    RETURNING agency_code, day, last_number
+), numbered AS (
+    SELECT i.*, i.prefix || lpad((n.last_number - count(*) OVER w + row_number() OVER (w ORDER BY i.ord))::text,
+        4, '0') || i.suffix AS code
+    FROM input i JOIN n USING (agency_code, day)
+    WINDOW w AS (PARTITION BY i.agency_code, i.day)
+), d AS (
+    INSERT INTO intake.dossiers (code, procedure_code, procedure_version_id, receiving_agency,
+        competent_agency, channel, status, applicant, applicant_id_number, submitted_by, submitted_role,
+        documents, number_of_sets, result_delivery, delivery_address, fee, received_at, due_at,
+        clock_started, queue_ticket_id, notes)
+    SELECT code, procedure_code, procedure_version_id, agency_code, competent_agency, channel, status,
+        applicant, applicant_id_number, submitted_by, submitted_role, documents, number_of_sets,
+        result_delivery, delivery_address, fee, received_at, due_at, clock_started, queue_ticket_id, notes
+    FROM numbered ORDER BY ord
+    RETURNING code
+), answer AS (
+    SELECT nb.ord, nb.code, nb.event, nb.request_id, nb.scope, nb.key, nb.path, nb.fingerprint,
+        (nb.answer || jsonb_build_object('code', nb.code,
+            'receipt_url', '/api/intake/v1/dossiers/' || nb.code || '/receipt'))::text AS body
+    FROM numbered nb JOIN d USING (code)
+), {job_insert_sql("job", "answer", "'dossier.received'", _GROUP_EVENT)},
+kept AS (
+    INSERT INTO intake.idempotency_keys (scope, key, method, path, fingerprint, status, body, content_type)
+    SELECT scope, key, 'POST', path, fingerprint, 201, convert_to(body, 'UTF8'), 'application/json' FROM answer
+)
+SELECT ord, code, body FROM answer ORDER BY ord
+"""
+
+
+async def _receive_many(conn: asyncpg.Connection[Any], entries: list[Entry]) -> list[tuple[str, str]]:
+    """The same write as `_receive_one` for a group, in one statement (numbers in the group's order)."""
+    rows = await conn.fetch(RECEIVE_MANY, orjson.dumps(
+        [{**e, "ord": i} for i, e in enumerate(entries)], default=str).decode())
+    if len(rows) != len(entries):
+        raise RuntimeError(f"group write returned {len(rows)} rows for {len(entries)} entries")
+    return [(str(r["code"]), str(r["body"])) for r in rows]
+
+
+_GROUPS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, GroupCommit[Entry, tuple[str, str]]] = (
+    weakref.WeakKeyDictionary())
+
+
+def _group() -> GroupCommit[Entry, tuple[str, str]]:
+    """One group per event loop (one per process when served)."""
+    loop = asyncio.get_running_loop()
+    group = _GROUPS.get(loop)
+    if group is None:
+        group = _GROUPS[loop] = GroupCommit(_receive_one, _receive_many)
+    return group
 
 
 async def get_dossier(session: AsyncSession, code: str, *, lock: bool = False) -> dict[str, Any] | None:

@@ -6,15 +6,19 @@ import asyncio
 import io
 import re
 import uuid
+from datetime import datetime
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from pypdf import PdfReader
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
+from services.intake import dossier_repository
 from services.intake.app import create_app
+from shared.calendar import VN_TZ
 from tests.conftest import app_client_factory, auth
 
 client = app_client_factory(create_app)
@@ -135,6 +139,47 @@ async def test_fifty_concurrent_submissions_get_consecutive_codes(
     numbers = sorted(int(r.json()["code"][-4:]) for r in rs)
     assert numbers == list(range(numbers[0], numbers[0] + 50))
     assert len({r.json()["code"] for r in rs}) == 50
+    assert max(dossier_repository._group().sizes) > 1  # they shared statements (group commit)
+    codes = [r.json()["code"] for r in rs]
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        jobs = await conn.fetchval(
+            "SELECT count(*) FROM jobs.pgqueuer WHERE entrypoint = 'dossier.received' "
+            "AND convert_from(payload, 'UTF8')::jsonb->'data'->>'code' = ANY($1::text[])", codes)
+        kept = await conn.fetch("SELECT convert_from(body, 'UTF8')::jsonb->>'code' AS code FROM "
+                                "intake.idempotency_keys WHERE convert_from(body, 'UTF8')::jsonb->>'code' = ANY($1)",
+                                codes)
+    finally:
+        await conn.close()
+    assert jobs == 50 and sorted(k["code"] for k in kept) == sorted(codes)  # one job and one kept answer each
+
+
+async def test_a_group_crossing_the_daily_limit_gives_each_submission_its_own_answer(
+    committed_client_factory: Any, make_token: Any, database_url: str,
+) -> None:
+    agency = f"000.00.98.T{uuid.uuid4().hex[:4]}"
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute(
+            "INSERT INTO core.agencies (code, name, search_text, level, admin_unit_code, sessions) VALUES "
+            "($1, 'UBND xã thử', 'ubnd xa thu', 'commune', '99998', '[{\"start\": \"00:00\", \"end\": \"23:59\"}]')",
+            agency)
+        await conn.execute("INSERT INTO intake.daily_counters (agency_code, day, last_number) VALUES ($1, $2, 9990)",
+                           agency, datetime.now(VN_TZ).date())
+        admin = auth(make_token("admin", subject="quantri"))
+        async with committed_client_factory(create_app) as c:
+            rs = await asyncio.gather(*(c.post("/v1/dossiers", json=body(receiving_agency_code=agency), headers={
+                **admin, "Idempotency-Key": uuid.uuid4().hex}) for _ in range(20)))
+        ok = sorted(r.json()["code"][-4:] for r in rs if r.status_code == 201)
+        full = [r.json()["code"] for r in rs if r.status_code == 409]
+        assert ok == [str(n) for n in range(9991, 10000)], [r.text for r in rs][:3]
+        assert full == ["daily_sequence_exhausted"] * 11
+        assert await conn.fetchval("SELECT last_number FROM intake.daily_counters WHERE agency_code = $1",
+                                   agency) == 9999
+        assert await conn.fetchval("SELECT count(*) FROM intake.dossiers WHERE receiving_agency = $1", agency) == 9
+        assert max(dossier_repository._group().sizes) > 1
+    finally:
+        await conn.close()
 
 
 async def test_concurrent_retries_of_one_key_make_one_dossier(

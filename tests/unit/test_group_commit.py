@@ -1,0 +1,111 @@
+"""Group commit: alone at low load, grouped while statements are in flight, each entry its own answer."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from services.intake.group_commit import GroupCommit
+from shared.problems import ProblemError
+
+
+class Writer:
+    """Stands in for the statements: records calls; `gate` holds a write until the test opens it."""
+
+    def __init__(self, bad: set[str] | None = None) -> None:
+        self.calls: list[tuple[str, list[str]]] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.bad = bad or set()
+
+    async def one(self, _conn: Any, entry: str) -> str:
+        self.calls.append(("one", [entry]))
+        await self.gate.wait()
+        if entry in self.bad:
+            raise ValueError(f"bad {entry}")
+        return entry.upper()
+
+    async def many(self, _conn: Any, entries: list[str]) -> list[str]:
+        self.calls.append(("many", entries))
+        await self.gate.wait()
+        if self.bad & set(entries):
+            raise ValueError("a bad entry fails the whole statement")
+        return [e.upper() for e in entries]
+
+
+async def _started(*coros: Any) -> list[asyncio.Task[Any]]:
+    tasks = [asyncio.create_task(c) for c in coros]
+    await asyncio.sleep(0)
+    return tasks
+
+
+async def test_at_low_load_each_entry_goes_alone_and_at_once() -> None:
+    w = Writer()
+    group: GroupCommit[str, str] = GroupCommit(w.one, w.many, in_flight=1)
+    assert [await group.run(None, e) for e in ("a", "b", "c")] == ["A", "B", "C"]
+    assert w.calls == [("one", ["a"]), ("one", ["b"]), ("one", ["c"])]
+    assert list(group.sizes) == [1, 1, 1]
+
+
+async def test_entries_arriving_during_a_write_share_the_next_statement_up_to_max_batch() -> None:
+    w = Writer()
+    w.gate.clear()
+    group: GroupCommit[str, str] = GroupCommit(w.one, w.many, in_flight=1, max_batch=4)
+    first = await _started(group.run(None, "first"))
+    rest = await _started(*(group.run(None, f"e{i}") for i in range(6)))
+    assert w.calls == [("one", ["first"])]  # the others wait in line while it is written
+    w.gate.set()
+    results = await asyncio.gather(*first, *rest)
+    assert results == ["FIRST"] + [f"E{i}" for i in range(6)]
+    assert w.calls[1:] == [("many", ["e0", "e1", "e2", "e3"]), ("many", ["e4", "e5"])]
+    assert list(group.sizes) == [1, 4, 2]
+
+
+async def test_a_failed_group_is_written_again_one_by_one_and_only_the_bad_entry_fails() -> None:
+    w = Writer(bad={"e1"})
+    w.gate.clear()
+    group: GroupCommit[str, str] = GroupCommit(w.one, w.many, in_flight=1)
+    tasks = await _started(group.run(None, "first"), *(group.run(None, f"e{i}") for i in range(3)))
+    w.gate.set()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert results[0] == "FIRST" and results[1] == "E0" and results[3] == "E2"
+    assert isinstance(results[2], ValueError) and str(results[2]) == "bad e1"
+    assert w.calls[1] == ("many", ["e0", "e1", "e2"])
+    assert w.calls[2:] == [("one", ["e0"]), ("one", ["e1"]), ("one", ["e2"])]
+
+
+async def test_a_cancelled_waiter_is_never_written_and_the_line_moves_on() -> None:
+    w = Writer()
+    w.gate.clear()
+    group: GroupCommit[str, str] = GroupCommit(w.one, w.many, in_flight=1)
+    first, gone, kept = await _started(group.run(None, "first"), group.run(None, "gone"), group.run(None, "kept"))
+    gone.cancel()
+    await asyncio.sleep(0)
+    w.gate.set()
+    assert await first == "FIRST" and await kept == "KEPT"
+    with pytest.raises(asyncio.CancelledError):
+        await gone
+    assert w.calls == [("one", ["first"]), ("one", ["kept"])]
+    assert await group.run(None, "later") == "LATER"  # the slot was handed back
+
+
+async def test_a_leader_cancelled_mid_write_tells_its_group_to_retry_and_frees_its_slot() -> None:
+    w = Writer()
+    w.gate.clear()
+    group: GroupCommit[str, str] = GroupCommit(w.one, w.many, in_flight=1)
+    first, leader, other = await _started(group.run(None, "first"), group.run(None, "a"), group.run(None, "b"))
+    first.cancel()  # a leader alone: its slot goes to "a", which leads "a" and "b"
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    await asyncio.sleep(0)
+    assert w.calls[-1] == ("many", ["a", "b"])
+    leader.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await leader
+    with pytest.raises(ProblemError) as interrupted:
+        await other
+    assert interrupted.value.status == 503 and interrupted.value.code == "write_interrupted"
+    w.gate.set()
+    assert await group.run(None, "after") == "AFTER"

@@ -15,6 +15,7 @@ from prometheus_client import Counter, Histogram
 from starlette.types import Message, Receive, Scope, Send
 
 from gateway.public_routes import is_public
+from gateway.rate_limit import RateLimiter
 from gateway.upstream import UpstreamError, UpstreamPool
 from shared.auth import Principal, TokenVerifier
 from shared.middleware import new_request_id, valid_request_id
@@ -57,29 +58,6 @@ def metric_children(service: str, status: int) -> tuple[Any, Any]:
     if found is None:
         found = _CHILDREN[key] = (PROXIED.labels(service, status), PROXY_LATENCY.labels(service))
     return found
-
-
-class RateLimiter:
-    """Per subject (or client IP) fixed-window limit via the `limits` library.
-
-    The default storage is this process's memory (a limit per gateway replica); set
-    RATE_LIMIT_STORAGE to a shared backend (e.g. redis://...) for one limit across replicas.
-    """
-
-    def __init__(self, spec: str, storage_uri: str) -> None:
-        from limits import parse
-        from limits.storage import storage_from_string
-        from limits.strategies import FixedWindowRateLimiter
-
-        self.item = parse(spec)
-        self.limiter = FixedWindowRateLimiter(storage_from_string(storage_uri))
-
-    def check(self, key: str) -> int | None:
-        """None when allowed, else seconds to wait."""
-        if self.limiter.hit(self.item, key):
-            return None
-        reset_time, _remaining = self.limiter.get_window_stats(self.item, key)
-        return max(1, int(reset_time - time.time()) + 1)
 
 
 class Proxy:

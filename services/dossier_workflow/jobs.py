@@ -82,7 +82,7 @@ async def on_notification(session: Tx, data: dict[str, Any]) -> None:
 
 @registry.lean_handler(repo.NOTIFICATION_FLUSH)
 async def on_notification_flush(session: Tx, data: dict[str, Any]) -> None:
-    await flush_notifications(session)
+    await flush_notifications(session, data.get("chain"))
 
 
 @registry.every("workflow.notification_sweep", "* * * * *")
@@ -91,7 +91,7 @@ async def sweep_notifications(session: AsyncSession) -> None:
     await flush_notifications(session)
 
 
-async def flush_notifications(session: Tx) -> None:
+async def flush_notifications(session: Tx, chain: str | None = None) -> None:
     """Sends a batch from the outbox, each message recorded once per key. A message the provider refuses
     becomes a `notification.send` job of its own (retried with backoff, held when it keeps failing), so
     one bad number does not hold back the others."""
@@ -114,7 +114,7 @@ async def flush_notifications(session: Tx) -> None:
                 "channel": m["channel"], "to": m["recipient"], "template": m["template"],
                 "dossier_code": m["dossier_code"], "params": m["params"], "key": m["dedupe_key"]})
     if full:
-        await repo.queue_flush(session)
+        await repo.queue_flush(session, chain)
 
 
 @registry.lean_handler(repo.PORTAL_SYNC)

@@ -66,8 +66,16 @@ def wrk(name: str, url: str, *, connections: int, seconds: int, script: str,
     return r
 
 
+# Direct (A) and through the gateway (B), four runs each: single runs of one side swung by 20-30 %
+# between neighbours, more than the gateway costs, so each side's mean is taken over a balanced order.
+ORDER = ("direct", "gateway", "gateway", "direct", "gateway", "direct", "direct", "gateway")
+
+
 def combined(runs: list[Result]) -> Result:
     """Repeated runs of one measurement: mean req/s and p50, the worst p99, all errors."""
+    if len(runs) > 1:
+        print(f"    {runs[0].name}: " + ", ".join(f"{r.rps:.0f}" for r in runs) + " req/s, p50 "
+              + ", ".join(f"{r.p50_ms:.2f}" for r in runs) + " ms", flush=True)
     return Result(runs[0].name, runs[0].connections, sum(r.rps for r in runs) / len(runs),
                   sum(r.p50_ms for r in runs) / len(runs), max(r.p99_ms for r in runs), sum(r.errors for r in runs))
 
@@ -107,7 +115,7 @@ def fresh_database(name: str = "motcua_bench", bench_agencies: bool = True) -> t
 BENCH_AGENCIES = [f"000.00.{i:02d}.B99" for i in range(1, 65)]
 # The one-agency runs' own agencies (not among the 64): a run moves to the next one every PER_AGENCY
 # requests per wrk thread, before the 9,999 codes an agency has a day run out.
-SINGLE_AGENCIES = [f"000.00.{i:02d}.B98" for i in range(1, 33)]
+SINGLE_AGENCIES = [f"000.00.{i:02d}.B98" for i in range(1, 65)]
 PER_AGENCY = 4000
 
 
@@ -214,14 +222,14 @@ def main() -> None:
         if "submit" in args.only and try_post(f"{direct}/v1/dossiers", dossier, tok) == 201:
             admin = token(gw, "quantri", "demo-admin")
             body_file.write_text(json.dumps({**dossier, "receiving_agency_code": "__AGENCY__"}))
-            # Direct and through the gateway in the order A B B A, averaged: a drift of the disk or of the
-            # worker's backlog during the section weighs on both sides alike (single runs swung 0.73-1.13).
-            print("\nDossier submission (direct and via the gateway, each twice: A B B A):", flush=True)
+            # Direct and through the gateway in the order A B B A B A A B, averaged: a drift of the disk or of
+            # the worker's backlog during the section weighs on both sides alike (single runs swung 0.73-1.13).
+            print("\nDossier submission (direct and via the gateway, four runs each: A B B A B A A B):", flush=True)
             single = iter(SINGLE_AGENCIES[i:i + 4] for i in range(0, len(SINGLE_AGENCIES), 4))
             senv = {"BODY_FILE": str(body_file), "TOKEN": admin}
             for c in (1, 32):
                 runs: dict[str, list[Result]] = {"direct": [], "gateway": []}
-                for where in ("direct", "gateway", "gateway", "direct"):
+                for where in ORDER:
                     base = direct if where == "direct" else f"{gw}/api/intake"
                     label = "intake direct" if where == "direct" else "gateway POST /api/intake/v1/dossiers,"
                     settle(dsn)
@@ -232,7 +240,7 @@ def main() -> None:
                 for where, done in runs.items():
                     results[f"submit_{where}_{c}"] = combined(done)
             runs = {"direct": [], "gateway": []}
-            for where in ("direct", "gateway", "gateway", "direct"):
+            for where in ORDER:
                 settle(dsn)
                 runs[where].append(wrk(
                     "intake direct, 64 agencies" if where == "direct" else "gateway, 64 agencies",
@@ -369,7 +377,7 @@ def report(r: dict[str, Result]) -> None:
     if "raw_via_gateway_1" in r:
         added = r["raw_via_gateway_1"].p50_ms - r["raw_insert_1"].p50_ms
         print(f"  {'gateway added p50 at 1 conn, raw insert as the upstream (stricter)':<62} {added:5.2f} ms")
-    # Submissions: each figure is the mean of two runs (A B B A order); p99 is the worse of the two.
+    # Submissions: each figure is the mean of four runs (A B B A B A A B); p99 is the worst of them.
     # One agency at 32 connections queues on that agency's daily counter row (group commit shortens the
     # queue); 64 agencies are CPU-bound: there the gateway's own CPU per request counts in full.
     ratio("submit_gateway_32", "submit_direct_32",

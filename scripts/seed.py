@@ -22,15 +22,15 @@ SERVICE_SEEDS = [
 
 
 async def seed_identities(db: Database) -> None:
-    async with db.engine.begin() as conn:
+    async with db.transaction() as tx:
         for u in USERS:
-            await conn.execute(insert(users).values(
+            await tx.execute(insert(users).values(
                 username=u.username, password_hash=hash_secret(u.password), role=u.role,
                 subject=u.subject, name=u.name, agency_code=u.agency_code,
                 office_code=u.office_code,
             ).on_conflict_do_nothing())
         for c in CLIENTS:
-            await conn.execute(insert(clients).values(
+            await tx.execute(insert(clients).values(
                 client_id=c.client_id, secret_hash=hash_secret(c.secret), role=c.role,
                 name=c.name, partner_code=c.partner_code, agency_code=c.agency_code,
                 office_code=c.office_code,
@@ -50,8 +50,8 @@ async def seed_all(settings: Settings) -> None:
                 if exc.name == name:
                     continue
                 raise
-            async with db.sessionmaker() as session, session.begin():
-                await module.seed(session)
+            async with db.transaction() as tx:
+                await module.seed(tx)
     finally:
         await db.dispose()
 

@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from starlette.routing import BaseRoute
 
 from shared.auth import TokenVerifier
 from shared.db import Database
@@ -45,10 +44,7 @@ def create_service_app(
     on_shutdown: Sequence[Hook] = (),
     openapi_tags: list[dict[str, Any]] | None = None,
     job_registry: JobRegistry | None = None,
-    lean_routes: Sequence[BaseRoute] = (),
 ) -> FastAPI:
-    """`lean_routes` (plain Starlette routes, see `shared.db.Database.lean`) are matched before the
-    FastAPI routes that document the same paths: the hot endpoints skip dependency injection."""
     settings = settings or get_settings()
     configure_logging(service, settings.log_level)
 
@@ -78,7 +74,6 @@ def create_service_app(
         app.include_router(router)
     if job_registry is not None:
         app.include_router(jobs_admin_router(job_registry))
-    app.router.routes[0:0] = list(lean_routes)
     mount_docs(app, title)
     app.add_middleware(RequestContextMiddleware, service=service,
                        access_log_enabled=settings.access_log)

@@ -202,7 +202,7 @@ def require_roles(*roles: str) -> Callable[..., Coroutine[Any, Any, Principal]]:
 
 
 def check_roles(principal: Principal, *roles: str) -> Principal:
-    """The caller must hold one of these roles (admin always passes); for lean routes and guards."""
+    """The caller must hold one of these roles (admin always passes); for checks inside a route."""
     allowed = set(roles) | {"admin"}
     if principal.role not in allowed:
         raise ProblemError(

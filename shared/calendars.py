@@ -7,7 +7,7 @@ from datetime import time as clock
 from typing import Any
 
 from shared.calendar import VN_OFFICIAL_OVERRIDES_2026, CalendarOverride, WorkingCalendar, WorkSession
-from shared.db import Tx, autocommit_connection
+from shared.db import Tx
 
 TTL_SECONDS = 30.0
 _cache: dict[str, tuple[float, WorkingCalendar]] = {}
@@ -24,14 +24,13 @@ def forget_calendars() -> None:
     _cache.clear()
 
 
-async def calendar_for_agency(session: Tx, agency_code: str) -> WorkingCalendar:
+async def calendar_for_agency(tx: Tx, agency_code: str) -> WorkingCalendar:
     """The agency's sessions and overrides on top of the national calendar (unknown agency: national)."""
     hit = _cache.get(agency_code)
     if hit is not None and hit[0] > time.monotonic():
         return hit[1]
-    conn = await autocommit_connection(session)  # reference data: no transaction needed
-    sessions: Any = await conn.fetchval("SELECT sessions FROM core.agencies WHERE code = $1", agency_code)
-    rows = await conn.fetch(
+    sessions: Any = await tx.fetchval("SELECT sessions FROM core.agencies WHERE code = $1", agency_code)
+    rows = await tx.fetch(
         "SELECT day, kind, sessions, note FROM core.calendar_overrides WHERE agency_code = $1 OR agency_code IS NULL "
         "ORDER BY day, agency_code NULLS FIRST", agency_code)
     overrides = {o.day: o for o in VN_OFFICIAL_OVERRIDES_2026}

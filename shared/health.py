@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
 from shared.auth import CurrentPrincipal
 from shared.db import Database
@@ -17,16 +16,12 @@ async def check_database(db: Database, histories: list[str]) -> dict[str, str]:
     """Returns problems by name; empty when ready."""
     problems: dict[str, str] = {}
     try:
-        async with db.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        async with db.transaction() as tx:
             for history in histories:
                 schema = HISTORIES[history][0]
-                try:
-                    rows = await conn.execute(text(f'SELECT version_num FROM "{schema}".alembic_version'))
-                    current = {r[0] for r in rows}
-                except Exception:
-                    await conn.rollback()
-                    current = set()
+                exists = await tx.fetchval("SELECT to_regclass($1) IS NOT NULL", f'"{schema}".alembic_version')
+                rows = await tx.fetch(f'SELECT version_num FROM "{schema}".alembic_version') if exists else []
+                current = {r[0] for r in rows}
                 if current != head_revisions(history):
                     problems[history] = f"migrations not at head (at {sorted(current)})"
     except OSError as exc:

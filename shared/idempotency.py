@@ -1,4 +1,14 @@
-"""Idempotency-Key (draft-ietf-httpapi-idempotency-key-header) stored with the domain rows."""
+"""Idempotency-Key (draft-ietf-httpapi-idempotency-key-header): the one module every retried write uses.
+
+The answer to a request with a key is kept in the owning service's `idempotency_keys` table, in the
+same transaction as the domain rows, and sent back (with `Idempotent-Replayed: true`) to a retry.
+
+Two ways to use it, both through `IdempotencyDep`-style dependencies from `idempotency_guard`:
+- a write of several statements: `replay = await idem.begin()` (takes the key's lock for the
+  transaction, returns the kept answer if any), then `return await idem.remember(status, body)`;
+- a write that is ONE statement and inserts the key itself (`KEEP_ANSWER_SQL`): when that insert
+  finds the key taken it raises `KeyUsed`, and `await idem.stored()` answers with what was kept.
+"""
 
 from __future__ import annotations
 
@@ -8,28 +18,22 @@ from collections.abc import Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import Any
 
-import asyncpg
+
 from fastapi import Request
 from fastapi.responses import Response
-from sqlalchemy import (
-    Column,
-    DateTime,
-    Integer,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
-    delete,
-    func,
-)
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Column, DateTime, Integer, LargeBinary, MetaData, String, Table, delete, func
 
 from shared.auth import CurrentPrincipal, Principal
-from shared.db import SessionDep, Tx, raw_connection
-from shared.lean import json_bytes
+from shared.db import Tx, TxDep
+from shared.encoding import json_bytes
 from shared.problems import ProblemError
 
 REPLAY_HEADER = "idempotent-replayed"
+IN_USE = ("Yêu cầu với cùng Idempotency-Key đang được xử lý, thử lại sau / "
+          "A request with this Idempotency-Key is still being processed; retry later")
+MISMATCH = ("Idempotency-Key này đã dùng cho một yêu cầu khác; hãy dùng khóa mới / "
+            "This Idempotency-Key was used for a different request; use a new key")
+KEPT_FOR = timedelta(hours=24)
 
 
 def idempotency_table(metadata: MetaData) -> Table:
@@ -48,6 +52,86 @@ def idempotency_table(metadata: MetaData) -> Table:
     )
 
 
+def keep_answer_sql(schema: str, first_param: int) -> str:
+    """An INSERT of a kept answer for one-statement writes: parameters scope, key, method, path,
+    fingerprint, status, body (bytea) from `$first_param` on. A used key violates the primary key."""
+    p = [f"${first_param + i}" for i in range(7)]
+    return (f'INSERT INTO "{schema}".idempotency_keys (scope, key, method, path, fingerprint, status, body, '
+            f"content_type) VALUES ({', '.join(p)}, 'application/json')")
+
+
+class KeyUsed(Exception):
+    """A one-statement write found its Idempotency-Key taken: the request that took it committed first."""
+
+
+class Idempotency:
+    """The key of one request (or none) and the table its answer is kept in."""
+
+    __slots__ = ("fingerprint", "key", "method", "path", "scope", "table", "tx")
+
+    def __init__(self, tx: Tx, table: Table, scope: str, key: str | None,
+                 fingerprint: str, method: str, path: str) -> None:
+        self.tx = tx
+        self.table = table
+        self.scope = scope
+        self.key = key
+        self.fingerprint = fingerprint
+        self.method = method
+        self.path = path
+
+    @property
+    def params(self) -> tuple[str, str, str, str, str]:
+        """scope, key, method, path, fingerprint: the first five values of `keep_answer_sql`."""
+        assert self.key is not None
+        return self.scope, self.key, self.method, self.path, self.fingerprint
+
+    async def begin(self) -> Response | None:
+        """Locks the key for this transaction; the kept answer when the request was already served."""
+        if self.key is None:
+            return None
+        lock_name = f"{self.table.schema}:{self.scope}:{self.key}"
+        if not await self.tx.fetchval("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))", lock_name):
+            raise ProblemError(409, "idempotency_key_in_use", IN_USE, headers={"Retry-After": "1"})
+        return await self._find()
+
+    async def remember(self, status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+        """Keeps the answer with the domain rows (same transaction) and returns it (bytes: JSON already)."""
+        raw = body if isinstance(body, bytes) else json_bytes(body)
+        if self.key is not None:
+            await self.tx.execute(keep_answer_sql(str(self.table.schema), 1), *self.params, status, raw)
+        return Response(raw, status_code=status, headers=headers, media_type="application/json")
+
+    async def stored(self) -> Response:
+        """The answer kept for a key a one-statement write found used (its insert lost the race)."""
+        found = await self._find()
+        if found is None:
+            raise ProblemError(409, "idempotency_key_in_use", IN_USE, headers={"Retry-After": "1"})
+        return found
+
+    async def _find(self) -> Response | None:
+        row = await self.tx.fetchrow(
+            f'SELECT fingerprint, status, body, content_type, path FROM "{self.table.schema}".idempotency_keys '
+            "WHERE scope = $1 AND key = $2", self.scope, self.key)
+        if row is None:
+            return None
+        if row["fingerprint"] != self.fingerprint or row["path"] != self.path:
+            raise ProblemError(422, "idempotency_key_mismatch", MISMATCH)
+        return Response(content=row["body"], status_code=row["status"], media_type=row["content_type"],
+                        headers={REPLAY_HEADER: "true"})
+
+
+def idempotency_guard(table: Table, *, required: bool = True) -> Callable[..., Coroutine[Any, Any, Idempotency]]:
+    """FastAPI dependency: the request's key (400 when `required` and missing) bound to its transaction."""
+
+    async def dependency(request: Request, tx: TxDep, principal: CurrentPrincipal) -> Idempotency:
+        raw = request.headers.get("idempotency-key")
+        key = required_key(raw) if required else parse_key(raw)
+        fingerprint = fingerprint_of(await request.body()) if key is not None else ""
+        return Idempotency(tx, table, scope_of(principal), key, fingerprint, request.method, request.url.path)
+
+    return dependency
+
+
 def parse_key(raw: str | None) -> str | None:
     if raw is None:
         return None
@@ -62,80 +146,15 @@ def parse_key(raw: str | None) -> str | None:
     return key
 
 
-class Idempotency:
-    """Guards one creating request; `replay` is set when a stored response must be returned."""
-
-    def __init__(
-        self, session: Tx, table: Table, scope: str, key: str | None,
-        fingerprint: str, method: str, path: str,
-    ) -> None:
-        self.session = session
-        self.table = table
-        self.scope = scope
-        self.key = key
-        self.fingerprint = fingerprint
-        self.method = method
-        self.path = path
-        self.replay: Response | None = None
-
-    async def begin(self) -> None:
-        if self.key is None:
-            return
-        lock_name = f"{self.table.schema}:{self.scope}:{self.key}"
-        conn = await raw_connection(self.session)  # hot path: plain SQL, no statement building
-        if not await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))", lock_name):
-            raise ProblemError(
-                409, "idempotency_key_in_use",
-                "Yêu cầu với cùng Idempotency-Key đang được xử lý, thử lại sau / "
-                "A request with this Idempotency-Key is still being processed; retry later",
-                headers={"Retry-After": "1"},
-            )
-        row = await conn.fetchrow(
-            f'SELECT fingerprint, status, body, content_type, path FROM "{self.table.schema}".idempotency_keys '
-            "WHERE scope = $1 AND key = $2", self.scope, self.key)
-        if row is None:
-            return
-        if row["fingerprint"] != self.fingerprint or row["path"] != self.path:
-            raise ProblemError(
-                422, "idempotency_key_mismatch",
-                "Idempotency-Key này đã dùng cho một yêu cầu khác; hãy dùng khóa mới / "
-                "This Idempotency-Key was used for a different request; use a new key",
-            )
-        self.replay = Response(
-            content=row["body"], status_code=row["status"], media_type=row["content_type"],
-            headers={REPLAY_HEADER: "true"},
+def required_key(raw: str | None) -> str:
+    key = parse_key(raw)
+    if key is None:
+        raise ProblemError(
+            400, "idempotency_key_missing",
+            "Thiếu header Idempotency-Key (ví dụ một UUID) / "
+            "Send an Idempotency-Key header (e.g. a UUID) with this request",
         )
-
-    async def remember(self, status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
-        """Store the response with the domain rows (same transaction) and return it (bytes: JSON already)."""
-        raw = body if isinstance(body, bytes) else json_bytes(body)
-        response = Response(raw, status_code=status, headers=headers, media_type="application/json")
-        if self.key is not None:
-            conn = await raw_connection(self.session)
-            await conn.execute(
-                f'INSERT INTO "{self.table.schema}".idempotency_keys (scope, key, method, path, fingerprint, status, '
-                "body, content_type) VALUES ($1, $2, $3, $4, $5, $6, $7, 'application/json')",
-                self.scope, self.key, self.method, self.path, self.fingerprint, status, bytes(response.body))
-        return response
-
-
-def idempotency_guard(
-    table: Table, *, required: bool = True,
-) -> Callable[..., Coroutine[Any, Any, Idempotency]]:
-    """FastAPI dependency: checks the key before the handler runs."""
-
-    async def dependency(
-        request: Request, session: SessionDep, principal: CurrentPrincipal,
-    ) -> Idempotency:
-        key = required_key(request) if required else parse_key(request.headers.get("idempotency-key"))
-        fingerprint = fingerprint_of(await request.body())
-        idem = Idempotency(
-            session, table, scope_of(principal), key, fingerprint, request.method, request.url.path,
-        )
-        await idem.begin()
-        return idem
-
-    return dependency
+    return key
 
 
 def fingerprint_of(body: bytes) -> str:
@@ -151,52 +170,6 @@ def scope_of(principal: Principal) -> str:
     return f"{principal.role}:{principal.subject}"
 
 
-def required_key(request: Request) -> str:
-    key = parse_key(request.headers.get("idempotency-key"))
-    if key is None:
-        raise ProblemError(
-            400, "idempotency_key_missing",
-            "Thiếu header Idempotency-Key (ví dụ một UUID) / "
-            "Send an Idempotency-Key header (e.g. a UUID) with this request",
-        )
-    return key
-
-
-class KeyUsed(Exception):
-    """A one-statement write found its Idempotency-Key taken: the request that took it committed first."""
-
-
-async def find_stored(conn: asyncpg.Connection[Any], table: Table, scope: str, key: str,
-                      path: str, fingerprint: str) -> Response | None:
-    """The answer kept for this key (replayed), 422 when the key came with another request, else None."""
-    row = await conn.fetchrow(
-        f'SELECT fingerprint, status, body, content_type, path FROM "{table.schema}".idempotency_keys '
-        "WHERE scope = $1 AND key = $2", scope, key)
-    if row is None:
-        return None
-    if row["fingerprint"] != fingerprint or row["path"] != path:
-        raise ProblemError(
-            422, "idempotency_key_mismatch",
-            "Idempotency-Key này đã dùng cho một yêu cầu khác; hãy dùng khóa mới / "
-            "This Idempotency-Key was used for a different request; use a new key",
-        )
-    return Response(content=row["body"], status_code=row["status"], media_type=row["content_type"],
-                    headers={REPLAY_HEADER: "true"})
-
-
-async def stored_response(conn: asyncpg.Connection[Any], table: Table, scope: str, key: str,
-                          path: str, fingerprint: str) -> Response:
-    """The answer kept for a key that a one-statement write found already used (its insert lost the race)."""
-    found = await find_stored(conn, table, scope, key, path, fingerprint)
-    if found is None:
-        raise ProblemError(409, "idempotency_key_in_use",
-                           "Yêu cầu với cùng Idempotency-Key đang được xử lý, thử lại sau / "
-                           "A request with this Idempotency-Key is still being processed; retry later",
-                           headers={"Retry-After": "1"})
-    return found
-
-
-async def purge_idempotency_keys(session: AsyncSession, table: Table, older_than: timedelta) -> int:
+async def purge_idempotency_keys(tx: Tx, table: Table, older_than: timedelta = KEPT_FOR) -> int:
     cutoff = datetime.now().astimezone() - older_than
-    result = await session.execute(delete(table).where(table.c.created_at < cutoff))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return await tx.execute(delete(table).where(table.c.created_at < cutoff))

@@ -14,14 +14,11 @@ from typing import Any
 
 import structlog
 from pgqueuer.queries import Queries
-from sqlalchemy.ext.asyncio import AsyncSession
+from shared.db import Tx
 
-from shared.db import Tx, raw_connection
-
-JobHandler = Callable[[AsyncSession, dict[str, Any]], Awaitable[None]]
-LeanJobHandler = Callable[[Tx, dict[str, Any]], Awaitable[None]]
-PeriodicHandler = Callable[[AsyncSession], Awaitable[None]]
-BatchJobHandler = Callable[[Tx, list[dict[str, Any]]], Awaitable[None]]
+JobHandler = Callable[[Tx, list[dict[str, Any]]], Awaitable[None]]
+"""Every job handler: the unit of work and the payloads it is handed (one, or up to the entrypoint's batch)."""
+PeriodicHandler = Callable[[Tx], Awaitable[None]]
 
 
 def encode_payload(data: dict[str, Any]) -> bytes:
@@ -30,7 +27,7 @@ def encode_payload(data: dict[str, Any]) -> bytes:
 
 
 async def enqueue(
-    session: Tx,
+    tx: Tx,
     entrypoint: str,
     data: dict[str, Any],
     *,
@@ -38,9 +35,9 @@ async def enqueue(
     dedupe_key: str | None = None,
     priority: int = 0,
 ) -> None:
-    """Enqueue in the session's transaction: it commits or rolls back with the domain rows."""
-    conn = await raw_connection(session)
-    mark_enqueued(session)
+    """Enqueue in the unit's transaction: it commits or rolls back with the domain rows."""
+    conn = await tx.connection()
+    mark_enqueued(tx)
     queries = Queries.from_asyncpg_connection(conn)
     await queries.enqueue(
         entrypoint, encode_payload(data), priority, execute_after, dedupe_key,
@@ -48,9 +45,9 @@ async def enqueue(
     )
 
 
-def mark_enqueued(session: Tx) -> None:
-    """The session's transaction holds new jobs: the workers are woken once it commits (shared.waker)."""
-    session.info["wake_jobs"] = True
+def mark_enqueued(tx: Tx) -> None:
+    """The transaction holds new jobs: the workers are woken once it commits (shared.waker)."""
+    tx.info["wake_jobs"] = True
 
 
 def job_insert_sql(name: str, source: str, entrypoint_param: str, payload_sql: str) -> str:
@@ -100,48 +97,33 @@ def request_id() -> str | None:
     return found
 
 
+@dataclass(frozen=True)
+class Entrypoint:
+    handler: JobHandler
+    max_batch: int
+
+
 @dataclass
 class JobRegistry:
     """A service's job handlers and periodic jobs, collected by its `jobs` module."""
 
     service: str
-    handlers: dict[str, JobHandler] = field(default_factory=dict)
-    lean: set[str] = field(default_factory=set)
+    entrypoints: dict[str, Entrypoint] = field(default_factory=dict)
     periodic: dict[str, tuple[str, PeriodicHandler]] = field(default_factory=dict)
-    batches: dict[str, tuple[BatchJobHandler, int]] = field(default_factory=dict)
 
-    def handler(self, entrypoint: str) -> Callable[[JobHandler], JobHandler]:
+    def handler(self, entrypoint: str, *, max_batch: int = 1) -> Callable[[JobHandler], JobHandler]:
+        """Registers `async def handle(tx, payloads)`. With `max_batch` > 1 the worker hands over the jobs
+        of this entrypoint it holds at once (up to `max_batch`) in one call, in one transaction; a failed
+        batch runs again one job at a time, so one bad payload fails (and is held for retry) alone."""
+
         def register(fn: JobHandler) -> JobHandler:
-            self.handlers[entrypoint] = fn
-            return fn
-
-        return register
-
-    def lean_handler(self, entrypoint: str) -> Callable[[LeanJobHandler], LeanJobHandler]:
-        """A job run on plain asyncpg (`Database.lean`, one transaction opened by the first
-        `raw_connection`) instead of a SQLAlchemy session: for the jobs every dossier makes, whose code
-        uses only `raw_connection`/`autocommit_connection` (one statement on the latter: no BEGIN at all)."""
-
-        def register(fn: LeanJobHandler) -> LeanJobHandler:
-            self.handlers[entrypoint] = fn
-            self.lean.add(entrypoint)
-            return fn
-
-        return register
-
-    def batch_handler(self, entrypoint: str, max_batch: int = 50) -> Callable[[BatchJobHandler], BatchJobHandler]:
-        """A lean job whose payloads the worker gathers (those it holds at once, up to `max_batch`) and hands
-        over in one call, on one connection: for jobs every dossier makes, written in one multi-row
-        statement. A failed batch is run again one payload at a time (shared.job_batches)."""
-
-        def register(fn: BatchJobHandler) -> BatchJobHandler:
-            self.batches[entrypoint] = (fn, max_batch)
+            self.entrypoints[entrypoint] = Entrypoint(fn, max_batch)
             return fn
 
         return register
 
     def every(self, name: str, cron: str) -> Callable[[PeriodicHandler], PeriodicHandler]:
-        """Periodic job (cron syntax, UTC) run by exactly one worker per tick."""
+        """Periodic job (cron syntax, UTC) run by exactly one worker per tick, in one transaction."""
 
         def register(fn: PeriodicHandler) -> PeriodicHandler:
             self.periodic[name] = (cron, fn)

@@ -20,8 +20,6 @@ class Settings(BaseSettings):
     environment: Literal["development", "test", "production"] = "development"
     database_url: str = DEFAULT_DATABASE_URL
     db_pool_size: int = 32  # at most this many connections; more requests wait for one (db_pool_timeout)
-    db_max_overflow: int = 0  # overflow connections are opened and closed per use: measured 3x the CPU
-    db_lean_pool_size: int = 24  # asyncpg connections per process for hot routes (no SQLAlchemy session)
     db_pool_timeout: float = 10.0  # seconds a request waits for a connection before a 503
     worker_nice: int = 10  # job workers yield the CPU to request handlers on a shared host
     worker_concurrency: int = 20  # jobs one worker runs at once (each holds a connection)

@@ -14,7 +14,7 @@ import signal
 import time
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any
 
 import asyncpg
 import structlog
@@ -25,7 +25,7 @@ from pgqueuer.types import QueueExecutionMode
 
 from shared.db import Database
 from shared.job_batches import JobBatcher
-from shared.jobs import BatchJobHandler, JobHandler, JobRegistry, LeanJobHandler, PeriodicHandler
+from shared.jobs import Entrypoint, JobRegistry, PeriodicHandler
 from shared.logging import configure_logging
 from shared.settings import Settings, get_settings
 
@@ -46,39 +46,36 @@ def load_registries(modules: Sequence[str]) -> list[JobRegistry]:
     return registries
 
 
-def _job_runner(db: Database, entrypoint: str, fn: JobHandler | LeanJobHandler, lean: bool) -> Any:
-    async def run(job: Job) -> None:
-        envelope = json.loads(job.payload or b"{}")
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(
-            request_id=envelope.get("request_id"), job_id=int(job.id), entrypoint=entrypoint,
-        )
-        if lean:  # the transaction opens with the handler's first `raw_connection` (one-statement
-            # handlers on `autocommit_connection` need none) and commits when the block ends
-            async with db.lean() as tx:
-                await cast(LeanJobHandler, fn)(tx, envelope.get("data") or {})
-        else:
-            async with db.sessionmaker() as session, session.begin():
-                await fn(session, envelope.get("data") or {})
-        log.info("job_done", attempts=job.attempts)
-
-    return run
+def _bind_job(job: Job, entrypoint: str) -> dict[str, Any]:
+    envelope: dict[str, Any] = json.loads(job.payload or b"{}")
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(
+        request_id=envelope.get("request_id"), job_id=int(job.id), entrypoint=entrypoint,
+    )
+    data: dict[str, Any] = envelope.get("data") or {}
+    return data
 
 
-def _batch_runner(db: Database, entrypoint: str, fn: BatchJobHandler, max_batch: int) -> Any:
-    async def run_batch(items: list[dict[str, Any]]) -> None:
-        async with db.lean() as tx:
-            await fn(tx, items)
+def _job_runner(db: Database, entrypoint: str, spec: Entrypoint) -> Any:
+    """One runner for every entrypoint: each job is its own pgqueuer row (retried, held when it keeps
+    failing, listed by the admin API); with `max_batch` > 1 the jobs held at once share one call."""
 
-    batcher = JobBatcher(run_batch, max_batch=max_batch)
+    async def run_items(items: list[dict[str, Any]]) -> None:
+        async with db.transaction() as tx:
+            await spec.handler(tx, items)
+
+    batcher = JobBatcher(run_items, max_batch=spec.max_batch) if spec.max_batch > 1 else None
 
     async def run(job: Job) -> None:
-        envelope = json.loads(job.payload or b"{}")
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(
-            request_id=envelope.get("request_id"), job_id=int(job.id), entrypoint=entrypoint,
-        )
-        await batcher.submit(envelope.get("data") or {})
+        data = _bind_job(job, entrypoint)
+        try:
+            if batcher is None:
+                await run_items([data])
+            else:
+                await batcher.submit(data)
+        except Exception:
+            log.exception("job_failed", attempts=job.attempts)
+            raise
         log.info("job_done", attempts=job.attempts)
 
     return run
@@ -88,8 +85,12 @@ def _periodic_runner(db: Database, name: str, fn: PeriodicHandler) -> Any:
     async def run(_schedule: Schedule) -> None:
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(periodic=name)
-        async with db.sessionmaker() as session, session.begin():
-            await fn(session)
+        try:
+            async with db.transaction() as tx:
+                await fn(tx)
+        except Exception:
+            log.exception("periodic_failed")
+            raise
 
     return run
 
@@ -125,13 +126,9 @@ def build(pgq: PgQueuer, db: Database, registries: Sequence[JobRegistry]) -> Non
         )
 
     for registry in registries:
-        for entrypoint, fn in registry.handlers.items():
+        for entrypoint, spec in registry.entrypoints.items():
             pgq.entrypoint(entrypoint, on_failure="hold", executor_factory=executor)(
-                _job_runner(db, entrypoint, fn, entrypoint in registry.lean)
-            )
-        for entrypoint, (bfn, max_batch) in registry.batches.items():
-            pgq.entrypoint(entrypoint, on_failure="hold", executor_factory=executor)(
-                _batch_runner(db, entrypoint, bfn, max_batch)
+                _job_runner(db, entrypoint, spec)
             )
         for name, (cron, pfn) in registry.periodic.items():
             pgq.schedule(name, cron)(_periodic_runner(db, name, pfn))
@@ -151,9 +148,7 @@ async def run_worker(
     # idempotent, so a commit lost in a database crash only means the job runs again. A request's
     # commit (a citizen told "received") keeps waiting for it.
     quick = {"synchronous_commit": "off"}
-    db = Database(settings.model_copy(update={"db_pool_size": concurrency + 2, "db_max_overflow": 0,
-                                              "db_lean_pool_size": concurrency + 2}),
-                  application_name="motcua-worker", server_settings=quick)
+    db = Database(settings, application_name="motcua-worker", pool_size=concurrency + 2, server_settings=quick)
     conn = await asyncpg.connect(settings.asyncpg_dsn, server_settings={"application_name": "motcua-queue",
                                                                         **quick})
     pgq = PgQueuer.from_asyncpg_connection(conn)

@@ -19,10 +19,9 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
-from sqlalchemy.pool import NullPool
 
 from shared.auth import TokenVerifier, mint_token
+from shared.db import Tx, json_codecs
 from shared.settings import Settings
 
 TEST_KID = "test-key"
@@ -105,17 +104,18 @@ def auth(token: str, **extra: str) -> dict[str, str]:
 
 
 @pytest.fixture
-async def db_conn(settings: Settings) -> AsyncIterator[AsyncConnection]:
-    """An outer transaction rolled back after the test: nothing a test writes survives it."""
-    engine = create_async_engine(settings.database_url, poolclass=NullPool)
-    conn = await engine.connect()
-    trans = await conn.begin()
+async def db_conn(settings: Settings) -> AsyncIterator[Tx]:
+    """An outer transaction rolled back after the test: nothing a test writes survives it. Apps built
+    by `app_client_factory` run their units of work in savepoints of it."""
+    conn = await asyncpg.connect(settings.asyncpg_dsn, server_settings={"timezone": "UTC"})
+    await json_codecs(conn)
+    outer = conn.transaction()
+    await outer.start()
     try:
-        yield conn
+        yield Tx(conn, nested=True)
     finally:
-        await trans.rollback()
+        await outer.rollback()
         await conn.close()
-        await engine.dispose()
 
 
 def app_client_factory(
@@ -125,11 +125,11 @@ def app_client_factory(
 
     @pytest.fixture
     async def client(
-        settings: Settings, verifier: TokenVerifier, db_conn: AsyncConnection,
+        settings: Settings, verifier: TokenVerifier, db_conn: Tx,
     ) -> AsyncIterator[httpx.AsyncClient]:
         app = create_app(settings)
         app.state.verifier = verifier
-        app.state.db.bind_to(db_conn)
+        app.state.db.bind_to(db_conn.conn)
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
             yield c

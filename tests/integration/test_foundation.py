@@ -5,31 +5,23 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI
 from pydantic import BaseModel, Field
-from sqlalchemy import MetaData, text
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
-from starlette.routing import Route
+from sqlalchemy import MetaData
 
 from shared.app import create_service_app
-from shared.auth import CurrentPrincipal, Principal, current_principal, mint_token, require_roles
-from shared.db import SessionDep, Tx, raw_connection
-from shared.idempotency import (
-    Idempotency,
-    fingerprint_of,
-    idempotency_guard,
-    idempotency_table,
-    required_key,
-    scope_of,
-)
+from shared.auth import CurrentPrincipal, Principal, mint_token, require_roles
+from shared.db import DIALECT, Database, Tx, TxDep
+from shared.idempotency import Idempotency, idempotency_guard, idempotency_table
 from shared.jobs import JobRegistry, enqueue
-from shared.lean import parse_body
 from shared.problems import ProblemError
 from shared.settings import Settings
 from shared.worker import run_worker
@@ -39,45 +31,36 @@ test_md = MetaData(schema="testkit")
 test_keys = idempotency_table(test_md)
 registry = JobRegistry("testkit")
 HANDLED: list[dict[str, Any]] = []
-
-
-@registry.handler("testkit.record")
-async def record(session: AsyncSession, data: dict[str, Any]) -> None:
-    await session.execute(text("INSERT INTO testkit.handled(k) VALUES (:k) ON CONFLICT DO NOTHING"),
-                          {"k": data["k"]})
-    HANDLED.append(data)
-
-
-@registry.lean_handler("testkit.lean_record")
-async def lean_record(tx: Tx, data: dict[str, Any]) -> None:
-    """A job on plain asyncpg: writes, then fails when asked (its write must not survive)."""
-    conn = await raw_connection(tx)
-    await conn.execute("INSERT INTO testkit.handled(k) VALUES ($1) ON CONFLICT DO NOTHING", data["k"])
-    if data.get("fail"):
-        raise RuntimeError("lean boom")
-
-
 BATCH_SIZES: list[int] = []
 
 
-@registry.batch_handler("testkit.batch_record")
-async def batch_record(tx: Tx, items: list[dict[str, Any]]) -> None:
+@registry.handler("testkit.record")
+async def record(tx: Tx, payloads: list[dict[str, Any]]) -> None:
+    """Writes, then fails when asked (its write must not survive)."""
+    for data in payloads:
+        await tx.execute("INSERT INTO testkit.handled(k) VALUES ($1) ON CONFLICT DO NOTHING", data["k"])
+        if data.get("fail"):
+            raise RuntimeError("record boom")
+        HANDLED.append(data)
+
+
+@registry.handler("testkit.batch_record", max_batch=50)
+async def batch_record(tx: Tx, payloads: list[dict[str, Any]]) -> None:
     """Many payloads in one multi-row insert; one payload asking to fail fails its whole batch."""
-    BATCH_SIZES.append(len(items))
-    conn = await raw_connection(tx)
-    await conn.execute("INSERT INTO testkit.handled(k) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
-                       [d["k"] for d in items])
-    if any(d.get("fail") for d in items):
+    BATCH_SIZES.append(len(payloads))
+    await tx.execute("INSERT INTO testkit.handled(k) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
+                     [d["k"] for d in payloads])
+    if any(d.get("fail") for d in payloads):
         raise RuntimeError("batch boom")
 
 
 @registry.every("testkit.tick", "* * * * *")
-async def tick(session: AsyncSession) -> None:
-    await session.execute(text("INSERT INTO testkit.handled(k) VALUES ('tick') ON CONFLICT DO NOTHING"))
+async def tick(tx: Tx) -> None:
+    await tx.execute("INSERT INTO testkit.handled(k) VALUES ('tick') ON CONFLICT DO NOTHING")
 
 
 @registry.handler("testkit.always_fails")
-async def always_fails(session: AsyncSession, data: dict[str, Any]) -> None:
+async def always_fails(tx: Tx, payloads: list[dict[str, Any]]) -> None:
     raise RuntimeError("boom")
 
 
@@ -87,39 +70,40 @@ class Thing(BaseModel):
 
 
 router = APIRouter(prefix="/v1")
+AFTER_COMMIT: list[str] = []
 
 
 @router.post("/things", status_code=201)
 async def create_thing(
-    body: Thing, session: SessionDep, principal: CurrentPrincipal,
+    body: Thing, tx: TxDep, principal: CurrentPrincipal, fail: bool = False,
     idem: Idempotency = Depends(idempotency_guard(test_keys)),
 ) -> Any:
-    if idem.replay:
-        return idem.replay
+    if (replay := await idem.begin()) is not None:
+        return replay
     await asyncio.sleep(0.05)  # widen the race window
     k = uuid.uuid4().hex
-    await enqueue(session, "testkit.record", {"k": k, "name": body.name})
+    await enqueue(tx, "testkit.record", {"k": k, "name": body.name})
+    tx.after_commit(lambda: AFTER_COMMIT.append(k))
+    if fail:
+        raise ProblemError(409, "conflict", f"refused after enqueue {k}")
     return await idem.remember(201, {"k": k, "name": body.name})
 
 
 @router.post("/things/fail-after-enqueue")
-async def fail_after_enqueue(session: SessionDep, principal: CurrentPrincipal) -> None:
-    await enqueue(session, "testkit.record", {"k": "never-" + uuid.uuid4().hex})
-    from shared.problems import ProblemError
-
+async def fail_after_enqueue(tx: TxDep, principal: CurrentPrincipal) -> None:
+    await enqueue(tx, "testkit.record", {"k": "never-" + uuid.uuid4().hex})
     raise ProblemError(409, "conflict", "refused after enqueue")
 
 
 @router.get("/things/touch")
-async def touch(session: SessionDep) -> dict[str, int]:
-    return {"one": int((await session.execute(text("SELECT 1"))).scalar_one())}
+async def touch(tx: TxDep) -> dict[str, int]:
+    return {"one": int(await tx.fetchval("SELECT 1"))}
 
 
 @router.post("/things/commit-fails")
-async def commit_fails(session: SessionDep) -> dict[str, str]:
-    await session.execute(text(
-        "CREATE TEMP TABLE dup (x int UNIQUE DEFERRABLE INITIALLY DEFERRED) ON COMMIT DROP"))
-    await session.execute(text("INSERT INTO dup VALUES (1), (1)"))
+async def commit_fails(tx: TxDep) -> dict[str, str]:
+    await tx.execute("CREATE TEMP TABLE dup (x int UNIQUE DEFERRABLE INITIALLY DEFERRED) ON COMMIT DROP")
+    await tx.execute("INSERT INTO dup VALUES (1), (1)")
     return {"status": "looks fine until commit"}
 
 
@@ -128,51 +112,47 @@ async def admin_only(p: Principal = Depends(require_roles("supervisor"))) -> dic
     return {"role": p.role}
 
 
-AFTER_COMMIT: list[str] = []
-
-
-async def lean_thing(request: Request) -> Response:
-    """A lean route as the services write them: by hand what dependencies do, one transaction."""
-    principal = await current_principal(request)
-    body, raw = await parse_body(request, Thing)
-    async with request.app.state.db.lean() as tx:
-        idem = Idempotency(tx, test_keys, scope_of(principal), required_key(request), fingerprint_of(raw), "POST",
-                           request.url.path)
-        await idem.begin()
-        if idem.replay:
-            return idem.replay
-        await asyncio.sleep(0.05)  # widen the race window
-        k = uuid.uuid4().hex
-        await enqueue(tx, "testkit.record", {"k": k, "name": body.name})
-        tx.after_commit(lambda: AFTER_COMMIT.append(k))
-        if request.query_params.get("fail"):
-            raise ProblemError(409, "conflict", f"refused after enqueue {k}")
-        response = await idem.remember(201, {"k": k, "name": body.name})
-    return response
+@router.post("/things/one-statement", status_code=201)
+async def one_statement_thing(body: Thing, tx: TxDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    """A write that is one statement: no BEGIN, committed on its own."""
+    in_transaction = tx.conn.is_in_transaction()
+    rows = await tx.statement("INSERT INTO testkit.handled(k) VALUES ($1) RETURNING k", f"one-{body.name}")
+    return {"k": rows[0]["k"], "in_transaction_before": in_transaction}
 
 
 def build(settings: Settings) -> FastAPI:
     return create_service_app(service="testkit", title="testkit", description="",
                               routers=[router], histories=["core", "jobs"], settings=settings,
-                              job_registry=registry,
-                              lean_routes=[Route("/v1/lean/things", lean_thing, methods=["POST"])])
+                              job_registry=registry)
 
 
 @pytest.fixture(scope="module")
 async def testkit_schema(database_url: str) -> None:
-    engine = create_async_engine(database_url)
-    async with engine.begin() as conn:
-        await conn.execute(text("CREATE SCHEMA IF NOT EXISTS testkit"))
-        await conn.execute(text("CREATE TABLE IF NOT EXISTS testkit.handled (k text PRIMARY KEY)"))
-        await conn.run_sync(test_md.create_all)
-    await engine.dispose()
+    from sqlalchemy.schema import CreateTable
+
+    async with committed(database_url) as tx:
+        await tx.execute("CREATE SCHEMA IF NOT EXISTS testkit")
+        await tx.execute("CREATE TABLE IF NOT EXISTS testkit.handled (k text PRIMARY KEY)")
+        if not await tx.fetchval("SELECT to_regclass('testkit.idempotency_keys') IS NOT NULL"):
+            await tx.execute(str(CreateTable(test_keys).compile(dialect=DIALECT)))
+
+
+@asynccontextmanager
+async def committed(database_url: str) -> AsyncIterator[Tx]:
+    """A unit of work on its own short-lived pool, committed when the block ends."""
+    db = Database(Settings(database_url=database_url), pool_size=1)
+    try:
+        async with db.transaction() as tx:
+            yield tx
+    finally:
+        await db.dispose()
 
 
 @pytest.fixture
 async def client(settings: Settings, verifier: Any, db_conn: Any, testkit_schema: None):  # type: ignore[no-untyped-def]
     app = build(settings)
     app.state.verifier = verifier
-    app.state.db.bind_to(db_conn)
+    app.state.db.bind_to(db_conn.conn)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
                                  base_url="http://t") as c:
         yield c
@@ -188,12 +168,9 @@ async def real_client(settings: Settings, verifier: Any, testkit_schema: None): 
     await app.state.db.dispose()
 
 
-async def count(database_url: str, sql: str, **params: Any) -> int:
-    engine = create_async_engine(database_url)
-    async with engine.connect() as conn:
-        n = (await conn.execute(text(sql), params)).scalar_one()
-    await engine.dispose()
-    return int(n)
+async def count(database_url: str, sql: str, *args: Any) -> int:
+    async with committed(database_url) as tx:
+        return int(await tx.fetchval(sql, *args))
 
 
 def assert_problem(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
@@ -210,12 +187,12 @@ def assert_problem(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
 async def test_no_free_connection_answers_503_busy_then_recovers(settings: Settings, verifier: Any,
                                                                  testkit_schema: None) -> None:
     """Connections are bounded (no overflow opened per request): a request that cannot get one is told to retry."""
-    app = build(settings.model_copy(update={"db_pool_size": 1, "db_max_overflow": 0, "db_pool_timeout": 0.2}))
+    app = build(settings.model_copy(update={"db_pool_size": 1, "db_pool_timeout": 0.2}))
     app.state.verifier = verifier
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
                                  base_url="http://t") as c:
-        async with app.state.db.engine.connect() as held:
-            await held.execute(text("SELECT 1"))
+        async with app.state.db.transaction() as held:
+            await held.fetchval("SELECT 1")
             busy = await c.get("/v1/things/touch")
         assert_problem(busy, 503, "busy")
         assert busy.headers["retry-after"] == "1"
@@ -230,9 +207,8 @@ async def test_failing_commit_answers_5xx_not_200(client: httpx.AsyncClient, rea
     assert_problem(r, 500, "internal_error")
 
 
-@pytest.mark.parametrize("path", ["/v1/things", "/v1/lean/things"])  # a FastAPI route and a lean route
-async def test_unknown_route_method_malformed_and_invalid_bodies(client: httpx.AsyncClient, make_token: Any,
-                                                                 path: str) -> None:
+async def test_unknown_route_method_malformed_and_invalid_bodies(client: httpx.AsyncClient, make_token: Any) -> None:
+    path = "/v1/things"
     tok = make_token("officer")
     assert_problem(await client.get("/v1/nowhere"), 404, "not_found")
     assert_problem(await client.delete("/v1/things/commit-fails"), 405, "method_not_allowed")
@@ -316,9 +292,9 @@ async def test_twenty_concurrent_retries_write_exactly_once(
     created = {r.json()["k"] for r in results if r.status_code == 201}
     assert len(created) == 1
     k = created.pop()
-    assert await count(database_url, "SELECT count(*) FROM testkit.idempotency_keys WHERE key=:k", k=key) == 1
+    assert await count(database_url, "SELECT count(*) FROM testkit.idempotency_keys WHERE key=$1", key) == 1
     jobs = await count(database_url, "SELECT count(*) FROM jobs.pgqueuer WHERE entrypoint='testkit.record' "
-                                     "AND convert_from(payload,'UTF8')::jsonb->'data'->>'k' = :k", k=k)
+                                     "AND convert_from(payload,'UTF8')::jsonb->'data'->>'k' = $1", k)
     assert jobs == 1
     retry = await real_client.post("/v1/things", json={"name": "đua"}, headers=h)
     assert retry.status_code == 201 and retry.json()["k"] == k
@@ -376,14 +352,11 @@ async def test_worker_runs_committed_jobs_and_holds_failures(
     r = await real_client.post("/v1/things", json={"name": "việc"},
                                headers=auth(make_token("officer"), **{"Idempotency-Key": uuid.uuid4().hex}))
     k = r.json()["k"]
-    engine = create_async_engine(database_url)
-    async with engine.begin() as conn:
-        sess = AsyncSession(bind=conn)
-        await enqueue(sess, "testkit.always_fails", {"why": "test"})
-    await engine.dispose()
+    async with committed(database_url) as tx:
+        await enqueue(tx, "testkit.always_fails", {"why": "test"})
     await asyncio.wait_for(run_worker(["tests.integration.test_foundation"], settings=settings,
                                       drain=True), timeout=60)
-    assert await count(database_url, "SELECT count(*) FROM testkit.handled WHERE k=:k", k=k) == 1
+    assert await count(database_url, "SELECT count(*) FROM testkit.handled WHERE k=$1", k) == 1
     admin = auth(make_token("admin", subject="quantri"))
     failed = (await real_client.get("/v1/admin/jobs/failed", headers=admin)).json()
     mine = [j for j in failed if j["entrypoint"] == "testkit.always_fails"]
@@ -395,10 +368,8 @@ async def test_worker_runs_committed_jobs_and_holds_failures(
     assert_problem(await real_client.post(f"/v1/admin/jobs/{mine[0]['id']}/retry", headers=admin),
                    404, "not_found")
     # leave nothing queued that always fails
-    engine = create_async_engine(database_url)
-    async with engine.begin() as conn:
-        await conn.execute(text("DELETE FROM jobs.pgqueuer WHERE entrypoint='testkit.always_fails'"))
-    await engine.dispose()
+    async with committed(database_url) as tx:
+        await tx.execute("DELETE FROM jobs.pgqueuer WHERE entrypoint='testkit.always_fails'")
 
 
 async def test_readyz_and_metrics(client: httpx.AsyncClient) -> None:
@@ -436,111 +407,131 @@ async def test_periodic_jobs_are_scheduled_by_the_worker(settings: Settings, dat
 
 async def _jobs_for(database_url: str, k: str) -> int:
     return await count(database_url, "SELECT count(*) FROM jobs.pgqueuer WHERE entrypoint='testkit.record' "
-                                     "AND convert_from(payload,'UTF8')::jsonb->'data'->>'k' = :k", k=k)
+                                     "AND convert_from(payload,'UTF8')::jsonb->'data'->>'k' = $1", k)
 
 
 @pytest.mark.smoke
-async def test_lean_route_commits_before_answering_and_rolls_back_on_error(
+async def test_a_request_commits_before_answering_and_rolls_back_on_error(
     real_client: httpx.AsyncClient, make_token: Any, database_url: str,
 ) -> None:
-    """A lean route's work is committed when its response arrives; a refused one leaves nothing."""
+    """A route's work is committed when its response arrives; a refused one leaves nothing, and its
+    after-commit hooks never run."""
     h = auth(make_token("officer"), **{"Idempotency-Key": uuid.uuid4().hex})
-    ok = await real_client.post("/v1/lean/things", json={"name": "nhanh"}, headers=h)
+    ok = await real_client.post("/v1/things", json={"name": "nhanh"}, headers=h)
     assert ok.status_code == 201, ok.text
     k = ok.json()["k"]
     assert await _jobs_for(database_url, k) == 1
     assert k in AFTER_COMMIT
-    refused = await real_client.post("/v1/lean/things?fail=1", json={"name": "nhanh"},
+    refused = await real_client.post("/v1/things?fail=true", json={"name": "nhanh"},
                                      headers=auth(make_token("officer"), **{"Idempotency-Key": uuid.uuid4().hex}))
     body = assert_problem(refused, 409, "conflict")
     never = body["detail"].rsplit(" ", 1)[1]
     assert await _jobs_for(database_url, never) == 0
     assert never not in AFTER_COMMIT
-    assert await count(database_url, "SELECT count(*) FROM testkit.idempotency_keys WHERE key=:k",
-                       k=refused.request.headers["idempotency-key"]) == 0
+    assert await count(database_url, "SELECT count(*) FROM testkit.idempotency_keys WHERE key=$1",
+                       refused.request.headers["idempotency-key"]) == 0
 
 
-async def test_lean_route_concurrent_retries_write_exactly_once(
+async def test_a_one_statement_write_sends_no_begin_and_commits(
     real_client: httpx.AsyncClient, make_token: Any, database_url: str,
 ) -> None:
-    h = auth(make_token("citizen", subject="001090012345"), **{"Idempotency-Key": uuid.uuid4().hex})
-    results = await asyncio.gather(*(real_client.post("/v1/lean/things", json={"name": "đua"}, headers=h)
-                                     for _ in range(20)))
-    assert {r.status_code for r in results} <= {201, 409}, [r.status_code for r in results]
-    created = {r.json()["k"] for r in results if r.status_code == 201}
-    assert len(created) == 1
-    assert await _jobs_for(database_url, created.pop()) == 1
+    name = uuid.uuid4().hex
+    r = await real_client.post("/v1/things/one-statement", json={"name": name}, headers=auth(make_token("officer")))
+    assert r.status_code == 201, r.text
+    assert r.json() == {"k": f"one-{name}", "in_transaction_before": False}
+    assert await count(database_url, "SELECT count(*) FROM testkit.handled WHERE k=$1", f"one-{name}") == 1
 
 
-async def test_lean_pool_exhausted_answers_503_busy(settings: Settings, verifier: Any, make_token: Any,
-                                                    testkit_schema: None) -> None:
-    app = build(settings.model_copy(update={"db_lean_pool_size": 1, "db_pool_timeout": 0.2}))
+async def test_a_one_statement_write_inside_a_test_transaction_fails_alone(db_conn: Tx) -> None:
+    """Under the tests' outer transaction a failing one-statement write leaves it usable."""
+    await db_conn.execute("CREATE TEMP TABLE once (x int PRIMARY KEY)")
+    await db_conn.statement("INSERT INTO once VALUES (1)")
+    with pytest.raises(Exception, match="duplicate key"):
+        await db_conn.statement("INSERT INTO once VALUES (1)")
+    assert await db_conn.fetchval("SELECT count(*) FROM once") == 1
+
+
+async def test_core_statements_compile_for_asyncpg(db_conn: Tx) -> None:
+    from sqlalchemy import column, select, table, values
+    from sqlalchemy import Integer, String
+
+    rows = values(column("id", Integer), column("name", String), name="v").data([(1, "một"), (2, "hai"), (3, "ba")])
+    v = rows.alias("v")
+    found = await db_conn.fetch(select(v.c.name).where(v.c.id.in_([1, 3])).order_by(v.c.id))
+    assert [r["name"] for r in found] == ["một", "ba"]
+    assert await db_conn.fetchval(select(table("pg_namespace", column("nspname")).c.nspname)
+                                  .where(column("nspname") == "testkit_none")) is None
+
+
+async def test_pool_exhausted_answers_503_busy_with_retry_after(settings: Settings, verifier: Any, make_token: Any,
+                                                               testkit_schema: None) -> None:
+    app = build(settings.model_copy(update={"db_pool_size": 1, "db_pool_timeout": 0.2}))
     app.state.verifier = verifier
     h = auth(make_token("officer"), **{"Idempotency-Key": uuid.uuid4().hex})
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
                                  base_url="http://t") as c:
-        async with app.state.db.lean():
-            busy = await c.post("/v1/lean/things", json={"name": "chờ"}, headers=h)
+        async with app.state.db.transaction() as held:
+            await held.fetchval("SELECT 1")
+            busy = await c.post("/v1/things", json={"name": "chờ"}, headers=h)
         assert_problem(busy, 503, "busy")
         assert busy.headers["retry-after"] == "1"
-        assert (await c.post("/v1/lean/things", json={"name": "chờ"}, headers=h)).status_code == 201
+        assert (await c.post("/v1/things", json={"name": "chờ"}, headers=h)).status_code == 201
     await app.state.db.dispose()
 
 
-async def test_lean_jobs_commit_their_writes_and_roll_back_failures(
+async def test_jobs_commit_their_writes_and_roll_back_failures(
     database_url: str, settings: Settings, monkeypatch: pytest.MonkeyPatch, testkit_schema: None,
 ) -> None:
     import shared.worker as worker
 
     monkeypatch.setattr(worker, "MAX_ATTEMPTS", 0)
-    ok, failing = f"lean-{uuid.uuid4().hex}", f"lean-{uuid.uuid4().hex}"
-    engine = create_async_engine(database_url)
-    async with engine.begin() as conn:
-        sess = AsyncSession(bind=conn)
-        await enqueue(sess, "testkit.lean_record", {"k": ok})
-        await enqueue(sess, "testkit.lean_record", {"k": failing, "fail": True})
-    await engine.dispose()
+    ok, failing = f"job-{uuid.uuid4().hex}", f"job-{uuid.uuid4().hex}"
+    async with committed(database_url) as tx:
+        await enqueue(tx, "testkit.record", {"k": ok})
+        await enqueue(tx, "testkit.record", {"k": failing, "fail": True})
     await asyncio.wait_for(run_worker(["tests.integration.test_foundation"], settings=settings, drain=True),
                            timeout=60)
-    assert await count(database_url, "SELECT count(*) FROM testkit.handled WHERE k=:k", k=ok) == 1
-    assert await count(database_url, "SELECT count(*) FROM testkit.handled WHERE k=:k", k=failing) == 0
-    held = await count(database_url, "SELECT count(*) FROM jobs.pgqueuer WHERE entrypoint='testkit.lean_record' "
+    assert await count(database_url, "SELECT count(*) FROM testkit.handled WHERE k=$1", ok) == 1
+    assert await count(database_url, "SELECT count(*) FROM testkit.handled WHERE k=$1", failing) == 0
+    held = await count(database_url, "SELECT count(*) FROM jobs.pgqueuer WHERE entrypoint='testkit.record' "
                                      "AND status='failed'")
     assert held == 1
-    engine = create_async_engine(database_url)
-    async with engine.begin() as conn:
-        await conn.execute(text("DELETE FROM jobs.pgqueuer WHERE entrypoint='testkit.lean_record'"))
-    await engine.dispose()
+    async with committed(database_url) as tx:
+        await tx.execute("DELETE FROM jobs.pgqueuer WHERE entrypoint='testkit.record' AND status='failed'")
 
 
-async def test_batch_jobs_run_together_and_a_bad_one_fails_alone(
+async def test_batch_jobs_run_together_and_a_bad_one_fails_alone_listed_and_retried(
     database_url: str, settings: Settings, monkeypatch: pytest.MonkeyPatch, testkit_schema: None,
+    real_client: httpx.AsyncClient, make_token: Any,
 ) -> None:
     """The worker hands a batch handler the jobs it holds at once; when the batch fails, each job runs
-    alone, so the good ones commit and only the bad one is held as failed."""
+    alone, so the good ones commit and only the bad one is held as failed — listed by the admin API
+    and put back in the queue by it like any other job."""
     import shared.worker as worker
 
     monkeypatch.setattr(worker, "MAX_ATTEMPTS", 0)
     BATCH_SIZES.clear()
     run = uuid.uuid4().hex
     keys = [f"batch-{run}-{i}" for i in range(15)]
-    engine = create_async_engine(database_url)
-    async with engine.begin() as conn:
-        sess = AsyncSession(bind=conn)
+    async with committed(database_url) as tx:
         for i, k in enumerate(keys):
-            await enqueue(sess, "testkit.batch_record", {"k": k, "fail": i == 4})
-    await engine.dispose()
+            await enqueue(tx, "testkit.batch_record", {"k": k, "fail": i == 4})
     await asyncio.wait_for(run_worker(["tests.integration.test_foundation"], settings=settings, drain=True),
                            timeout=60)
-    handled = await count(database_url, "SELECT count(*) FROM testkit.handled WHERE k LIKE :p", p=f"batch-{run}-%")
+    handled = await count(database_url, "SELECT count(*) FROM testkit.handled WHERE k LIKE $1", f"batch-{run}-%")
     assert handled == 14
-    assert await count(database_url, "SELECT count(*) FROM testkit.handled WHERE k = :k", k=keys[4]) == 0
-    held = await count(database_url, "SELECT count(*) FROM jobs.pgqueuer WHERE entrypoint='testkit.batch_record' "
-                                     "AND status='failed'")
-    assert held == 1
+    assert await count(database_url, "SELECT count(*) FROM testkit.handled WHERE k = $1", keys[4]) == 0
     assert max(BATCH_SIZES) > 1, BATCH_SIZES  # gathered, not one by one
     assert 1 in BATCH_SIZES  # the failed batch ran again job by job
-    engine = create_async_engine(database_url)
-    async with engine.begin() as conn:
-        await conn.execute(text("DELETE FROM jobs.pgqueuer WHERE entrypoint='testkit.batch_record'"))
-    await engine.dispose()
+    admin = auth(make_token("admin", subject="quantri"))
+    failed = (await real_client.get("/v1/admin/jobs/failed", headers=admin)).json()
+    mine = [j for j in failed if j["entrypoint"] == "testkit.batch_record"]
+    assert len(mine) == 1 and mine[0]["payload"]["data"]["k"] == keys[4]
+    assert "batch boom" in (mine[0]["last_error"] or "")
+    retried = await real_client.post(f"/v1/admin/jobs/{mine[0]['id']}/retry", headers=admin)
+    assert retried.status_code == 200 and retried.json() == {
+        "id": mine[0]["id"], "entrypoint": "testkit.batch_record", "status": "queued"}
+    assert await count(database_url, "SELECT count(*) FROM jobs.pgqueuer WHERE id = $1 AND status = 'queued'",
+                       mine[0]["id"]) == 1
+    async with committed(database_url) as tx:
+        await tx.execute("DELETE FROM jobs.pgqueuer WHERE entrypoint='testkit.batch_record'")

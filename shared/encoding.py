@@ -8,5 +8,5 @@ import orjson
 
 
 def json_bytes(value: Any) -> bytes:
-    """orjson (measured 15x faster than json.dumps on a dossier view); datetimes as RFC 3339 with offset."""
+    """JSON by orjson (far cheaper than json.dumps on a dossier view); datetimes as RFC 3339 with offset."""
     return orjson.dumps(value, default=str)

@@ -96,12 +96,9 @@ def _periodic_runner(db: Database, name: str, fn: PeriodicHandler) -> Any:
 
 
 def pace_dequeues(pgq: PgQueuer, gather: float = GATHER_SECONDS) -> None:
-    """After a dequeue that found less than a full batch, the next one waits until `gather` has passed.
-
-    Measured in a burst of 700 submissions a second: a worker that keeps up dequeued ~3 jobs at a time,
-    and each dequeue costs PostgreSQL about 0.5 ms, more than the job it fetches. Waiting 20 ms lets a
-    dequeue take a full batch, and the batch handlers get bigger batches. A job waits at most that long.
-    """
+    """After a dequeue that found less than a full batch, the next one waits until `gather` has passed:
+    a dequeue costs PostgreSQL more than the few jobs a keeping-up worker would fetch (docs/performance.md),
+    so jobs gather into full batches. A job waits at most that long."""
     queries = pgq.qm.queries
     dequeue = queries.dequeue
     caught_up_at = 0.0
@@ -140,8 +137,7 @@ async def run_worker(
 ) -> None:
     """Run until signalled or `stop` is set (or, with drain=True, until the queue is empty)."""
     settings = settings or get_settings()
-    # Bounded: unbounded, a backlog of thousands of jobs would all start at once, wait for
-    # connections and open and close overflow connections by the hundred (measured: 3x the CPU).
+    # Bounded: unbounded, a backlog of thousands of jobs would all start at once and wait for connections.
     concurrency = max(settings.worker_concurrency, 2)
     batch = min(10, concurrency // 2)  # jobs taken per dequeue (pgqueuer wants concurrency >= 2 batches)
     # A job's commit does not wait for the WAL flush: delivery is at least once and handlers are

@@ -1,28 +1,35 @@
-"""The gateway: the only public entry. Auth, rate limits, request ids, routing, merged docs."""
+"""The gateway: the only public entry. Auth, rate limits, request ids, routing, merged docs.
+
+`Gateway` is the one place where every request gets its request id, its metrics and its access
+log line; proxied paths then go to `Proxy`, the rest to the control app (identity provider,
+health, documentation, metrics). Served by plain uvicorn: `uvicorn --factory gateway.app:create_app`.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.types import ASGIApp, Receive, Scope, Send
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.idp import KeyStore, build_router
 from gateway.openapi import OpenApiCache, merge
-from gateway.proxy import Proxy
+from gateway.proxy import Proxy, route
 from shared.auth import TokenVerifier
 from shared.db import Database
 from shared.docs import mount_docs
 from shared.health import check_database
 from shared.logging import configure_logging
-from shared.middleware import RequestContextMiddleware
+from shared.middleware import new_request_id, valid_request_id
 from shared.problems import install_problem_handlers, problem_response
 from shared.settings import Settings, get_settings
 
@@ -32,10 +39,15 @@ administrative service backend. Lấy token tại `POST /api/auth/v1/token`, r�
 `Authorization: Bearer <token>`.
 """
 
+REQUESTS = Counter("gateway_requests_total", "Requests answered by the gateway", ["service", "status"])
+LATENCY = Histogram("gateway_request_duration_seconds", "Time to answer, by service ('gateway': its own routes)",
+                    ["service"], buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5))
+log = structlog.get_logger("gateway")
+
 
 def build_control_app(settings: Settings, db: Database, proxy: Proxy) -> FastAPI:
     """Routes the gateway answers itself: identity, health, docs, metrics."""
-    keystore = KeyStore(db.engine)
+    keystore = KeyStore(db)
     openapi_cache = OpenApiCache(proxy.upstreams)
 
     @asynccontextmanager
@@ -64,8 +76,7 @@ def build_control_app(settings: Settings, db: Database, proxy: Proxy) -> FastAPI
 
         async def upstream(name: str, base: str) -> tuple[str, str]:
             try:
-                async with session.get(base + "/readyz",
-                                       timeout=aiohttp.ClientTimeout(total=3)) as resp:
+                async with session.get(base + "/readyz", timeout=aiohttp.ClientTimeout(total=3)) as resp:
                     return name, "ok" if resp.status == 200 else f"not ready ({resp.status})"
             except (aiohttp.ClientError, TimeoutError):
                 return name, "unreachable"
@@ -86,8 +97,7 @@ def build_control_app(settings: Settings, db: Database, proxy: Proxy) -> FastAPI
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi() -> JSONResponse:
         assert proxy.session is not None
-        own = app.openapi()
-        return JSONResponse(merge(own, await openapi_cache.docs(proxy.session)))
+        return JSONResponse(merge(app.openapi(), await openapi_cache.docs(proxy.session)))
 
     mount_docs(app, "Một Cửa API")
 
@@ -100,7 +110,7 @@ def build_control_app(settings: Settings, db: Database, proxy: Proxy) -> FastAPI
 
 
 class Gateway:
-    """Top-level ASGI app: proxied paths go straight to the proxy, the rest to the control app."""
+    """Top-level ASGI app: request id, metrics and access log for every request, then routing."""
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
@@ -111,10 +121,14 @@ class Gateway:
             jwks_loader=self._own_jwks, cache_seconds=self.settings.jwks_cache_seconds,
         )
         self.proxy = Proxy(self.settings, self.verifier)
-        control = build_control_app(self.settings, self.db, self.proxy)
-        self.control_app = control
-        self.control: ASGIApp = RequestContextMiddleware(
-            control, service="gateway", access_log_enabled=self.settings.access_log)
+        self.control_app = build_control_app(self.settings, self.db, self.proxy)
+        self.cors = CORSMiddleware(
+            self._dispatch, allow_origins=self.settings.cors_origins, allow_methods=["*"],
+            allow_headers=["*"], expose_headers=["X-Request-ID", "ETag", "Retry-After", "Location"],
+            max_age=600,
+        )
+        self.access_log = self.settings.access_log
+        self._metrics: dict[tuple[str, int], tuple[Any, Any]] = {}
 
     async def _own_jwks(self) -> dict[str, Any]:
         store: KeyStore = self.control_app.state.keystore
@@ -122,31 +136,75 @@ class Gateway:
         return store.jwks()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            target = Proxy.route(scope["path"])
-            if target is not None:
-                await self.proxy(scope, receive, send, target)
-                return
-        await self.control(scope, receive, send)
+        if scope["type"] != "http":  # lifespan (websockets are not offered)
+            await self.control_app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        incoming = None
+        from_browser = False
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                incoming = value.decode("latin-1")
+            elif name == b"origin":
+                from_browser = True
+        request_id = incoming if incoming is not None and valid_request_id(incoming) else new_request_id()
+        state = scope.get("state")
+        if state is None:
+            scope["state"] = state = {}
+        state["request_id"] = request_id
+        target = route(scope.get("raw_path") or scope["path"].encode())
+        status = 500
+        try:
+            if target is not None and not from_browser:
+                status = await self.proxy(scope, receive, send, target, request_id)
+            else:
+                status = await self._answer_with_id(scope, receive, send, request_id, from_browser)
+        finally:
+            elapsed = time.perf_counter() - started
+            service = target[0] if target is not None else "gateway"
+            requests, latency = self._metric(service, status)
+            requests.inc()
+            latency.observe(elapsed)
+            if self.access_log:
+                log.info("request", request_id=request_id, method=scope["method"], path=scope["path"],
+                         status=status, ms=round(elapsed * 1000, 2))
 
+    def _metric(self, service: str, status: int) -> tuple[Any, Any]:
+        """Label lookups cached: they cost more than the increments themselves."""
+        key = (service, status)
+        found = self._metrics.get(key)
+        if found is None:
+            found = self._metrics[key] = (REQUESTS.labels(service, status), LATENCY.labels(service))
+        return found
 
-class CorsWhenAsked:
-    """CORS handling only for requests that carry an Origin (browsers); others skip it."""
+    async def _answer_with_id(self, scope: Scope, receive: Receive, send: Send, request_id: str,
+                              from_browser: bool) -> int:
+        """Own routes and browsers' requests (CORS): the status is read off the answer on its way."""
+        status = 500
+        id_header = (b"x-request-id", request_id.encode())
 
-    def __init__(self, app: ASGIApp, origins: list[str]) -> None:
-        self.app = app
-        self.cors = CORSMiddleware(
-            app, allow_origins=origins, allow_methods=["*"], allow_headers=["*"],
-            expose_headers=["X-Request-ID", "ETag", "Retry-After", "Location"], max_age=600,
-        )
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", ()))
+                if all(name != b"x-request-id" for name, _ in headers):
+                    headers.append(id_header)
+                message = {**message, "headers": headers}
+            await send(message)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and any(k == b"origin" for k, _ in scope["headers"]):
-            await self.cors(scope, receive, send)
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        await (self.cors if from_browser else self._dispatch)(scope, receive, send_with_id)
+        return status
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        target = route(scope.get("raw_path") or scope["path"].encode())
+        if target is not None:
+            await self.proxy(scope, receive, send, target, scope["state"]["request_id"])
         else:
-            await self.app(scope, receive, send)
+            await self.control_app(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None) -> ASGIApp:
-    gateway = Gateway(settings)
-    return CorsWhenAsked(gateway, gateway.settings.cors_origins)
+    return Gateway(settings)

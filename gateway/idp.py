@@ -12,11 +12,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import insert, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import insert, select
 
 from gateway.models import clients, signing_keys, users
 from shared.auth import mint_token
+from shared.db import Database
 from shared.passwords import verify_secret
 from shared.problems import ProblemError
 from shared.settings import Settings
@@ -25,30 +25,31 @@ from shared.settings import Settings
 class KeyStore:
     """The oldest active key signs; every active key is published in the JWKS."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+    def __init__(self, db: Database) -> None:
+        self.db = db
         self.kid: str | None = None
         self.private_key: Any = None
         self._jwks: dict[str, Any] = {"keys": []}
 
     async def load(self) -> None:
-        async with self.engine.begin() as conn:
+        async with self.db.transaction() as tx:
             # Several gateway processes may start at once on an empty table: one creates the key.
-            await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('motcua-signing-key'))"))
-            rows = (await conn.execute(
+            await tx.execute("SELECT pg_advisory_xact_lock(hashtext('motcua-signing-key'))")
+            rows = await tx.fetch(
                 select(signing_keys.c.kid, signing_keys.c.private_pem)
                 .where(signing_keys.c.active).order_by(signing_keys.c.created_at, signing_keys.c.kid)
-            )).all()
+            )
             if not rows:
                 pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
                     serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                     serialization.NoEncryption(),
                 ).decode()
-                await conn.execute(insert(signing_keys).values(kid=uuid.uuid4().hex, private_pem=pem))
+                await tx.execute(insert(signing_keys).values(kid=uuid.uuid4().hex, private_pem=pem))
         if not rows:
             await self.load()
             return
-        keys = [(kid, serialization.load_pem_private_key(pem.encode(), None)) for kid, pem in rows]
+        keys = [(row["kid"], serialization.load_pem_private_key(row["private_pem"].encode(), None))
+                for row in rows]
         self.kid, self.private_key = keys[0]
         self._jwks = {"keys": [public_jwk(kid, key) for kid, key in keys]}
 
@@ -116,11 +117,11 @@ def build_router(settings: Settings) -> APIRouter:
     async def token(request: Request) -> JSONResponse:
         form = await _form(request)
         grant = form.get("grant_type")
-        engine: AsyncEngine = request.app.state.db.engine
+        db: Database = request.app.state.db
         if grant == "password":
-            claims = await _password_claims(engine, form)
+            claims = await _password_claims(db, form)
         elif grant == "client_credentials":
-            claims = await _client_claims(engine, form, _basic_credentials(request))
+            claims = await _client_claims(db, form, _basic_credentials(request))
         else:
             raise _oauth_error("unsupported_grant_type",
                                "grant_type phải là 'password' hoặc 'client_credentials' / "
@@ -139,32 +140,32 @@ def build_router(settings: Settings) -> APIRouter:
     return router
 
 
-async def _password_claims(engine: AsyncEngine, form: dict[str, str]) -> dict[str, Any]:
+async def _password_claims(db: Database, form: dict[str, str]) -> dict[str, Any]:
     username, password = form.get("username", ""), form.get("password", "")
     if not username or not password:
         raise _oauth_error("invalid_request", "Cần username và password / username and password required")
-    async with engine.connect() as conn:
-        row = (await conn.execute(select(users).where(users.c.username == username))).first()
-    ok = row is not None and row.active and await asyncio.to_thread(
-        verify_secret, password, row.password_hash)
+    async with db.transaction() as tx:
+        row = await tx.fetchrow(select(users).where(users.c.username == username))
+    ok = row is not None and row["active"] and await asyncio.to_thread(
+        verify_secret, password, row["password_hash"])
     if not ok or row is None:
         raise _oauth_error("invalid_grant", "Sai tên đăng nhập hoặc mật khẩu / Wrong username or password")
-    return {"subject": row.subject, "role": row.role, "name": row.name,
-            "agency_code": row.agency_code, "office_code": row.office_code}
+    return {"subject": row["subject"], "role": row["role"], "name": row["name"],
+            "agency_code": row["agency_code"], "office_code": row["office_code"]}
 
 
 async def _client_claims(
-    engine: AsyncEngine, form: dict[str, str], basic: tuple[str, str] | None,
+    db: Database, form: dict[str, str], basic: tuple[str, str] | None,
 ) -> dict[str, Any]:
     client_id, secret = basic or (form.get("client_id", ""), form.get("client_secret", ""))
     if not client_id or not secret:
         raise _oauth_error("invalid_client", "Cần client_id và client_secret / client credentials required")
-    async with engine.connect() as conn:
-        row = (await conn.execute(select(clients).where(clients.c.client_id == client_id))).first()
-    ok = row is not None and row.active and await asyncio.to_thread(
-        verify_secret, secret, row.secret_hash)
+    async with db.transaction() as tx:
+        row = await tx.fetchrow(select(clients).where(clients.c.client_id == client_id))
+    ok = row is not None and row["active"] and await asyncio.to_thread(
+        verify_secret, secret, row["secret_hash"])
     if not ok or row is None:
         raise _oauth_error("invalid_client", "Sai thông tin client / Wrong client credentials", 401)
-    return {"subject": row.client_id, "role": row.role, "name": row.name,
-            "partner_code": row.partner_code, "agency_code": row.agency_code,
-            "office_code": row.office_code}
+    return {"subject": row["client_id"], "role": row["role"], "name": row["name"],
+            "partner_code": row["partner_code"], "agency_code": row["agency_code"],
+            "office_code": row["office_code"]}

@@ -1,66 +1,190 @@
-"""The forwarding path: a pure-ASGI reverse proxy on aiohttp (measured faster than httpx)."""
+"""The forwarding path: a pure-ASGI reverse proxy on aiohttp's client (one session per process).
+
+For each proxied request, in order: the target is checked (400), the token verified (401), the
+caller's rate limit taken (429), the body read (413); then one exchange with the service under one
+deadline covering connect, send and answer (504), with problems for upstream faults (502/503).
+
+- The path is forwarded as the caller encoded it (ASGI `raw_path`), so `%0d%0a` stays three
+  characters on the wire and `%3F` stays in the path; raw bytes beyond ASCII are percent-encoded
+  and the service answers its own 404. A target with a control character (raw or encoded), a
+  space or a `#` is refused.
+- A request that may have reached the service is never sent twice: aiohttp re-sends a request
+  once when a kept-alive connection drops, which the proxy allows only for safe methods.
+- A kept-alive connection that received bytes while idle is closed, never reused (see
+  `IdleCheckedConnector`).
+- Answers up to `BUFFER_LIMIT` bytes are read whole and sent with their length; longer or
+  unsized ones are passed on chunk by chunk, still under the deadline. The board's event stream
+  (recognised by its route, not by the caller's Accept header) is passed on without a deadline
+  once its headers have arrived.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import re
-import time
-from typing import Any
+from collections.abc import Iterable
 
 import aiohttp
-import structlog
-from prometheus_client import Counter, Histogram
-from starlette.types import Message, Receive, Scope, Send
+import orjson
+from aiohttp import ClientRequest, ClientResponse
+from aiohttp.connector import Connection
+from aiohttp.tracing import Trace
+from starlette.types import Receive, Scope, Send
+from yarl import URL
 
 from gateway.public_routes import is_public
 from gateway.rate_limit import RateLimiter
-from gateway.upstream import UpstreamError, UpstreamPool
 from shared.auth import Principal, TokenVerifier
-from shared.middleware import new_request_id, valid_request_id
 from shared.problems import PROBLEM_JSON, ProblemError, problem_body
 from shared.settings import Settings
 
-WEBHOOK_PATH = re.compile(r"/api/postal/v1/partners/([^/]+)/events")
-HOP_BY_HOP = {
-    b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te",
-    b"trailers", b"transfer-encoding", b"upgrade", b"host", b"content-length",
-    b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"x-request-id",
-}
-RESPONSE_DROP = {"connection", "keep-alive", "transfer-encoding", "content-length", "server",
-                 "date", "x-request-id"}
-RESPONSE_DROP_BYTES = {h.encode() for h in RESPONSE_DROP}
-SERVICES = ("intake", "workflow", "postal", "queue")
+SERVICES = {b"intake": "intake", b"workflow": "workflow", b"postal": "postal", b"queue": "queue"}
+EVENT_STREAM_ROUTE = re.compile(rb"/api/queue/v1/offices/[^/]+/board/stream/?")
+WEBHOOK_PATH = re.compile(r"/api/postal/v1/partners/([^/]+)/events/?")
+
+# A control character, raw or percent-encoded, a raw space or a raw '#': never part of a target.
+REFUSED_IN_TARGET = re.compile(rb"[\x00-\x20\x7f#]|%(?:[01][0-9A-Fa-f]|7[Ff])")
+NON_ASCII = re.compile(rb"[\x80-\xff]")
+
+# Never forwarded as the caller sent them: hop-by-hop headers (RFC 9110 7.6.1), the framing
+# (aiohttp writes its own), the host, and what the gateway itself states about the request.
+REQUEST_DROP = frozenset({
+    b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"proxy-connection",
+    b"te", b"trailer", b"transfer-encoding", b"upgrade", b"host", b"content-length", b"expect",
+    b"forwarded", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"x-real-ip",
+    b"x-request-id",
+})
+RESPONSE_DROP = frozenset({
+    b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"transfer-encoding",
+    b"upgrade", b"content-length", b"server", b"date", b"x-request-id",
+})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+NO_BODY_STATUSES = frozenset({204, 304})
+
+BUFFER_LIMIT = 1024 * 1024  # answers up to this size are read whole; longer ones are streamed
+IDLE_SECONDS = 4.0  # below uvicorn's default keep-alive (5 s): the service never closes a connection we pick
+STREAM_CHUNK = 64 * 1024
 
 
-def yarl_host(url: str) -> str:
-    from yarl import URL
+class IdleCheckedConnector(aiohttp.TCPConnector):
+    """aiohttp's connector, but a pooled connection that received anything while idle is closed.
 
-    return str(URL(url).host)
+    aiohttp parses bytes that arrive on an idle kept-alive connection and queues them as the
+    answer to the next request sent on it (aio-libs/aiohttp#13656): one caller would receive an
+    answer meant for nobody, or for someone else. Such a connection reports `should_close`.
+    """
+
+    async def connect(
+        self, req: ClientRequest, traces: list[Trace], timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109
+    ) -> Connection:
+        while True:
+            conn = await super().connect(req, traces, timeout)
+            protocol = conn.protocol
+            if protocol is None or not protocol.should_close:
+                return conn
+            conn.close()
 
 
-def yarl_port(url: str) -> int:
-    from yarl import URL
-
-    return int(URL(url).port or 80)
-PROXIED = Counter("gateway_requests_total", "Proxied requests", ["service", "status"])
-PROXY_LATENCY = Histogram("gateway_request_duration_seconds", "Proxied latency", ["service"],
-                          buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5))
-log = structlog.get_logger("gateway")
-_CHILDREN: dict[tuple[str, int], tuple[Any, Any]] = {}
+class UpstreamDropped(aiohttp.ClientError):
+    """The service closed the connection before answering a request that must not be re-sent."""
 
 
-def metric_children(service: str, status: int) -> tuple[Any, Any]:
-    """Label lookups cached: they cost more than the increments themselves."""
-    key = (service, status)
-    found = _CHILDREN.get(key)
-    if found is None:
-        found = _CHILDREN[key] = (PROXIED.labels(service, status), PROXY_LATENCY.labels(service))
-    return found
+async def send_once(req: ClientRequest, handler: aiohttp.ClientHandlerType) -> ClientResponse:
+    """Client middleware for unsafe methods: a dropped connection is an error, never a re-send."""
+    try:
+        return await handler(req)
+    except aiohttp.ClientConnectorError:
+        raise  # not connected: nothing was sent, and aiohttp does not retry it either
+    except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+        raise UpstreamDropped(str(exc)) from exc
+
+
+SEND_ONCE = (send_once,)
+
+
+def route(raw_path: bytes) -> tuple[str, bytes] | None:
+    """b"/api/intake/v1/x" -> ("intake", b"/v1/x"); b"/queue/board/1" -> ("queue", b"/pages/board/1")."""
+    if raw_path.startswith(b"/api/"):
+        service, slash, rest = raw_path[5:].partition(b"/")
+        name = SERVICES.get(service)
+        if name is not None and slash and (rest == b"v1" or rest.startswith(b"v1/")):
+            return name, b"/" + rest
+        return None
+    if raw_path.startswith(b"/queue/"):
+        return "queue", b"/pages/" + raw_path[7:]
+    return None
+
+
+def _percent_encode(match: re.Match[bytes]) -> bytes:
+    return b"%%%02X" % match.group()[0]
+
+
+def upstream_target(path: bytes, query: bytes) -> str:
+    """The request target for the service, still percent-encoded; 400 for what no target may hold."""
+    if REFUSED_IN_TARGET.search(path) is not None or (query and REFUSED_IN_TARGET.search(query) is not None):
+        raise ProblemError(
+            400, "bad_request",
+            "Đường dẫn chứa ký tự không hợp lệ (ký tự điều khiển, khoảng trắng hoặc '#') / "
+            "The request target holds a control character, a space or a '#'")
+    target = path + b"?" + query if query else path
+    if not target.isascii():
+        target = NON_ASCII.sub(_percent_encode, target)
+    return target.decode("ascii")
+
+
+def problem_message(path: str, request_id: str, accept_language: str | None,
+                    exc: ProblemError) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """Headers and body of a problem the gateway answers itself."""
+    body = orjson.dumps(problem_body(
+        exc.status, exc.code, exc.detail, instance=path, request_id=request_id,
+        accept_language=accept_language, title=exc.title, errors=exc.errors, extra=exc.extra,
+    ))
+    headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", b"%d" % len(body)),
+               (b"x-request-id", request_id.encode())]
+    headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (exc.headers or {}).items()]
+    return headers, body
+
+
+async def send_problem(send: Send, scope: Scope, request_id: str, exc: ProblemError) -> None:
+    accept_language = None
+    for name, value in scope["headers"]:
+        if name == b"accept-language":
+            accept_language = value.decode("latin-1")
+    headers, body = problem_message(scope["path"], request_id, accept_language, exc)
+    await send({"type": "http.response.start", "status": exc.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def upstream_problem(service: str, exc: BaseException) -> ProblemError:
+    """503 when the service cannot be reached, 504 when it is too slow, 502 for a broken answer."""
+    if isinstance(exc, TimeoutError):
+        return ProblemError(504, "upstream_timeout",
+                            f"Dịch vụ {service} phản hồi quá lâu / Service '{service}' timed out")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return ProblemError(503, "upstream_unavailable",
+                            f"Dịch vụ {service} chưa sẵn sàng / Service '{service}' is unavailable",
+                            headers={"Retry-After": "2"})
+    return ProblemError(502, "bad_gateway",
+                        f"Phản hồi lỗi từ dịch vụ {service} / Bad response from '{service}'")
+
+
+def _too_large(limit: int) -> ProblemError:
+    return ProblemError(413, "payload_too_large",
+                        f"Nội dung vượt quá {limit} byte / Body larger than {limit} bytes")
+
+
+def _header_text(value: bytes) -> str:
+    """aiohttp writes header values as UTF-8: decode so that the bytes on the wire stay the caller's."""
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("latin-1")
 
 
 class Proxy:
+    """Authenticates, rate-limits and forwards one request; answers the status it sent."""
+
     def __init__(self, settings: Settings, verifier: TokenVerifier) -> None:
         self.settings = settings
         self.verifier = verifier
@@ -71,179 +195,177 @@ class Proxy:
             "queue": settings.queue_url.rstrip("/"),
         }
         self.session: aiohttp.ClientSession | None = None
-        self.pools = {name: UpstreamPool(yarl_host(url), yarl_port(url)) for name, url in self.upstreams.items()}
         self.limiter = RateLimiter(settings.rate_limit, settings.rate_limit_storage)
         self.webhook_limiter = RateLimiter(settings.webhook_rate_limit, settings.rate_limit_storage)
+        deadline = settings.gateway_timeout_seconds
+        self.deadline = deadline
+        self.timeout = aiohttp.ClientTimeout(total=deadline)
+        self.stream_timeout = aiohttp.ClientTimeout(total=None, connect=deadline)
+        self.buffer_limit = BUFFER_LIMIT
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=60,
+        connector = IdleCheckedConnector(limit=0, limit_per_host=0, keepalive_timeout=IDLE_SECONDS,
                                          ttl_dns_cache=300)
         self.session = aiohttp.ClientSession(
-            connector=connector, auto_decompress=False, skip_auto_headers=("User-Agent",),
-            cookie_jar=aiohttp.DummyCookieJar(),
+            connector=connector, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar(),
+            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+            timeout=self.timeout, trust_env=False,
         )
 
     async def stop(self) -> None:
-        for pool in self.pools.values():
-            pool.close()
         if self.session is not None:
             await self.session.close()
+            self.session = None
 
-    @staticmethod
-    def route(path: str) -> tuple[str, str] | None:
-        """/api/intake/v1/x -> ("intake", "/v1/x"); /queue/board/1 -> ("queue", "/pages/board/1")."""
-        if path.startswith("/api/"):
-            svc, _, rest = path[5:].partition("/")
-            if svc in SERVICES and (rest == "v1" or rest.startswith("v1/")):
-                return svc, "/" + rest
-            return None
-        if path.startswith("/queue/"):
-            return "queue", "/pages/" + path[7:]
-        return None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send, target: tuple[str, str]) -> None:
-        started = time.perf_counter()
-        incoming = None
-        client_ip = (scope.get("client") or ("-", 0))[0]
-        auth_header = None
-        for k, v in scope["headers"]:
-            if k == b"x-request-id":
-                incoming = v.decode("latin-1")
-            elif k == b"authorization":
-                auth_header = v.decode("latin-1")
-        request_id = incoming if incoming and valid_request_id(incoming) else new_request_id()
-        service, upstream_path = target
-        status = 500
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, target: tuple[str, bytes],
+                       request_id: str) -> int:
         try:
-            status = await self._forward(scope, receive, send, service, upstream_path,
-                                         request_id, client_ip, auth_header)
+            return await self._forward(scope, receive, send, target, request_id)
         except ProblemError as exc:
-            status = exc.status
             await send_problem(send, scope, request_id, exc)
-        finally:
-            requests, latency = metric_children(service, status)
-            requests.inc()
-            latency.observe(time.perf_counter() - started)
-            if self.settings.access_log:
-                log.info("proxy", request_id=request_id, method=scope["method"],
-                         path=scope["path"], status=status,
-                         ms=round((time.perf_counter() - started) * 1000, 2))
+            return exc.status
 
-    async def _authenticate(self, method: str, path: str, auth_header: str | None) -> Principal | None:
-        if auth_header is None:
+    async def _authenticate(self, method: str, path: str, authorization: bytes | None) -> Principal | None:
+        if authorization is None:
             if is_public(method, path):
                 return None
             raise ProblemError(401, "unauthorized",
                                "Cần đăng nhập: gửi 'Authorization: Bearer <token>' / "
                                "Authentication required: send 'Authorization: Bearer <token>'",
                                headers={"WWW-Authenticate": 'Bearer realm="mot-cua"'})
-        scheme, _, token = auth_header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        scheme, _, token = authorization.decode("latin-1").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
             raise ProblemError(401, "invalid_token",
                                "Chỉ chấp nhận Bearer token / Only Bearer tokens are accepted",
                                headers={"WWW-Authenticate": 'Bearer realm="mot-cua"'})
-        return await self.verifier.verify(token.strip())
+        return self.verifier.cached(token) or await self.verifier.verify(token)
 
-    async def _forward(
-        self, scope: Scope, receive: Receive, send: Send, service: str, upstream_path: str,
-        request_id: str, client_ip: str, auth_header: str | None,
-    ) -> int:
-        method = scope["method"]
-        principal = await self._authenticate(method, scope["path"], auth_header)
-        webhook = WEBHOOK_PATH.fullmatch(scope["path"]) if principal is None else None
+    def _take_rate(self, path: str, principal: Principal | None, scope: Scope) -> None:
+        webhook = WEBHOOK_PATH.fullmatch(path) if principal is None else None
         if webhook is not None:  # signed partner deliveries: a partner's own budget, not its proxy IP's
             wait = self.webhook_limiter.check(f"partner:{webhook.group(1)}")
+        elif principal is not None:
+            wait = self.limiter.check(f"sub:{principal.subject}")
         else:
-            wait = self.limiter.check(f"sub:{principal.subject}" if principal else f"ip:{client_ip}")
+            wait = self.limiter.check(f"ip:{client_host(scope)}")
         if wait is not None:
             raise ProblemError(429, "rate_limited",
                                f"Quá nhiều yêu cầu, thử lại sau {wait} giây / "
                                f"Too many requests; retry in {wait} s",
                                headers={"Retry-After": str(wait)})
-        chain = ", ".join(v.decode("latin-1") for k, v in scope["headers"] if k == b"x-forwarded-for")
-        forwarded_for = f"{chain}, {client_ip}" if chain else client_ip
-        body = await self._read_body(scope, receive)
-        streaming = any(k == b"accept" and b"text/event-stream" in v for k, v in scope["headers"])
-        if not streaming and method != "HEAD":
-            return await self._forward_fast(scope, send, service, upstream_path, request_id,
-                                            forwarded_for, body)
-        headers: list[tuple[str, str]] = [
-            (k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]
-            if k not in HOP_BY_HOP
-        ]
-        headers += [("x-request-id", request_id), ("x-forwarded-for", forwarded_for),
+
+    async def _forward(self, scope: Scope, receive: Receive, send: Send, target: tuple[str, bytes],
+                       request_id: str) -> int:
+        service, upstream_path = target
+        upstream_url = self.upstreams[service] + upstream_target(upstream_path, scope.get("query_string", b""))
+        method: str = scope["method"]
+        authorization = declared_length = connection = None
+        headers: list[tuple[str, str]] = []
+        for name, value in scope["headers"]:
+            if name in REQUEST_DROP:
+                if name == b"content-length":
+                    declared_length = value
+                elif name == b"connection":
+                    connection = value
+                continue
+            if name == b"authorization":
+                authorization = value
+            headers.append((name.decode("latin-1"), _header_text(value)))
+        if connection is not None:
+            headers = without_connection_options(headers, connection)
+        headers += [("x-request-id", request_id), ("x-forwarded-for", client_host(scope)),
                     ("x-forwarded-proto", scope.get("scheme", "http"))]
-        url = self.upstreams[service] + upstream_path
-        qs = scope.get("query_string", b"")
-        if qs:
-            url += "?" + qs.decode("latin-1")
-        timeout = aiohttp.ClientTimeout(
-            total=None if streaming else self.settings.gateway_timeout_seconds, connect=5,
-        )
+        path: str = scope["path"]
+        principal = await self._authenticate(method, path, authorization)
+        self._take_rate(path, principal, scope)
+        body = await self._read_body(receive, declared_length)
+        url = URL(upstream_url, encoded=True)
+        if EVENT_STREAM_ROUTE.fullmatch(scope.get("raw_path") or b"") is not None:
+            return await self._stream(method, url, headers, body, service, request_id, send, receive)
+        return await self._exchange(method, url, headers, body, service, request_id, send)
+
+    async def _exchange(self, method: str, url: URL, headers: list[tuple[str, str]], body: bytes | None,
+                        service: str, request_id: str, send: Send) -> int:
         assert self.session is not None
+        started = False
         try:
             async with self.session.request(
-                method, url, headers=headers, data=body, allow_redirects=False, timeout=timeout,
+                method, url, headers=headers, data=body, allow_redirects=False,
+                middlewares=None if method in SAFE_METHODS else SEND_ONCE,
             ) as resp:
-                out_headers = [(b"x-request-id", request_id.encode())]
-                out_headers += [
-                    (k.lower().encode("latin-1"), v.encode("latin-1"))
-                    for k, v in resp.headers.items() if k.lower() not in RESPONSE_DROP
-                ]
-                if streaming or (resp.content_length is None and resp.headers.get(
-                        "content-type", "").startswith("text/event-stream")):
-                    await self._stream(resp, send, receive, out_headers)
-                    return resp.status
-                payload = await resp.read()
-                out_headers.append((b"content-length", str(len(payload)).encode()))
-                await send({"type": "http.response.start", "status": resp.status,
-                            "headers": out_headers})
-                await send({"type": "http.response.body", "body": payload})
-                return resp.status
-        except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError) as exc:
-            raise ProblemError(503, "upstream_unavailable",
-                               f"Dịch vụ {service} chưa sẵn sàng / Service '{service}' is unavailable",
-                               headers={"Retry-After": "2"}) from exc
-        except TimeoutError as exc:
-            raise ProblemError(504, "upstream_timeout",
-                               f"Dịch vụ {service} phản hồi quá lâu / Service '{service}' timed out") from exc
-        except aiohttp.ClientError as exc:
-            raise ProblemError(502, "bad_gateway",
-                               f"Phản hồi lỗi từ dịch vụ {service} / Bad response from '{service}'") from exc
-
-    async def _forward_fast(
-        self, scope: Scope, send: Send, service: str, upstream_path: str, request_id: str,
-        forwarded_for: str, body: bytes | None,
-    ) -> int:
-        headers = [(k, v) for k, v in scope["headers"] if k not in HOP_BY_HOP]
-        headers += [(b"x-request-id", request_id.encode()), (b"x-forwarded-for", forwarded_for.encode()),
-                    (b"x-forwarded-proto", scope.get("scheme", "http").encode())]
-        target = upstream_path
-        qs = scope.get("query_string", b"")
-        if qs:
-            target += "?" + qs.decode("latin-1")
-        try:
-            status, resp_headers, payload = await self.pools[service].request(
-                scope["method"], target, headers, body, self.settings.gateway_timeout_seconds)
-        except (ConnectionRefusedError, TimeoutError, UpstreamError) as exc:
+                status = resp.status
+                out = answer_headers(resp.raw_headers, request_id)
+                length = resp.content_length
+                if method == "HEAD" or status in NO_BODY_STATUSES or status < 200:
+                    if length is not None and method == "HEAD":
+                        out.append((b"content-length", b"%d" % length))
+                    started = True
+                    await send({"type": "http.response.start", "status": status, "headers": out})
+                    await send({"type": "http.response.body", "body": b""})
+                elif length is not None and length <= self.buffer_limit:
+                    payload = await resp.read()
+                    out.append((b"content-length", b"%d" % len(payload)))
+                    started = True
+                    await send({"type": "http.response.start", "status": status, "headers": out})
+                    await send({"type": "http.response.body", "body": payload})
+                else:
+                    if length is not None:
+                        out.append((b"content-length", b"%d" % length))
+                    started = True
+                    await send({"type": "http.response.start", "status": status, "headers": out})
+                    async for chunk in resp.content.iter_chunked(STREAM_CHUNK):
+                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    await send({"type": "http.response.body", "body": b""})
+                return status
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            if started:  # the answer is under way: the caller's connection is cut, not completed
+                raise
             raise upstream_problem(service, exc) from exc
-        out = [(b"x-request-id", request_id.encode())]
-        out += [(k, v) for k, v in resp_headers if k not in RESPONSE_DROP_BYTES]
-        out.append((b"content-length", str(len(payload)).encode()))
-        await send({"type": "http.response.start", "status": status, "headers": out})
-        await send({"type": "http.response.body", "body": payload})
-        return status
 
-    async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
+    async def _stream(self, method: str, url: URL, headers: list[tuple[str, str]], body: bytes | None,
+                      service: str, request_id: str, send: Send, receive: Receive) -> int:
+        """An event stream: the deadline covers connect, send and the answer's headers, not the events."""
+        assert self.session is not None
+        try:
+            async with asyncio.timeout(self.deadline):
+                resp = await self.session.request(
+                    method, url, headers=headers, data=body, allow_redirects=False,
+                    timeout=self.stream_timeout, middlewares=None if method in SAFE_METHODS else SEND_ONCE)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise upstream_problem(service, exc) from exc
+        try:
+            out = answer_headers(resp.raw_headers, request_id)
+            await send({"type": "http.response.start", "status": resp.status, "headers": out})
+
+            async def pump() -> None:
+                async for chunk in resp.content.iter_any():
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+
+            async def watch() -> None:
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+
+            tasks = [asyncio.create_task(pump()), asyncio.create_task(watch())]
+            try:
+                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+            with contextlib.suppress(OSError, RuntimeError):
+                await send({"type": "http.response.body", "body": b""})
+            return resp.status
+        finally:
+            resp.close()  # a stream is never finished: its connection is closed, not pooled
+
+    async def _read_body(self, receive: Receive, declared_length: bytes | None) -> bytes | None:
         limit = self.settings.gateway_max_body_bytes
-        for k, v in scope["headers"]:
-            if k == b"content-length":
-                try:
-                    declared = int(v)
-                except ValueError as exc:
-                    raise ProblemError(400, "bad_request", "Content-Length không hợp lệ / Bad Content-Length") from exc
-                if declared > limit:
-                    raise _too_large(limit)
+        if declared_length is not None:
+            if not declared_length.isdigit():
+                raise ProblemError(400, "bad_request", "Content-Length không hợp lệ / Bad Content-Length")
+            if int(declared_length) > limit:
+                raise _too_large(limit)
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -251,10 +373,10 @@ class Proxy:
             if message["type"] == "http.disconnect":
                 raise ProblemError(400, "bad_request", "Kết nối bị ngắt / Client disconnected")
             chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise _too_large(limit)
             if chunk:
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(limit)
                 chunks.append(chunk)
             if not message.get("more_body", False):
                 break
@@ -262,67 +384,23 @@ class Proxy:
             return None
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    async def _stream(self, resp: aiohttp.ClientResponse, send: Send, receive: Receive,
-                      headers: list[tuple[bytes, bytes]]) -> None:
-        """Server-sent events and large bodies: pass chunks on as they come; stop on disconnect."""
-        await send({"type": "http.response.start", "status": resp.status, "headers": headers})
 
-        async def pump() -> None:
-            async for chunk in resp.content.iter_any():
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-
-        async def watch() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-
-        tasks = [asyncio.create_task(pump()), asyncio.create_task(watch())]
-        try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for t in tasks:
-                t.cancel()
-        with contextlib.suppress(OSError, RuntimeError):
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+def client_host(scope: Scope) -> str:
+    """The caller's address as the server resolved it (uvicorn applies trusted proxies' X-Forwarded-For)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "-"
 
 
-def upstream_problem(service: str, exc: BaseException) -> ProblemError:
-    """503 when the service cannot be reached, 504 when it is too slow, 502 for a broken answer."""
-    if isinstance(exc, ConnectionRefusedError):
-        return ProblemError(503, "upstream_unavailable",
-                            f"Dịch vụ {service} chưa sẵn sàng / Service '{service}' is unavailable",
-                            headers={"Retry-After": "2"})
-    if isinstance(exc, TimeoutError):
-        return ProblemError(504, "upstream_timeout",
-                            f"Dịch vụ {service} phản hồi quá lâu / Service '{service}' timed out")
-    return ProblemError(502, "bad_gateway",
-                        f"Phản hồi lỗi từ dịch vụ {service} / Bad response from '{service}'")
+def without_connection_options(headers: list[tuple[str, str]], connection: bytes) -> list[tuple[str, str]]:
+    """Headers named in the caller's Connection header are hop-by-hop too."""
+    named = {token.strip().lower() for token in connection.decode("latin-1").split(",")}
+    return [(k, v) for k, v in headers if k not in named]
 
 
-def _too_large(limit: int) -> ProblemError:
-    return ProblemError(413, "payload_too_large",
-                        f"Nội dung vượt quá {limit} byte / Body larger than {limit} bytes")
-
-
-def problem_message(scope_path: str, request_id: str, accept_language: str | None,
-                    exc: ProblemError) -> tuple[list[tuple[bytes, bytes]], bytes]:
-    """Headers and body of a problem answered by the gateway itself (ASGI path and fast path)."""
-    body: dict[str, Any] = problem_body(
-        exc.status, exc.code, exc.detail, instance=scope_path, request_id=request_id,
-        accept_language=accept_language, title=exc.title, errors=exc.errors, extra=exc.extra,
-    )
-    raw = json.dumps(body, ensure_ascii=False).encode()
-    headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(raw)).encode()),
-               (b"x-request-id", request_id.encode())]
-    headers += [(k.lower().encode(), v.encode()) for k, v in (exc.headers or {}).items()]
-    return headers, raw
-
-
-async def send_problem(send: Send, scope: Scope, request_id: str, exc: ProblemError) -> None:
-    accept_language = None
-    for k, v in scope["headers"]:
-        if k == b"accept-language":
-            accept_language = v.decode("latin-1")
-    headers, raw = problem_message(scope["path"], request_id, accept_language, exc)
-    message: Message = {"type": "http.response.start", "status": exc.status, "headers": headers}
-    await send(message)
-    await send({"type": "http.response.body", "body": raw})
+def answer_headers(raw: Iterable[tuple[bytes, bytes]], request_id: str) -> list[tuple[bytes, bytes]]:
+    out = [(b"x-request-id", request_id.encode())]
+    for name, value in raw:
+        lowered = name.lower()
+        if lowered not in RESPONSE_DROP:
+            out.append((lowered, value))
+    return out

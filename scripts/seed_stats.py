@@ -15,7 +15,7 @@ import time
 import asyncpg
 from tqdm import tqdm
 
-from services.dossier_workflow.repository import REBUILD_STATS
+from services.dossier_workflow.stats_repository import REBUILD_STATS
 
 BATCH = 50_000
 PROCEDURES = ["1.001193", "1.000894", "1.000656", "1.004873", "2.000815", "2.000884", "1.004222", "1.001612"]

@@ -29,8 +29,9 @@ async def calendar_for_agency(tx: Tx, agency_code: str) -> WorkingCalendar:
     hit = _cache.get(agency_code)
     if hit is not None and hit[0] > time.monotonic():
         return hit[1]
-    sessions: Any = await tx.fetchval("SELECT sessions FROM core.agencies WHERE code = $1", agency_code)
-    rows = await tx.fetch(
+    found = await tx.statement("SELECT sessions FROM core.agencies WHERE code = $1", agency_code)  # no BEGIN
+    sessions: Any = found[0]["sessions"] if found else None
+    rows = await tx.statement(
         "SELECT day, kind, sessions, note FROM core.calendar_overrides WHERE agency_code = $1 OR agency_code IS NULL "
         "ORDER BY day, agency_code NULLS FIRST", agency_code)
     overrides = {o.day: o for o in VN_OFFICIAL_OVERRIDES_2026}

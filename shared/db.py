@@ -20,13 +20,14 @@ import orjson
 from fastapi import Depends, Request
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as AsyncpgDialect  # noqa: N812
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from shared.problems import ProblemError
 from shared.settings import Settings
 from shared.waker import WAKE_SETTING, JobWaker
 
 Query = str | ClauseElement
-DIALECT = AsyncpgDialect()
+DIALECT = AsyncpgDialect()  # type: ignore[no-untyped-call]
 BUSY = ("Hệ thống đang bận, vui lòng thử lại sau giây lát / The service is busy; retry in a moment.")
 
 
@@ -37,7 +38,8 @@ def compile_query(query: Query, args: Sequence[Any]) -> tuple[str, Sequence[Any]
     if args:
         raise TypeError("a Core statement carries its own values; pass no positional arguments")
     compiled = query.compile(dialect=DIALECT, compile_kwargs={"render_postcompile": True})
-    params = compiled.construct_params()
+    assert isinstance(compiled, SQLCompiler)
+    params = compiled.construct_params() or {}
     order = compiled.positiontup or []
     return str(compiled), [params[name] for name in order]
 
@@ -69,7 +71,8 @@ class Tx:
 
     async def fetch(self, query: Query, *args: Any) -> list[asyncpg.Record]:
         sql, values = compile_query(query, args)
-        return await (await self.connection()).fetch(sql, *values)
+        rows: list[asyncpg.Record] = await (await self.connection()).fetch(sql, *values)
+        return rows
 
     async def fetchrow(self, query: Query, *args: Any) -> asyncpg.Record | None:
         sql, values = compile_query(query, args)
@@ -88,16 +91,18 @@ class Tx:
         await (await self.connection()).executemany(sql, rows)
 
     async def statement(self, query: Query, *args: Any) -> list[asyncpg.Record]:
-        """A write that is ONE statement: committed on its own, with no BEGIN, when no transaction is
-        open yet (inside one, it just joins it). Under a test's outer transaction it gets a savepoint,
-        so a failing statement leaves the outer transaction usable, as it would leave a real one."""
+        """A statement that stands alone (a write done in ONE statement, or a read of reference data):
+        committed on its own, with no BEGIN, when no transaction is open yet (inside one, it just joins
+        it). Under a test's outer transaction it gets a savepoint, so a failing statement leaves the
+        outer transaction usable, as it would leave a real one."""
         sql, values = compile_query(query, args)
-        if self._tx is not None:
-            return await self.conn.fetch(sql, *values)
-        if self.conn.is_in_transaction():
+        rows: list[asyncpg.Record]
+        if self._tx is None and self.conn.is_in_transaction():
             async with self.conn.transaction():
-                return await self.conn.fetch(sql, *values)
-        return await self.conn.fetch(sql, *values)
+                rows = await self.conn.fetch(sql, *values)
+        else:
+            rows = await self.conn.fetch(sql, *values)
+        return rows
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback` once the work is committed (never after a rollback)."""

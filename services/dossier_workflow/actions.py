@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from services.dossier_workflow import deadlines
-from services.dossier_workflow import repository as repo
+from services.dossier_workflow import dossiers_repository as repo
 from services.dossier_workflow.schemas import ActionIn
 from shared.auth import Principal
 from shared.calendar import TimeLimit, WorkingCalendar
@@ -19,7 +19,7 @@ from shared.problems import ProblemError
 
 @dataclass
 class Context:
-    session: Tx
+    tx: Tx
     dossier: dict[str, Any]
     who: Principal
     body: ActionIn
@@ -63,7 +63,7 @@ async def request_supplement(ctx: Context) -> Outcome:
     if not ctx.body.documents:
         raise invalid("documents", "Liệt kê giấy tờ cần bổ sung (documents) / list the documents asked for")
     until = ctx.calendar.due_at(ctx.now, TimeLimit(ctx.body.supplement_days, "working_days")).due_at
-    await enqueue(ctx.session, "dossier.supplement_requested", {
+    await enqueue(ctx.tx, "dossier.supplement_requested", {
         "code": ctx.dossier["code"], "supplement_due_at": until.isoformat(), "documents": ctx.body.documents})
     return Outcome({"paused_at": ctx.now, "supplement_due_at": until},
                    {"documents": ctx.body.documents, "supplement_due_at": until.isoformat()},
@@ -96,7 +96,7 @@ async def _ship_result_if_postal(ctx: Context) -> None:
     address = d["delivery_address"] or {}
     if d["result_delivery"] != "postal":
         return
-    await enqueue(ctx.session, "shipment.create_outbound", {
+    await enqueue(ctx.tx, "shipment.create_outbound", {
         "code": d["code"], "agency_code": d["current_agency"],
         "recipient_name": address.get("recipient_name") or d["applicant_name"],
         "phone": address.get("phone") or d["applicant_phone"], "address_line": address.get("line"),
@@ -134,7 +134,7 @@ async def issue_apology(ctx: Context) -> Outcome:
     if body.new_due_at <= ctx.now or body.new_due_at <= d["due_at"]:
         raise invalid("new_due_at", "Ngày hẹn mới phải sau hiện tại và sau hạn hiện tại / the new date must be after "
                       f"now and after the current due date {d['due_at'].isoformat()}")
-    await repo.insert_apology(ctx.session, {
+    await repo.insert_apology(ctx.tx, {
         "dossier_code": d["code"], "reason": body.reason, "previous_due_at": d["due_at"],
         "new_due_at": body.new_due_at, "issued_by": ctx.who.subject, "issued_at": ctx.now})
     return Outcome({"due_at": body.new_due_at, "overdue_marked_at": None},
@@ -153,11 +153,11 @@ async def transfer(ctx: Context) -> Outcome:
     if not external:
         if target == d["current_agency"]:
             raise invalid("target_agency", "Không chuyển cho chính cơ quan đang giữ / already at that agency")
-        if not await repo.agency_exists(ctx.session, target):
+        if not await repo.agency_exists(ctx.tx, target):
             raise invalid("target_agency", f"Không có cơ quan {target} / unknown agency {target}")
-    number = await repo.next_transfer_number(ctx.session, d["code"])
+    number = await repo.next_transfer_number(ctx.tx, d["code"])
     part_code = f"{d['code']}-LT{number}"
-    transfer_id = await repo.insert_transfer(ctx.session, {
+    transfer_id = await repo.insert_transfer(ctx.tx, {
         "part_code": part_code, "origin_code": d["code"], "from_agency": d["current_agency"], "target": target,
         "external": external, "status": "pending" if external else "accepted", "note": body.note,
         "created_at": ctx.now, "answered_at": None if external else ctx.now})

@@ -8,7 +8,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.dossier_workflow.jobs import registry
-from services.dossier_workflow.router import LEAN_ROUTES, public_router, router
+from services.dossier_workflow.router import public_router, router
 from shared.app import create_service_app
 from shared.settings import Settings
 
@@ -17,5 +17,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return create_service_app(
         service="workflow", title="Một Cửa — Dossier workflow (giải quyết)", description=__doc__ or "",
         routers=[router, public_router], histories=["core", "jobs", "workflow"], settings=settings,
-        job_registry=registry, lean_routes=LEAN_ROUTES,
+        job_registry=registry,
     )

@@ -1,4 +1,4 @@
-"""Job handlers and periodic jobs of the dossier workflow (run by the worker; each one transaction)."""
+"""Job handlers and periodic jobs of the dossier workflow: each `(tx, payloads)` or `(tx)`, one unit of work."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.dossier_workflow import repository as repo
+from services.dossier_workflow import outbox_repository as outbox
 from services.dossier_workflow import service
+from services.dossier_workflow import worklist_repository as worklist
 from services.dossier_workflow.models import idempotency_keys
 from services.dossier_workflow.notifier import Message, Notifier, notifier_from_env
 from shared.calendars import calendar_for_agency
@@ -40,62 +40,63 @@ def _at(data: dict[str, Any], key: str) -> datetime:
     return datetime.fromisoformat(data[key]) if data.get(key) else datetime.now(UTC)
 
 
-@registry.batch_handler("dossier.received")
-async def on_received_batch(session: Tx, items: list[dict[str, Any]]) -> None:
+@registry.handler("dossier.received", max_batch=50)
+async def on_received(tx: Tx, payloads: list[dict[str, Any]]) -> None:
     """The dossiers a burst of submissions leaves, in one statement per batch the worker gathers."""
-    await service.receive_many(session, items)
-
-
-async def on_received(session: Tx, data: dict[str, Any]) -> None:
-    await on_received_batch(session, [data])
+    await service.receive_many(tx, payloads)
 
 
 @registry.handler("dossier.supplemented")
-async def on_supplemented(session: AsyncSession, data: dict[str, Any]) -> None:
+async def on_supplemented(tx: Tx, payloads: list[dict[str, Any]]) -> None:
     """The clock resumes at the moment the supplement was handed in, not when this job runs."""
-    await service.act_as_system(session, data["code"], "receive_supplement", _at(data, "supplemented_at"),
-                                note=data.get("note"))
+    for data in payloads:
+        await service.act_as_system(tx, data["code"], "receive_supplement", _at(data, "supplemented_at"),
+                                    note=data.get("note"))
 
 
 @registry.handler("dossier.result_delivered")
-async def on_result_delivered(session: AsyncSession, data: dict[str, Any]) -> None:
-    await service.act_as_system(session, data["code"], "return_result", _at(data, "delivered_at"), method="postal",
-                                note=f"Bưu điện đã phát (shipment {data.get('shipment_id')})")
+async def on_result_delivered(tx: Tx, payloads: list[dict[str, Any]]) -> None:
+    for data in payloads:
+        await service.act_as_system(tx, data["code"], "return_result", _at(data, "delivered_at"), method="postal",
+                                    note=f"Bưu điện đã phát (shipment {data.get('shipment_id')})")
 
 
 @registry.handler("dossier.clock_started")
-async def on_clock_started(session: AsyncSession, data: dict[str, Any]) -> None:
-    await service.clock_started(session, data["code"], _at(data, "started_at"), _at(data, "due_at"))
+async def on_clock_started(tx: Tx, payloads: list[dict[str, Any]]) -> None:
+    for data in payloads:
+        await service.clock_started(tx, data["code"], _at(data, "started_at"), _at(data, "due_at"))
 
 
-@registry.lean_handler("notification.send")
-async def on_notification(session: Tx, data: dict[str, Any]) -> None:
+@registry.handler("notification.send")
+async def on_notification(tx: Tx, payloads: list[dict[str, Any]]) -> None:
     """Recorded once per key; a provider failure raises, the transaction rolls back and the job retries."""
-    key = data.get("key") or f"{data.get('dossier_code')}:{data['template']}:{data['to']}"
-    fresh = await repo.record_notification(session, {
-        "dedupe_key": key, "dossier_code": data.get("dossier_code"), "channel": data["channel"],
-        "recipient": data["to"], "template": data["template"], "params": data.get("params", {}),
-        "sent_at": datetime.now(UTC)})
-    if fresh:
-        await notifier().send(Message(data["channel"], data["to"], data["template"], data.get("params", {})))
+    for data in payloads:
+        key = data.get("key") or f"{data.get('dossier_code')}:{data['template']}:{data['to']}"
+        fresh = await outbox.record_notification(tx, {
+            "dedupe_key": key, "dossier_code": data.get("dossier_code"), "channel": data["channel"],
+            "recipient": data["to"], "template": data["template"], "params": data.get("params", {}),
+            "sent_at": datetime.now(UTC)})
+        if fresh:
+            await notifier().send(Message(data["channel"], data["to"], data["template"], data.get("params", {})))
 
 
-@registry.lean_handler(repo.NOTIFICATION_FLUSH)
-async def on_notification_flush(session: Tx, data: dict[str, Any]) -> None:
-    await flush_notifications(session, data.get("chain"))
+@registry.handler(outbox.NOTIFICATION_FLUSH)
+async def on_notification_flush(tx: Tx, payloads: list[dict[str, Any]]) -> None:
+    for data in payloads:
+        await flush_notifications(tx, data.get("chain"))
 
 
 @registry.every("workflow.notification_sweep", "* * * * *")
-async def sweep_notifications(session: AsyncSession) -> None:
+async def sweep_notifications(tx: Tx) -> None:
     """What a coalesced `notification.flush` job missed (committed while it ran) goes within a minute."""
-    await flush_notifications(session)
+    await flush_notifications(tx)
 
 
-async def flush_notifications(session: Tx, chain: str | None = None) -> None:
+async def flush_notifications(tx: Tx, chain: str | None = None) -> None:
     """Sends a batch from the outbox, each message recorded once per key. A message the provider refuses
     becomes a `notification.send` job of its own (retried with backoff, held when it keeps failing), so
     one bad number does not hold back the others."""
-    messages, full = await repo.take_notifications(session, NOTIFICATION_BATCH, datetime.now(UTC))
+    messages, full = await outbox.take_notifications(tx, NOTIFICATION_BATCH, datetime.now(UTC))
     gate = asyncio.Semaphore(SENDS_AT_ONCE)
 
     async def send(m: dict[str, Any]) -> None:
@@ -109,70 +110,70 @@ async def flush_notifications(session: Tx, chain: str | None = None) -> None:
         if isinstance(outcome, BaseException):
             log.warning("notification_failed", dossier_code=m["dossier_code"], template=m["template"],
                         error=str(outcome))
-            await repo.unrecord_notification(session, m["dedupe_key"])
-            await enqueue(session, "notification.send", {
+            await outbox.unrecord_notification(tx, m["dedupe_key"])
+            await enqueue(tx, "notification.send", {
                 "channel": m["channel"], "to": m["recipient"], "template": m["template"],
                 "dossier_code": m["dossier_code"], "params": m["params"], "key": m["dedupe_key"]})
     if full:
-        await repo.queue_flush(session, chain)
+        await outbox.queue_flush(tx, chain)
 
 
-@registry.lean_handler(repo.PORTAL_SYNC)
-async def on_portal_sync(session: Tx, data: dict[str, Any]) -> None:
+@registry.handler(outbox.PORTAL_SYNC)
+async def on_portal_sync(tx: Tx, payloads: list[dict[str, Any]]) -> None:
     """Sync to the national portal (Cổng DVCQG) in batches from the outbox; the adapter here records it,
     a real one would POST the batch first. A job naming one dossier (queued before the outbox) syncs it too."""
     now = datetime.now(UTC)
-    if data.get("code"):
-        await repo.mark_synced(session, data["code"], now, PORTAL)
-    await repo.sync_outbox(session, now, PORTAL)
+    for data in payloads:
+        if data.get("code"):
+            await outbox.mark_synced(tx, data["code"], now, PORTAL)
+    await outbox.sync_outbox(tx, now, PORTAL)
 
 
 @registry.every("workflow.portal_sync_sweep", "* * * * *")
-async def sweep_portal_outbox(session: AsyncSession) -> None:
+async def sweep_portal_outbox(tx: Tx) -> None:
     """What a coalesced `portal.sync` job missed (committed while it ran) is synced within a minute."""
-    await repo.sync_outbox(session, datetime.now(UTC), PORTAL)
+    await outbox.sync_outbox(tx, datetime.now(UTC), PORTAL)
 
 
 @registry.every("workflow.deadlines", "*/5 * * * *")
-async def watch_deadlines(session: AsyncSession) -> None:
-    await run_deadline_watch(session, datetime.now(UTC))
+async def watch_deadlines(tx: Tx) -> None:
+    await run_deadline_watch(tx, datetime.now(UTC))
 
 
-async def run_deadline_watch(session: AsyncSession, now: datetime) -> dict[str, int]:
+async def run_deadline_watch(tx: Tx, now: datetime) -> dict[str, int]:
     """Marks overdue dossiers, warns supervisors of those due within a working day, ends expired supplements."""
-    overdue = await repo.active_past(session, now, "overdue_marked_at", BATCH)
+    overdue = await worklist.active_past(tx, now, "overdue_marked_at", BATCH)
     if overdue:
-        await repo.flag(session, [d["code"] for d in overdue], "overdue_marked_at", now)
-        await _warn_supervisors(session, overdue, "overdue", now)
+        await worklist.flag(tx, [d["code"] for d in overdue], "overdue_marked_at", now)
+        await _warn_supervisors(tx, overdue, "overdue", now)
     horizon: dict[str, datetime] = {}
     soon = []
-    for d in await repo.active_past(session, now + timedelta(days=7), "due_soon_warned_at", BATCH):
+    for d in await worklist.active_past(tx, now + timedelta(days=7), "due_soon_warned_at", BATCH):
         agency = d["current_agency"]
         if agency not in horizon:
-            horizon[agency] = (await calendar_for_agency(session, agency)).add_working_time(
-                now, timedelta(hours=8))
+            horizon[agency] = (await calendar_for_agency(tx, agency)).add_working_time(now, timedelta(hours=8))
         if now <= d["due_at"] <= horizon[agency]:
             soon.append(d)
     if soon:
-        await repo.flag(session, [d["code"] for d in soon], "due_soon_warned_at", now)
-        await _warn_supervisors(session, soon, "due_soon", now)
-    expired = await repo.supplements_expired(session, now, BATCH)
+        await worklist.flag(tx, [d["code"] for d in soon], "due_soon_warned_at", now)
+        await _warn_supervisors(tx, soon, "due_soon", now)
+    expired = await worklist.supplements_expired(tx, now, BATCH)
     for code in expired:
-        await service.act_as_system(session, code, "expire_supplement", now)
+        await service.act_as_system(tx, code, "expire_supplement", now)
     return {"overdue": len(overdue), "due_soon": len(soon), "supplements_expired": len(expired)}
 
 
-async def _warn_supervisors(session: AsyncSession, rows: list[dict[str, Any]], kind: str, now: datetime) -> None:
+async def _warn_supervisors(tx: Tx, rows: list[dict[str, Any]], kind: str, now: datetime) -> None:
     by_agency: dict[str, list[str]] = {}
     for d in rows:
         by_agency.setdefault(d["current_agency"], []).append(d["code"])
     for agency, codes in by_agency.items():
-        await repo.queue_notification(session, {
+        await outbox.queue_notification(tx, {
             "channel": "email", "to": f"lanh-dao@{agency}", "template": f"supervisor_{kind}",
             "params": {"agency": agency, "codes": codes}, "key": f"{kind}:{agency}:{now.isoformat()}"})
 
 
 @registry.every("workflow.purge_idempotency_keys", "17 3 * * *")
-async def purge_keys(session: AsyncSession) -> None:
+async def purge_keys(tx: Tx) -> None:
     """Idempotency keys are kept 24 hours, then dropped."""
-    await purge_idempotency_keys(session, idempotency_keys, timedelta(hours=24))
+    await purge_idempotency_keys(tx, idempotency_keys, timedelta(hours=24))

@@ -7,7 +7,8 @@ from datetime import date, datetime
 from typing import Any, NamedTuple
 
 from services.dossier_workflow import actions, deadlines
-from services.dossier_workflow import repository as repo
+from services.dossier_workflow import dossiers_repository as repo
+from services.dossier_workflow import outbox_repository as outbox
 from services.dossier_workflow.schemas import ActionIn
 from shared.auth import Principal
 from shared.calendar import VN_TZ
@@ -39,10 +40,11 @@ def not_found(code: str) -> ProblemError:
     return ProblemError(404, "not_found", f"Không có hồ sơ {code} / No dossier {code} for you")
 
 
-async def definition(session: Tx, definition_id: int) -> dict[str, Any]:
-    """Definitions are versioned, never edited: each process keeps them once read."""
+async def definition(tx: Tx, definition_id: int) -> dict[str, Any]:
+    """Definitions are versioned, never edited: each process keeps them once read (a miss is one
+    statement that opens no transaction, so a one-statement write after it stays one statement)."""
     if definition_id not in _definitions:
-        _definitions[definition_id] = await repo.definition_by_id(session, definition_id)
+        _definitions[definition_id] = await repo.definition_by_id(tx, definition_id)
     return _definitions[definition_id]
 
 
@@ -65,33 +67,33 @@ def notification(d: dict[str, Any], template: str, params: dict[str, Any], key: 
             "params": {"code": d["code"], "procedure": d["procedure_name"], **params}, "key": key}
 
 
-async def notify(session: Tx, d: dict[str, Any], template: str, params: dict[str, Any],
+async def notify(tx: Tx, d: dict[str, Any], template: str, params: dict[str, Any],
                  key: str) -> None:
     """Citizen-facing messages go out through the outbox and a job (nothing is sent inside a request)."""
     message = notification(d, template, params, key)
     if message is not None:
-        await repo.queue_notification(session, message)
+        await outbox.queue_notification(tx, message)
 
 
-async def receive(session: Tx, data: dict[str, Any]) -> bool:
+async def receive(tx: Tx, data: dict[str, Any]) -> bool:
     """`dossier.received` from intake: the dossier enters the workflow once, however often the job runs."""
-    return await receive_many(session, [data]) == 1
+    return await receive_many(tx, [data]) == 1
 
 
-async def receive_many(session: Tx, items: list[dict[str, Any]]) -> int:
-    """A batch of `dossier.received` payloads in one statement; how many dossiers were new."""
-    return await repo.receive_dossiers(session, [await _entering(session, data) for data in items])
+async def receive_many(tx: Tx, items: list[dict[str, Any]]) -> int:
+    """A batch of `dossier.received` payloads in one statement; how many dossiers were new.
+    Everything is read first (calendars, definitions), then the one write."""
+    return await outbox.receive_dossiers(tx, [await _entering(tx, data) for data in items])
 
 
-async def _entering(session: Tx, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any],
-                                                                 dict[str, Any] | None]:
+async def _entering(tx: Tx, data: dict[str, Any]) -> outbox.Entry:
     """The dossier row, its first history row and the citizen's message for one `dossier.received`."""
     received_at = datetime.fromisoformat(data["received_at"])
     due_at = datetime.fromisoformat(data["due_at"])
-    calendar = await calendar_for_agency(session, data["competent_agency"])
+    calendar = await calendar_for_agency(tx, data["competent_agency"])
     working = calendar.working_time_between(received_at, due_at) if due_at > received_at else None
     minutes = int(working.total_seconds() // 60) if working else 0
-    definition_row = await definition_in_force(session, data["procedure_code"], received_at.astimezone(VN_TZ).date())
+    definition_row = await definition_in_force(tx, data["procedure_code"], received_at.astimezone(VN_TZ).date())
     applicant = data["applicant"]
     row = {
         "code": data["code"], "procedure_code": data["procedure_code"], "procedure_name": data["procedure_name"],
@@ -114,14 +116,14 @@ async def _entering(session: Tx, data: dict[str, Any]) -> tuple[dict[str, Any], 
     return row, first, message
 
 
-async def definition_in_force(session: Tx, procedure_code: str, day: date) -> dict[str, Any]:
+async def definition_in_force(tx: Tx, procedure_code: str, day: date) -> dict[str, Any]:
     """Cached a minute per (procedure, day): the worker reads it for every dossier received."""
     key = (procedure_code, day)
     hit = _in_force.get(key)
     if hit is None or hit[0] < time.monotonic():
         if len(_in_force) > 10_000:
             _in_force.clear()
-        hit = _in_force[key] = (time.monotonic() + 60, await repo.definition_for(session, procedure_code, day))
+        hit = _in_force[key] = (time.monotonic() + 60, await repo.definition_for(tx, procedure_code, day))
     return hit[1]
 
 
@@ -146,11 +148,11 @@ def allowed_actions(definition_row: dict[str, Any], status: str, who: Principal)
     return [a for a, rule in rules.items() if who.role == "admin" or who.role in rule["roles"]]
 
 
-async def act(session: Tx, code: str, who: Principal, body: ActionIn, if_match: str | None,
+async def act(tx: Tx, code: str, who: Principal, body: ActionIn, if_match: str | None,
               now: datetime) -> Acted:
     """One action under optimistic concurrency."""
     expected = parse_if_match(if_match)
-    d = await repo.get_dossier(session, code, lock=True)
+    d = await repo.get_dossier(tx, code, lock=True)
     if d is None or not can_read(d, who):
         raise not_found(code)
     if who.role != "citizen" and who.role != "admin" and not who.can_act_for_agency(d["current_agency"]):
@@ -161,11 +163,11 @@ async def act(session: Tx, code: str, who: Principal, body: ActionIn, if_match: 
                            f"{expected}); tải lại rồi thử lại / the dossier changed (version {d['version']}, you sent "
                            f"{expected}): reload and retry", headers={"ETag": f'"{d["version"]}"'},
                            extra={"current_version": d["version"]})
-    return await apply(session, d, who, body, now)
+    return await apply(tx, d, who, body, now)
 
 
-async def apply(session: Tx, d: dict[str, Any], who: Principal, body: ActionIn, now: datetime) -> Acted:
-    definition_row = await definition(session, d["definition_id"])
+async def apply(tx: Tx, d: dict[str, Any], who: Principal, body: ActionIn, now: datetime) -> Acted:
+    definition_row = await definition(tx, d["definition_id"])
     rules: dict[str, Any] = definition_row["transitions"].get(d["status"], {})
     rule = rules.get(body.action)
     if rule is None:
@@ -181,8 +183,8 @@ async def apply(session: Tx, d: dict[str, Any], who: Principal, body: ActionIn, 
     if d["pending_transfer_id"] is not None and body.action != "withdraw":
         raise ProblemError(409, "transfer_pending", "Hồ sơ đang chờ cơ quan khác xác nhận liên thông / the dossier "
                            "waits for another system to accept a transfer", extra={"state": d["status"]})
-    calendar = await calendar_for_agency(session, d["current_agency"])
-    ctx = actions.Context(session=session, dossier=d, who=who, body=body, now=now, calendar=calendar,
+    calendar = await calendar_for_agency(tx, d["current_agency"])
+    ctx = actions.Context(tx=tx, dossier=d, who=who, body=body, now=now, calendar=calendar,
                           definition=definition_row, rule=rule)
     outcome = await actions.HANDLERS[body.action](ctx)
     step = rule.get("step", d["step"])
@@ -191,53 +193,53 @@ async def apply(session: Tx, d: dict[str, Any], who: Principal, body: ActionIn, 
     if step != d["step"]:
         step_due = deadlines.step_deadline(calendar, now, definition_row, step, d["working_minutes"])
         values.update(step=step, step_due_at=step_due)
-    version, timeline = await repo.transition(session, d["code"], values, history_row(
+    version, timeline = await repo.transition(tx, d["code"], values, history_row(
         d, who, body.action, rule["to"], now, step=step, step_due_at=values.get("step_due_at", step_due),
         note=body.note or body.reason, data=outcome.history_data), with_timeline=True)
     after = {**d, **values, "version": version}
     if outcome.notify:
-        await notify(session, after, outcome.notify, outcome.notify_params, f"{d['code']}:{version}")
+        await notify(tx, after, outcome.notify, outcome.notify_params, f"{d['code']}:{version}")
     return Acted(after, outcome.http_status, timeline or [])
 
 
-async def act_as_system(session: Tx, code: str, action: str, now: datetime, **fields: Any) -> bool:
+async def act_as_system(tx: Tx, code: str, action: str, now: datetime, **fields: Any) -> bool:
     """Jobs drive the same machine (supplement arrived, delivered by post, deadline passed)."""
-    d = await repo.get_dossier(session, code, lock=True)
+    d = await repo.get_dossier(tx, code, lock=True)
     if d is None:
         return False
-    definition_row = await definition(session, d["definition_id"])
+    definition_row = await definition(tx, d["definition_id"])
     if action not in definition_row["transitions"].get(d["status"], {}):
         return False
-    await apply(session, d, SYSTEM, ActionIn(action=action, **fields), now)
+    await apply(tx, d, SYSTEM, ActionIn(action=action, **fields), now)
     return True
 
 
-async def answer_transfer(session: Tx, transfer_id: int, who: Principal, decision: str,
+async def answer_transfer(tx: Tx, transfer_id: int, who: Principal, decision: str,
                           external_ref: str | None, note: str | None, now: datetime) -> dict[str, Any]:
-    transfer = await repo.get_transfer(session, transfer_id, lock=True)
+    transfer = await repo.get_transfer(tx, transfer_id, lock=True)
     if transfer is None:
         raise ProblemError(404, "not_found", f"Không có yêu cầu liên thông {transfer_id} / Unknown transfer")
     if transfer["status"] != "pending":
         raise ProblemError(409, "transfer_not_pending", f"Yêu cầu liên thông đã được trả lời ({transfer['status']}) "
                            f"/ the transfer was already answered ({transfer['status']})",
                            extra={"transfer_status": transfer["status"]})
-    d = await repo.get_dossier(session, transfer["origin_code"], lock=True)
+    d = await repo.get_dossier(tx, transfer["origin_code"], lock=True)
     assert d is not None
-    await repo.answer_transfer(session, transfer_id, {"status": decision, "answered_at": now,
+    await repo.answer_transfer(tx, transfer_id, {"status": decision, "answered_at": now,
                                                       "external_ref": external_ref})
     values: dict[str, Any] = {"pending_transfer_id": None}
-    await repo.transition(session, d["code"], values, history_row(
+    await repo.transition(tx, d["code"], values, history_row(
         d, who, f"transfer_{decision}", d["status"], now, note=note,
         data={"part_code": transfer["part_code"], "target": transfer["target"], "external_ref": external_ref}))
     return {**transfer, "status": decision, "answered_at": now, "external_ref": external_ref}
 
 
-async def view(session: Tx, d: dict[str, Any], who: Principal, now: datetime,
+async def view(tx: Tx, d: dict[str, Any], who: Principal, now: datetime,
                timeline: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    definition_row = await definition(session, d["definition_id"])
+    definition_row = await definition(tx, d["definition_id"])
     pending = None
     if d["pending_transfer_id"] is not None:
-        transfer = await repo.get_transfer(session, d["pending_transfer_id"])
+        transfer = await repo.get_transfer(tx, d["pending_transfer_id"])
         pending = {k: transfer[k] for k in ("id", "part_code", "target", "status", "created_at")} if transfer else None
     return deadlines.localize({
         **{k: d[k] for k in ("code", "procedure_code", "procedure_name", "status", "outcome", "outcome_reason",
@@ -247,42 +249,42 @@ async def view(session: Tx, d: dict[str, Any], who: Principal, now: datetime,
         "overdue": deadlines.is_overdue(d, now), "paused": d["paused_at"] is not None,
         "step_name": deadlines.step_name(definition_row, d["step"]), "pending_transfer": pending,
         "allowed_actions": allowed_actions(definition_row, d["status"], who),
-        "timeline": timeline if timeline is not None else await repo.timeline(session, d["code"]),
+        "timeline": timeline if timeline is not None else await repo.timeline(tx, d["code"]),
     })
 
 
-async def read_for(session: Tx, code: str, who: Principal, now: datetime) -> dict[str, Any]:
+async def read_for(tx: Tx, code: str, who: Principal, now: datetime) -> dict[str, Any]:
     """The dossier as its reader sees it (one round trip for the row and its timeline)."""
-    found = await repo.dossier_with_timeline(session, code)
+    found = await repo.dossier_with_timeline(tx, code)
     if found is None or not can_read(found[0], who):
         raise not_found(code)
-    return await view(session, found[0], who, now, timeline=found[1])
+    return await view(tx, found[0], who, now, timeline=found[1])
 
 
-async def readable(session: Tx, code: str, who: Principal) -> dict[str, Any]:
-    d = await repo.get_dossier(session, code)
+async def readable(tx: Tx, code: str, who: Principal) -> dict[str, Any]:
+    d = await repo.get_dossier(tx, code)
     if d is None or not can_read(d, who):
         raise not_found(code)
     return d
 
 
-async def public_view(session: Tx, code: str, phone_last4: str) -> dict[str, Any]:
+async def public_view(tx: Tx, code: str, phone_last4: str) -> dict[str, Any]:
     """Without login: a wrong second factor and an unknown code answer the same."""
-    d = await repo.get_dossier(session, code)
+    d = await repo.get_dossier(tx, code)
     phone = (d or {}).get("applicant_phone") or ""
     if d is None or len(phone) < 4 or phone[-4:] != phone_last4:
         raise ProblemError(404, "not_found", "Không tìm thấy hồ sơ với mã và 4 số cuối điện thoại này / no dossier "
                            "matches this code and phone digits")
-    definition_row = await definition(session, d["definition_id"])
+    definition_row = await definition(tx, d["definition_id"])
     following = deadlines.next_step(definition_row, d["step"]) if d["status"] in deadlines.ACTIVE_CLOCK else None
     return {"code": d["code"], "procedure_name": d["procedure_name"], "status": d["status"],
             "status_text": STATUS_TEXT.get(d["status"], d["status"]),
             "next_step": following["name"] if following else None, "due_at": d["due_at"].astimezone(VN_TZ)}
 
 
-async def rate(session: Tx, code: str, who: Principal, score: int, comment: str | None,
+async def rate(tx: Tx, code: str, who: Principal, score: int, comment: str | None,
                now: datetime) -> dict[str, Any]:
-    d = await repo.get_dossier(session, code, lock=True)
+    d = await repo.get_dossier(tx, code, lock=True)
     if d is None or who.role != "citizen" or who.subject != d["applicant_id_number"]:
         raise not_found(code)
     if d["status"] != "returned":
@@ -290,16 +292,16 @@ async def rate(session: Tx, code: str, who: Principal, score: int, comment: str 
                            "is returned", extra={"state": d["status"]})
     if d["rating"] is not None:
         raise ProblemError(409, "already_rated", "Hồ sơ đã được đánh giá / this dossier was already rated")
-    version, _ = await repo.transition(session, code, {"rating": score}, history_row(
+    version, _ = await repo.transition(tx, code, {"rating": score}, history_row(
         d, who, "rate", d["status"], now, note=comment, data={"rating": score}))
     return {"code": code, "rating": score, "comment": comment, "version": version}
 
 
-async def clock_started(session: Tx, code: str, started_at: datetime, due_at: datetime) -> None:
+async def clock_started(tx: Tx, code: str, started_at: datetime, due_at: datetime) -> None:
     """Postal dossiers: the clock starts when the paper arrives (intake recomputed the due date)."""
-    d = await repo.get_dossier(session, code, lock=True)
+    d = await repo.get_dossier(tx, code, lock=True)
     if d is None or d["clock_started"]:
         return
-    await repo.transition(session, code, {"clock_started": True, "due_at": due_at, "original_due_at": due_at},
+    await repo.transition(tx, code, {"clock_started": True, "due_at": due_at, "original_due_at": due_at},
                           history_row(d, SYSTEM, "clock_started", d["status"], started_at,
                                       data={"due_at": due_at.isoformat()}))

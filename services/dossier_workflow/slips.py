@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from services.dossier_workflow import repository as repo
+from services.dossier_workflow import dossiers_repository as repo
 from services.dossier_workflow import service
 from services.dossier_workflow.deadlines import localize, step_name
 from shared.calendar import VN_TZ
+from shared.db import Tx
 from shared.pdf import SlipDocument, format_vn_date, format_vn_datetime
 from shared.problems import ProblemError
 
@@ -25,10 +24,10 @@ def hand_off_timing(at: Any, deadline: Any) -> str | None:
     return "early" if at.astimezone(VN_TZ).date() < deadline.astimezone(VN_TZ).date() else "on_time"
 
 
-async def control_slip(session: AsyncSession, d: dict[str, Any]) -> dict[str, Any]:
+async def control_slip(tx: Tx, d: dict[str, Any]) -> dict[str, Any]:
     """Each hand-off: who gave it to whom, when, and whether the step it closed was on time."""
-    definition = await service.definition(session, d["definition_id"])
-    rows = await repo.timeline(session, d["code"])
+    definition = await service.definition(tx, d["definition_id"])
+    rows = await repo.timeline(tx, d["code"])
     entries = []
     for previous, row in zip([None, *rows[:-1]], rows, strict=True):
         deadline = previous["step_due_at"] if previous else None
@@ -59,11 +58,11 @@ def control_slip_pdf(slip: dict[str, Any]) -> bytes:
     return doc.output()
 
 
-async def apology_pdf(session: AsyncSession, d: dict[str, Any]) -> bytes:
-    apology = await repo.latest_apology(session, d["code"])
+async def apology_pdf(tx: Tx, d: dict[str, Any]) -> bytes:
+    apology = await repo.latest_apology(tx, d["code"])
     if apology is None:
         raise ProblemError(404, "not_found", f"Hồ sơ {d['code']} chưa có văn bản xin lỗi / no apology was issued")
-    agency = await repo.agency_name(session, d["current_agency"])
+    agency = await repo.agency_name(tx, d["current_agency"])
     doc = SlipDocument(f"Văn bản xin lỗi {d['code']}")
     doc.national_header(agency, "Ngày " + format_vn_date(apology["issued_at"]))
     doc.title("Văn bản xin lỗi và hẹn lại ngày trả kết quả", f"Mã hồ sơ: {d['code']}")
@@ -76,13 +75,13 @@ async def apology_pdf(session: AsyncSession, d: dict[str, Any]) -> bytes:
     return doc.output()
 
 
-async def withdrawal_pdf(session: AsyncSession, d: dict[str, Any]) -> bytes:
+async def withdrawal_pdf(tx: Tx, d: dict[str, Any]) -> bytes:
     """Form 05 (Thông báo dừng giải quyết hồ sơ): the citizen asked to stop; the agency confirms."""
     if d["status"] != "withdrawn":
         raise ProblemError(409, "conflict", f"Hồ sơ {d['code']} chưa dừng giải quyết / the dossier was not withdrawn",
                            extra={"state": d["status"]})
-    entry = next(h for h in reversed(await repo.timeline(session, d["code"])) if h["action"] == "withdraw")
-    agency = await repo.agency_name(session, d["current_agency"])
+    entry = next(h for h in reversed(await repo.timeline(tx, d["code"])) if h["action"] == "withdraw")
+    agency = await repo.agency_name(tx, d["current_agency"])
     doc = SlipDocument(f"Thông báo dừng giải quyết {d['code']}")
     doc.national_header(agency, "Ngày " + format_vn_date(entry["at"]))
     doc.title("Thông báo dừng giải quyết hồ sơ", f"Mã hồ sơ: {d['code']}")

@@ -11,12 +11,11 @@ from fastapi import Request
 from limits import parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.dossier_workflow import deadlines
-from services.dossier_workflow import repository as repo
+from services.dossier_workflow import deadlines, stats_repository, worklist_repository
 from shared.auth import Principal
 from shared.calendar import VN_TZ
+from shared.db import Tx
 from shared.pagination import decode_cursor, encode_cursor
 from shared.problems import ProblemError
 from shared.text import search_key
@@ -56,11 +55,11 @@ def _summary(d: dict[str, Any], now: datetime) -> dict[str, Any]:
             "overdue": deadlines.is_overdue(d, now)})
 
 
-async def worklist(session: AsyncSession, who: Principal, *, status: str | None, overdue: bool | None,
+async def worklist(tx: Tx, who: Principal, *, status: str | None, overdue: bool | None,
                    due_before: datetime | None, procedure_code: str | None, q: str | None, cursor: str | None,
                    limit: int, now: datetime) -> dict[str, Any]:
-    rows = await repo.worklist(
-        session, _agency_of(who), status=status, overdue=overdue, due_before=due_before,
+    rows = await worklist_repository.worklist(
+        tx, _agency_of(who), status=status, overdue=overdue, due_before=due_before,
         procedure_code=procedure_code, name_key=search_key(q) if q else None,
         after=_keyset(cursor), limit=limit + 1, now=now)
     more = len(rows) > limit
@@ -73,10 +72,10 @@ def _local_range(start: date, end: date) -> tuple[datetime, datetime]:
     return (datetime.combine(start, time(0), VN_TZ), datetime.combine(end + timedelta(days=1), time(0), VN_TZ))
 
 
-async def tracking_book(session: AsyncSession, who: Principal, start: date, end: date, cursor: str | None,
+async def tracking_book(tx: Tx, who: Principal, start: date, end: date, cursor: str | None,
                         limit: int) -> dict[str, Any]:
     lo, hi = _local_range(start, end)
-    rows = await repo.tracking_book(session, _agency_of(who), lo, hi, _keyset(cursor), limit + 1)
+    rows = await worklist_repository.tracking_book(tx, _agency_of(who), lo, hi, _keyset(cursor), limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     items = [{k: r[k] for k in ("code", "applicant_name", "procedure_name", "channel", "received_at", "due_at",
@@ -124,14 +123,15 @@ def shape(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def figures(session: AsyncSession, who: Principal, agency_code: str | None, province: str | None,
+async def figures(tx: Tx, who: Principal, agency_code: str | None, province: str | None,
                   start: date, end: date, group_by: str | None, now: datetime) -> list[dict[str, Any]]:
     if who.role == "supervisor":
         if province or (agency_code and agency_code != who.agency_code):
             raise ProblemError(403, "forbidden", "Lãnh đạo chỉ xem số liệu của cơ quan mình / a supervisor sees "
                                "only their own agency's figures")
         agency_code = who.agency_code
-    rows = [shape(r) for r in await repo.stats_from_aggregate(session, agency_code, province, start, end, group_by)]
+    sums = await stats_repository.stats_from_aggregate(tx, agency_code, province, start, end, group_by)
+    rows = [shape(r) for r in sums]
     if group_by is None:
-        rows[0].update(await repo.in_progress_counts(session, agency_code, province, now))
+        rows[0].update(await stats_repository.in_progress_counts(tx, agency_code, province, now))
     return rows

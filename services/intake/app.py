@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.intake.jobs import registry
-from services.intake.router import LEAN_ROUTES, admin_router, counter_router, dossier_router, router
+from services.intake.router import admin_router, counter_router, dossier_router, router
 from shared.app import create_service_app
 from shared.settings import Settings
 
@@ -15,5 +15,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         service="intake", title="Một Cửa — Intake (tiếp nhận)", description=__doc__ or "",
         routers=[router, dossier_router, counter_router, admin_router], histories=["core", "jobs", "intake"],
         settings=settings,
-        job_registry=registry, lean_routes=LEAN_ROUTES,
+        job_registry=registry,
     )

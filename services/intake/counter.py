@@ -5,22 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from services.intake import dossier_repository, service
-from services.intake.models import counter_records, dossiers, supplements
+from services.intake import dossier_repository as repo
+from services.intake import service
+from services.intake.forms import render_counter_record
 from services.intake.schemas import CounterRecordIn, SupplementIn
 from shared.auth import Principal
+from shared.db import Tx
 from shared.jobs import enqueue
 from shared.problems import ProblemError
 
 
-async def create_record(session: AsyncSession, body: CounterRecordIn, who: Principal,
-                        now: datetime) -> dict[str, Any]:
+async def create_record(tx: Tx, body: CounterRecordIn, who: Principal, now: datetime) -> dict[str, Any]:
     """A refusal or a request to complete is a record with its slip: nothing is received, no code used."""
-    await service.procedure(session, body.procedure_code)
-    await service.agency(session, body.receiving_agency_code)
+    await service.procedure(tx, body.procedure_code)
+    await service.agency(tx, body.receiving_agency_code)
     if not who.can_act_for_agency(body.receiving_agency_code):
         raise ProblemError(403, "forbidden", "Cán bộ chỉ lập phiếu cho cơ quan của mình / an officer writes slips "
                            "only for their own agency")
@@ -31,33 +29,32 @@ async def create_record(session: AsyncSession, body: CounterRecordIn, who: Princ
     row = {"kind": body.kind, "agency_code": body.receiving_agency_code, "procedure_code": body.procedure_code,
            "applicant": body.applicant.model_dump(mode="json"), "reason": body.reason, "documents": body.documents,
            "officer": who.subject, "created_at": now}
-    record_id = (await session.execute(insert(counter_records).values(**row).returning(counter_records.c.id))
-                 ).scalar_one()
+    record_id = await repo.insert_counter_record(tx, row)
     return {"id": record_id, **row, "slip_url": f"/api/intake/v1/counter-records/{record_id}"}
 
 
-async def get_record(session: AsyncSession, record_id: int, who: Principal) -> dict[str, Any]:
-    row = (await session.execute(select(counter_records).where(counter_records.c.id == record_id))).first()
-    found = dict(row._mapping) if row else None
+async def get_record(tx: Tx, record_id: int, who: Principal) -> dict[str, Any]:
+    found = await repo.get_counter_record(tx, record_id)
     if found is None or not who.can_act_for_agency(found["agency_code"]):
         raise ProblemError(404, "not_found", f"Không có phiếu {record_id} / No slip {record_id} for you")
     return found
 
 
-async def supplement_requested(session: AsyncSession, code: str, due_at: datetime, documents: list[str]) -> None:
+async def record_pdf(tx: Tx, record: dict[str, Any], public_base_url: str) -> bytes:
+    """The slip (form 02 or 03) of a record the caller may read."""
+    proc = await service.procedure(tx, record["procedure_code"])
+    agency = await service.agency(tx, record["agency_code"])
+    return render_counter_record(record, proc, agency, public_base_url)
+
+
+async def supplement_requested(tx: Tx, code: str, due_at: datetime, documents: list[str]) -> None:
     """From workflow: the dossier now waits for these documents until `due_at`."""
-    await session.execute(update(dossiers).where(dossiers.c.code == code).values(
-        supplement_due_at=due_at, supplement_documents=documents))
+    await repo.await_supplement(tx, code, due_at, documents)
 
 
-async def hand_in_supplement(session: AsyncSession, code: str, body: SupplementIn, who: Principal,
+async def hand_in_supplement(tx: Tx, code: str, body: SupplementIn, who: Principal,
                              now: datetime) -> dict[str, Any]:
-    found = await dossier_repository.get_dossier(session, code, lock=True)
-    allowed = found is not None and (
-        (who.role == "citizen" and who.subject in (found["applicant_id_number"], found["submitted_by"]))
-        or who.can_act_for_agency(found["receiving_agency"]) or who.can_act_for_agency(found["competent_agency"]))
-    if found is None or not allowed:
-        raise ProblemError(404, "not_found", f"Không có hồ sơ {code} / No dossier {code} for you")
+    found = await service.dossier_for(tx, code, who, lock=True)
     due = found["supplement_due_at"]
     if due is None:
         raise ProblemError(409, "no_supplement_requested", "Hồ sơ không được yêu cầu bổ sung / no supplement was "
@@ -66,9 +63,7 @@ async def hand_in_supplement(session: AsyncSession, code: str, body: SupplementI
         raise ProblemError(409, "supplement_deadline_passed", f"Đã quá hạn bổ sung ({due.isoformat()}) / the "
                            "supplement deadline has passed", extra={"supplement_due_at": due.isoformat()})
     documents = [d.model_dump(mode="json", by_alias=True) for d in body.documents]
-    await session.execute(insert(supplements).values(dossier_code=code, received_at=now, received_by=who.subject,
-                                                     documents=documents, note=body.note))
-    await session.execute(update(dossiers).where(dossiers.c.code == code).values(supplement_due_at=None))
-    await enqueue(session, "dossier.supplemented", {"code": code, "supplemented_at": now.isoformat(),
-                                                    "note": body.note, "documents": documents})
+    await repo.add_supplement(tx, code, now, who.subject, documents, body.note)
+    await enqueue(tx, "dossier.supplemented", {"code": code, "supplemented_at": now.isoformat(),
+                                               "note": body.note, "documents": documents})
     return {"code": code, "supplemented_at": now.isoformat(), "documents": documents}

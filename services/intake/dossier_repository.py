@@ -1,4 +1,8 @@
-"""SQL for dossiers and their daily code counters (SQLAlchemy Core: this is the hot path)."""
+"""SQL of dossiers, their daily code counters, counter records (forms 02/03) and supplements.
+
+The submission is the hot path: ONE statement (SQL text) writes it, and submissions arriving together
+share one (`group_commit`).
+"""
 
 from __future__ import annotations
 
@@ -8,39 +12,14 @@ import weakref
 from datetime import date, datetime
 from typing import Any
 
-import asyncpg
 import orjson
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import insert, select, update
 
-from services.intake import repository
+from services.intake.catalog_repository import read_alone
 from services.intake.group_commit import GroupCommit
-from services.intake.models import dossiers
-from shared.db import Tx, autocommit_connection
+from services.intake.models import counter_records, dossiers, supplements
+from shared.db import Tx
 from shared.jobs import job_insert_sql, mark_enqueued
-
-
-async def procedure_in_force(session: Tx, code: str, day: date) -> dict[str, Any] | None:
-    return await repository.get_procedure(session, code, day)
-
-
-async def agency(session: Tx, code: str) -> dict[str, Any] | None:
-    return await repository.get_agency(session, code)
-
-
-async def competent_agency(session: Tx, level: str, ward_code: str,
-                           receiving: dict[str, Any]) -> str | None:
-    """Phi địa giới: the agency of the applicant's ward at the procedure's level, else the receiver."""
-    if receiving["level"] == level and receiving["admin_unit_code"] == ward_code:
-        return str(receiving["code"])
-    conn = await autocommit_connection(session)  # a read of reference data: no transaction needed
-    found = await conn.fetchval(
-        "SELECT code FROM core.agencies WHERE level = $1 AND admin_unit_code = $2 AND active LIMIT 1",
-        level, ward_code)
-    if found is not None:
-        return str(found)
-    return str(receiving["code"]) if receiving["level"] == level else None
-
 
 DEFAULT_PATTERN = "{agency}-{yymmdd}-{seq}"  # Circular 01/2018 Art. 19
 _EVENT_PAYLOAD = """convert_to(jsonb_build_object(
@@ -66,7 +45,7 @@ WITH n AS (
 ), {job_insert_sql("job", "d", "'dossier.received'", _EVENT_PAYLOAD)},
 kept AS (
     INSERT INTO intake.idempotency_keys (scope, key, method, path, fingerprint, status, body, content_type)
-    SELECT $27, $28, 'POST', $29, $30, 201, convert_to(answer.body, 'UTF8'), 'application/json' FROM answer
+    SELECT $27, $28, $29, $30, $31, 201, convert_to(answer.body, 'UTF8'), 'application/json' FROM answer
 )
 SELECT answer.code, answer.body FROM answer
 """
@@ -84,36 +63,37 @@ def code_parts(pattern: str, agency_code: str, day: date) -> tuple[str, str]:
 Entry = dict[str, Any]  # one submission's write: see `receive`
 
 
-async def receive(session: Tx, agency_code: str, day: date, row: dict[str, Any], pattern: str, *,
+async def receive(tx: Tx, agency_code: str, day: date, row: dict[str, Any], pattern: str, *,
                   answer: dict[str, Any], event: dict[str, Any], request_id: str | None,
-                  idempotency: tuple[str, str, str, str]) -> tuple[str, str]:
+                  idempotency: tuple[str, str, str, str, str]) -> tuple[str, str]:
     """ONE statement: the agency's next number of the day, the dossier, its `dossier.received` job
-    and the kept answer for the Idempotency-Key all commit together.
+    and the kept answer for the Idempotency-Key (`idempotency`: scope, key, method, path, fingerprint)
+    all commit together.
 
     The counter row stays locked until that commit, so codes have no gaps and no duplicates.
     The daily limit is a CHECK on the counter and a used key is the key table's primary key:
     either one fails the whole statement (asyncpg raises), leaving nothing written.
-    Submissions arriving together share one statement (`group_commit`); inside an open
-    transaction (tests) the statement runs alone. Returns the code and the answer's JSON text
-    (what the caller sends and a retry replays).
+    Submissions arriving together share one statement (`group_commit`, on the leader's `Tx`, with no
+    BEGIN); when a transaction is open already (a test's, or one the request's reads began) the
+    statement runs alone in a savepoint of it. Returns the code and the answer's JSON text (what the
+    caller sends and a retry replays).
     """
     prefix, suffix = code_parts(pattern, agency_code, day)
-    scope, key, path, fingerprint = idempotency
+    scope, key, method, path, fingerprint = idempotency
     entry: Entry = {**row, "agency_code": agency_code, "day": day, "prefix": prefix, "suffix": suffix,
                     "answer": answer, "event": event, "request_id": request_id, "scope": scope, "key": key,
-                    "path": path, "fingerprint": fingerprint}
-    conn = await autocommit_connection(session)
-    if conn.is_in_transaction():
-        async with conn.transaction():
-            code, body = await _receive_one(conn, entry)
+                    "method": method, "path": path, "fingerprint": fingerprint}
+    if tx.conn.is_in_transaction():
+        async with (await tx.connection()).transaction():
+            code, body = await _receive_one(tx, entry)
     else:
-        code, body = await _group().run(conn, entry)
-    mark_enqueued(session)
+        code, body = await _group().run(tx, entry)
+    mark_enqueued(tx)
     return code, body
 
 
-async def _receive_one(conn: asyncpg.Connection[Any], e: Entry) -> tuple[str, str]:
-    rec = await conn.fetchrow(
+async def _receive_one(tx: Tx, e: Entry) -> tuple[str, str]:
+    rows = await tx.statement(
         RECEIVE, e["agency_code"], e["day"], e["prefix"], e["procedure_code"],
         e["procedure_version_id"], e["competent_agency"], e["channel"], e["status"],
         json.dumps(e["applicant"]), e["applicant_id_number"], e["submitted_by"], e["submitted_role"],
@@ -122,10 +102,9 @@ async def _receive_one(conn: asyncpg.Connection[Any], e: Entry) -> tuple[str, st
         e["fee"], e["received_at"], e["due_at"], e["clock_started"], e["queue_ticket_id"], e["notes"],
         e["suffix"], json.dumps(e["answer"], ensure_ascii=False),
         json.dumps(e["event"], default=str, ensure_ascii=False),
-        e["request_id"], e["scope"], e["key"], e["path"], e["fingerprint"],
+        e["request_id"], e["scope"], e["key"], e["method"], e["path"], e["fingerprint"],
     )
-    assert rec is not None
-    return str(rec["code"]), str(rec["body"])
+    return str(rows[0]["code"]), str(rows[0]["body"])
 
 
 _FIELDS = """ord int, agency_code text, day date, prefix text, suffix text, procedure_code text,
@@ -133,7 +112,7 @@ _FIELDS = """ord int, agency_code text, day date, prefix text, suffix text, proc
     applicant_id_number text, submitted_by text, submitted_role text, documents jsonb, number_of_sets int,
     result_delivery text, delivery_address jsonb, fee int, received_at timestamptz, due_at timestamptz,
     clock_started boolean, queue_ticket_id text, notes text, answer jsonb, event jsonb, request_id text,
-    scope text, key text, path text, fingerprint text"""
+    scope text, key text, method text, path text, fingerprint text"""
 _GROUP_EVENT = """convert_to(jsonb_build_object('data', answer.event || jsonb_build_object('code', answer.code),
         'request_id', answer.request_id)::text, 'UTF8')"""
 RECEIVE_MANY = f"""
@@ -160,22 +139,22 @@ WITH input AS (
     FROM numbered ORDER BY ord
     RETURNING code
 ), answer AS (
-    SELECT nb.ord, nb.code, nb.event, nb.request_id, nb.scope, nb.key, nb.path, nb.fingerprint,
+    SELECT nb.ord, nb.code, nb.event, nb.request_id, nb.scope, nb.key, nb.method, nb.path, nb.fingerprint,
         (nb.answer || jsonb_build_object('code', nb.code,
             'receipt_url', '/api/intake/v1/dossiers/' || nb.code || '/receipt'))::text AS body
     FROM numbered nb JOIN d USING (code)
 ), {job_insert_sql("job", "answer", "'dossier.received'", _GROUP_EVENT)},
 kept AS (
     INSERT INTO intake.idempotency_keys (scope, key, method, path, fingerprint, status, body, content_type)
-    SELECT scope, key, 'POST', path, fingerprint, 201, convert_to(body, 'UTF8'), 'application/json' FROM answer
+    SELECT scope, key, method, path, fingerprint, 201, convert_to(body, 'UTF8'), 'application/json' FROM answer
 )
 SELECT ord, code, body FROM answer ORDER BY ord
 """
 
 
-async def _receive_many(conn: asyncpg.Connection[Any], entries: list[Entry]) -> list[tuple[str, str]]:
+async def _receive_many(tx: Tx, entries: list[Entry]) -> list[tuple[str, str]]:
     """The same write as `_receive_one` for a group, in one statement (numbers in the group's order)."""
-    rows = await conn.fetch(RECEIVE_MANY, orjson.dumps(
+    rows = await tx.statement(RECEIVE_MANY, orjson.dumps(
         [{**e, "ord": i} for i, e in enumerate(entries)], default=str).decode())
     if len(rows) != len(entries):
         raise RuntimeError(f"group write returned {len(rows)} rows for {len(entries)} entries")
@@ -195,11 +174,37 @@ def _group() -> GroupCommit[Entry, tuple[str, str]]:
     return group
 
 
-async def get_dossier(session: AsyncSession, code: str, *, lock: bool = False) -> dict[str, Any] | None:
-    query = select(dossiers).where(dossiers.c.code == code)
-    row = (await session.execute(query.with_for_update() if lock else query)).first()
-    return dict(row._mapping) if row else None
+async def get_dossier(tx: Tx, code: str, *, lock: bool = False) -> dict[str, Any] | None:
+    """The dossier's row; `lock` holds it until the transaction ends (else one read with no BEGIN)."""
+    if lock:
+        row = await tx.fetchrow(select(dossiers).where(dossiers.c.code == code).with_for_update())
+    else:
+        row = await read_alone(tx, "SELECT * FROM intake.dossiers WHERE code = $1", code)
+    return dict(row) if row else None
 
 
-async def start_clock(session: AsyncSession, code: str, due_at: datetime) -> None:
-    await session.execute(update(dossiers).where(dossiers.c.code == code).values(clock_started=True, due_at=due_at))
+async def start_clock(tx: Tx, code: str, due_at: datetime) -> None:
+    await tx.execute(update(dossiers).where(dossiers.c.code == code).values(clock_started=True, due_at=due_at))
+
+
+async def await_supplement(tx: Tx, code: str, due_at: datetime, documents: list[str]) -> None:
+    await tx.execute(update(dossiers).where(dossiers.c.code == code).values(
+        supplement_due_at=due_at, supplement_documents=documents))
+
+
+async def add_supplement(tx: Tx, code: str, received_at: datetime, received_by: str,
+                         documents: list[dict[str, Any]], note: str | None) -> None:
+    """The documents handed in; the dossier waits for no more."""
+    await tx.execute(insert(supplements).values(dossier_code=code, received_at=received_at,
+                                                received_by=received_by, documents=documents, note=note))
+    await tx.execute(update(dossiers).where(dossiers.c.code == code).values(supplement_due_at=None))
+
+
+async def insert_counter_record(tx: Tx, row: dict[str, Any]) -> int:
+    record_id: int = await tx.fetchval(insert(counter_records).values(**row).returning(counter_records.c.id))
+    return record_id
+
+
+async def get_counter_record(tx: Tx, record_id: int) -> dict[str, Any] | None:
+    row = await tx.fetchrow(select(counter_records).where(counter_records.c.id == record_id))
+    return dict(row) if row else None

@@ -9,12 +9,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import puremagic
-from sqlalchemy import insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.intake.models import files
+from services.intake import file_repository as repo
 from shared.auth import Principal
-from shared.db import Tx, autocommit_connection
+from shared.db import Tx
 from shared.problems import ProblemError
 
 ALLOWED_TYPES = {"application/pdf", "image/jpeg", "image/png"}
@@ -60,9 +58,9 @@ def sniff(content: bytes) -> str:
     return kind
 
 
-async def store(session: AsyncSession, storage: FileStorage, who: Principal, name: str, content: bytes,
+async def store(tx: Tx, storage: FileStorage, who: Principal, name: str, content: bytes,
                 max_bytes: int, now: datetime) -> dict[str, Any]:
-    """The row and the bytes: if the transaction fails the caller removes the bytes (no file kept)."""
+    """The row and the bytes (written before the commit: a rolled-back upload leaves bytes no row names)."""
     if len(content) > max_bytes:
         raise ProblemError(413, "payload_too_large", f"Tệp quá lớn (tối đa {max_bytes // 1048576} MB) / file too "
                            f"large (at most {max_bytes} bytes)")
@@ -73,25 +71,20 @@ async def store(session: AsyncSession, storage: FileStorage, who: Principal, nam
     row: dict[str, Any] = {"id": file_id, "owner": who.subject, "owner_role": who.role, "name": name[:255] or "tep",
            "content_type": sniff(content), "size": len(content), "sha256": hashlib.sha256(content).hexdigest(),
            "created_at": now}
-    await session.execute(insert(files).values(**row))
+    await repo.insert_file(tx, row)
     storage.put(file_id, content)
     return row
 
 
-async def readable(session: AsyncSession, file_id: str, who: Principal) -> dict[str, Any]:
-    row = (await session.execute(select(files).where(files.c.id == file_id))).first()
-    found = dict(row._mapping) if row else None
+async def readable(tx: Tx, file_id: str, who: Principal) -> dict[str, Any]:
+    found = await repo.get_file(tx, file_id)
     if found is None or not (who.is_staff() or who.role == "admin" or found["owner"] == who.subject):
         raise ProblemError(404, "not_found", f"Không có tệp {file_id} / No file {file_id} for you")
     return found
 
 
-async def unknown_ids(session: Tx, ids: list[str], who: Principal) -> set[str]:
+async def unknown_ids(tx: Tx, ids: list[str], who: Principal) -> set[str]:
     """File ids a dossier refers to that do not exist or (for a citizen) are not theirs."""
     if not ids:
         return set()
-    conn = await autocommit_connection(session)  # files are never changed once stored: no transaction needed
-    rows = await conn.fetch("SELECT id FROM intake.files WHERE id = ANY($1::text[]) "
-                            "AND ($2::text IS NULL OR owner = $2)", ids, who.subject if who.role == "citizen" else None)
-    found = {r["id"] for r in rows}
-    return set(ids) - found
+    return set(ids) - await repo.found_ids(tx, ids, who.subject if who.role == "citizen" else None)

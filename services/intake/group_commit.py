@@ -13,16 +13,15 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, TypeAlias, TypeVar
+from typing import Generic, TypeVar
 
-import asyncpg
 import structlog
 
+from shared.db import Tx
 from shared.problems import ProblemError
 
 E = TypeVar("E")
 R = TypeVar("R")
-Conn: TypeAlias = "asyncpg.Connection[Any]"
 log = structlog.get_logger("intake.group_commit")
 
 
@@ -49,10 +48,11 @@ class _Waiter(Generic[E, R]):
 
 
 class GroupCommit(Generic[E, R]):
-    """Runs `run_one(conn, entry)` alone when a slot is free, else `run_many(conn, entries)` for a group."""
+    """Runs `run_one(tx, entry)` alone when a slot is free, else `run_many(tx, entries)` for a group, on the
+    leader's `Tx` (each call one statement with no transaction open, so it commits on its own)."""
 
-    def __init__(self, run_one: Callable[[Conn, E], Awaitable[R]],
-                 run_many: Callable[[Conn, list[E]], Awaitable[list[R]]], *,
+    def __init__(self, run_one: Callable[[Tx, E], Awaitable[R]],
+                 run_many: Callable[[Tx, list[E]], Awaitable[list[R]]], *,
                  in_flight: int = 2, max_batch: int = 64) -> None:
         self._run_one = run_one
         self._run_many = run_many
@@ -62,8 +62,8 @@ class GroupCommit(Generic[E, R]):
         self._line: deque[_Waiter[E, R]] = deque()
         self.sizes: deque[int] = deque(maxlen=1000)  # the last statements' group sizes (tests, logs)
 
-    async def run(self, conn: Conn, entry: E) -> R:
-        """Writes `entry` on `conn` (with those waiting behind it) or waits for a leader to write it."""
+    async def run(self, tx: Tx, entry: E) -> R:
+        """Writes `entry` through `tx` (with those waiting behind it) or waits for a leader to write it."""
         me: _Waiter[E, R] = _Waiter(entry)
         if self._busy < self._limit:
             self._busy += 1
@@ -86,7 +86,7 @@ class GroupCommit(Generic[E, R]):
             if not other.wake.done():  # else its request was cancelled while waiting
                 group.append(other)
         try:
-            await self._write(conn, group)
+            await self._write(tx, group)
         finally:
             for waiter in group:  # the leader was cancelled mid-statement: nobody knows if it committed
                 if waiter.result is None and waiter.error is None:
@@ -96,21 +96,21 @@ class GroupCommit(Generic[E, R]):
             self._release()
         return me.outcome()
 
-    async def _write(self, conn: Conn, group: list[_Waiter[E, R]]) -> None:
+    async def _write(self, tx: Tx, group: list[_Waiter[E, R]]) -> None:
         self.sizes.append(len(group))
         if len(group) == 1:
             try:
-                group[0].settle(await self._run_one(conn, group[0].entry), None)
+                group[0].settle(await self._run_one(tx, group[0].entry), None)
             except Exception as exc:
                 group[0].settle(None, exc)
             return
         try:
-            results = await self._run_many(conn, [w.entry for w in group])
+            results = await self._run_many(tx, [w.entry for w in group])
         except Exception as exc:
             log.warning("group_failed_writing_one_by_one", size=len(group), error=repr(exc))
             for waiter in group:
                 try:
-                    waiter.settle(await self._run_one(conn, waiter.entry), None)
+                    waiter.settle(await self._run_one(tx, waiter.entry), None)
                 except Exception as one:
                     waiter.settle(None, one)
             return

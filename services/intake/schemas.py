@@ -238,3 +238,59 @@ class CalendarOverrideIn(BaseModel):
         if self.sessions is not None and self.kind != "working_day":
             raise ValueError("sessions are given only for a working_day")
         return self
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object", "title": "Problem",
+    "description": "Lỗi theo RFC 9457: `detail` tiếng Việt trước, tiếng Anh sau; `code` ổn định / "
+                   "RFC 9457 problem details: `detail` in Vietnamese then English; `code` is stable",
+    "required": ["type", "title", "status", "detail", "code"],
+    "properties": {
+        "type": {"type": "string", "format": "uri"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "code": {"type": "string"},
+        "request_id": {"type": ["string", "null"]},
+        "errors": {"type": "array", "description": "mỗi trường sai một mục / one entry per wrong field",
+                   "items": {"type": "object", "properties": {
+                       "field": {"type": "string"}, "message": {"type": "string"}, "type": {"type": "string"}}}},
+    },
+    "examples": [{
+        "type": "https://motcua.gov.vn/problems/validation-error", "title": "Dữ liệu không hợp lệ", "status": 422,
+        "detail": "Hồ sơ chưa hợp lệ: thiếu giấy tờ bắt buộc: Giấy chứng sinh / missing mandatory document: "
+                  "Giấy chứng sinh", "instance": "/v1/dossiers", "code": "validation_error",
+        "request_id": "5f0c3b0e6a7d4f1e", "errors": [{
+            "field": "documents", "message": "thiếu giấy tờ bắt buộc: Giấy chứng sinh / missing mandatory "
+                                             "document: Giấy chứng sinh", "type": "missing_document"}]}],
+}
+PROBLEM_STATUS_TEXT = {
+    400: "Yêu cầu không hợp lệ / Bad request",
+    401: "Chưa đăng nhập hoặc mã truy cập không hợp lệ / Not authenticated or invalid token",
+    403: "Không có quyền / Forbidden",
+    404: "Không tìm thấy / Not found",
+    409: "Xung đột trạng thái / Conflict",
+    413: "Dữ liệu quá lớn / Payload too large",
+    415: "Định dạng không được hỗ trợ / Unsupported media type",
+    422: "Dữ liệu không hợp lệ / Invalid data",
+    503: "Hệ thống đang bận, thử lại sau / Busy, retry later",
+}
+
+
+def problems(*statuses: int, notes: dict[int, str] | None = None) -> dict[int | str, dict[str, Any]]:
+    """`responses=` entries for the problem+json answers a route can give (`notes`: what they mean there)."""
+    notes = notes or {}
+    return {status: {"description": notes.get(status, PROBLEM_STATUS_TEXT[status]),
+                     "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA}}}
+            for status in statuses}
+
+
+def idempotency_key_header(*, required: bool) -> dict[str, Any]:
+    """`openapi_extra=` documenting the Idempotency-Key header (read by the idempotency dependency)."""
+    return {"parameters": [{
+        "name": "Idempotency-Key", "in": "header", "required": required,
+        "description": "Khóa duy nhất của yêu cầu (ví dụ một UUID); gửi lại cùng khóa nhận lại đúng câu trả lời "
+                       "đầu tiên / a unique key per request (e.g. a UUID): a retry with it gets the first answer",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+        "example": "3f2b8c1e-6a4d-4e0b-9d51-2c7f0e9a1b64"}]}

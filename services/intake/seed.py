@@ -4,23 +4,19 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from services.intake import catalog_repository as repo
 from services.intake.catalog_data import AGENCIES, FIELDS, PROCEDURES
-from shared.core_models import agencies, fields, procedures
+from shared.db import Tx
 from shared.text import search_key
 
 CATALOG_EFFECTIVE_FROM = date(2025, 7, 1)  # Decree 118/2025 in force
 
 
-async def seed(session: AsyncSession) -> None:
+async def seed(tx: Tx) -> None:
     for a in AGENCIES:
-        await session.execute(insert(agencies).values(**a, search_text=search_key(a["name"]))
-                              .on_conflict_do_nothing())
+        await repo.add_agency_if_missing(tx, {**a, "search_text": search_key(a["name"])})
     for code, name in FIELDS.items():
-        await session.execute(insert(fields).values(code=code, name=name).on_conflict_do_nothing())
+        await repo.add_field_if_missing(tx, code, name)
     for p in PROCEDURES:
-        await session.execute(insert(procedures).values(
-            **p, effective_from=CATALOG_EFFECTIVE_FROM, search_text=search_key(p["name"]),
-        ).on_conflict_do_nothing(constraint="uq_procedure_version"))
+        await repo.add_procedure_version_if_missing(
+            tx, {**p, "effective_from": CATALOG_EFFECTIVE_FROM, "search_text": search_key(p["name"])})

@@ -1,4 +1,4 @@
-"""Intake rules: catalog look-ups and due-date answers (never commits)."""
+"""Intake rules: catalog look-ups, due-date answers and who may read a dossier (never commits)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import time
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from services.intake import dossier_repository, repository
+from services.intake import catalog_repository as repository
+from services.intake import dossier_repository
+from services.intake.receipt import render_receipt
+from shared.auth import Principal
 from shared.calendar import VN_TZ, DueResult, TimeLimit, WorkingCalendar
 from shared.calendars import calendar_for_agency
 from shared.db import Tx
@@ -41,23 +42,23 @@ def today_vn() -> date:
     return datetime.now(VN_TZ).date()
 
 
-async def search_procedures(session: AsyncSession, q: str | None, field: str | None,
+async def search_procedures(tx: Tx, q: str | None, field: str | None,
                             agency_code: str | None, limit: int) -> list[dict[str, Any]]:
-    if agency_code and await repository.get_agency(session, agency_code) is None:
+    if agency_code and await repository.get_agency(tx, agency_code) is None:
         raise ProblemError(404, "not_found", f"Không có cơ quan {agency_code} / Unknown agency {agency_code}")
     key = search_key(q) if q else None
     cache_key = ("search", key or "", field or "", today_vn().isoformat(), str(limit))
     found: list[dict[str, Any]] | None = _cached(cache_key)
     if found is None:
-        found = _remember(cache_key, await repository.search_procedures(session, key or None, field, today_vn(), limit))
+        found = _remember(cache_key, await repository.search_procedures(tx, key or None, field, today_vn(), limit))
     return found
 
 
-async def procedure(session: Tx, code: str, as_of: date | None = None) -> dict[str, Any]:
+async def procedure(tx: Tx, code: str, as_of: date | None = None) -> dict[str, Any]:
     day = as_of or today_vn()
     found: dict[str, Any] | None = _cached(("procedure", code, day.isoformat()))
     if found is None:
-        found = await repository.get_procedure(session, code, day)
+        found = await repository.get_procedure(tx, code, day)
         if found is not None:
             _remember(("procedure", code, day.isoformat()), found)
     if found is None:
@@ -66,14 +67,14 @@ async def procedure(session: Tx, code: str, as_of: date | None = None) -> dict[s
     return found
 
 
-async def list_agencies(session: AsyncSession, key: str | None, level: str | None) -> list[dict[str, Any]]:
-    return await repository.list_agencies(session, key, level)
+async def list_agencies(tx: Tx, key: str | None, level: str | None) -> list[dict[str, Any]]:
+    return await repository.list_agencies(tx, key, level)
 
 
-async def agency(session: Tx, code: str) -> dict[str, Any]:
+async def agency(tx: Tx, code: str) -> dict[str, Any]:
     found: dict[str, Any] | None = _cached(("agency", code))
     if found is None:
-        found = await repository.get_agency(session, code)
+        found = await repository.get_agency(tx, code)
         if found is not None:
             _remember(("agency", code), found)
     if found is None:
@@ -82,30 +83,59 @@ async def agency(session: Tx, code: str) -> dict[str, Any]:
     return found
 
 
-async def competent_agency(session: Tx, level: str, ward_code: str,
+async def competent_agency(tx: Tx, level: str, ward_code: str,
                            receiving: dict[str, Any]) -> str | None:
     """Phi địa giới: which agency decides, for the applicant's ward (kept 30 s like other reference data)."""
     key = ("competent", level, ward_code, str(receiving["code"]))
     hit = _cached(key)
     if hit is None:
-        hit = _remember(key, (await dossier_repository.competent_agency(session, level, ward_code, receiving),))
+        hit = _remember(key, (await _competent_agency(tx, level, ward_code, receiving),))
     found: str | None = hit[0]
     return found
 
 
-async def calendar_for(session: Tx, agency_row: dict[str, Any]) -> WorkingCalendar:
+async def _competent_agency(tx: Tx, level: str, ward_code: str, receiving: dict[str, Any]) -> str | None:
+    """The agency of the applicant's ward at the procedure's level, else the receiver (same level only)."""
+    if receiving["level"] == level and receiving["admin_unit_code"] == ward_code:
+        return str(receiving["code"])
+    found = await repository.agency_of_ward(tx, level, ward_code)
+    if found is not None:
+        return found
+    return str(receiving["code"]) if receiving["level"] == level else None
+
+
+async def calendar_for(tx: Tx, agency_row: dict[str, Any]) -> WorkingCalendar:
     """The agency's sessions and overrides on top of the national calendar."""
-    return await calendar_for_agency(session, agency_row["code"])
+    return await calendar_for_agency(tx, agency_row["code"])
 
 
-async def due(session: AsyncSession, procedure_code: str, agency_code: str,
+async def due(tx: Tx, procedure_code: str, agency_code: str,
               received_at: datetime) -> tuple[DueResult, dict[str, Any]]:
     if received_at.tzinfo is None:
         raise ProblemError(422, "validation_error", "received_at cần múi giờ / received_at needs a UTC offset",
                            errors=[{"field": "received_at", "message": "timezone offset required",
                                     "type": "timezone_aware"}])
-    proc = await procedure(session, procedure_code, received_at.astimezone(VN_TZ).date())
-    agency_row = await agency(session, agency_code)
-    cal = await calendar_for(session, agency_row)
+    proc = await procedure(tx, procedure_code, received_at.astimezone(VN_TZ).date())
+    agency_row = await agency(tx, agency_code)
+    cal = await calendar_for(tx, agency_row)
     limit = proc["time_limit"]
     return cal.due_at(received_at, TimeLimit(int(limit["value"]), limit["unit"])), proc
+
+
+async def dossier_for(tx: Tx, code: str, who: Principal, *, lock: bool = False) -> dict[str, Any]:
+    """The dossier, for its applicant, its submitter and the officers of its two agencies (else 404)."""
+    found = await dossier_repository.get_dossier(tx, code, lock=lock)
+    allowed = found is not None and (
+        (who.role == "citizen" and who.subject in (found["applicant_id_number"], found["submitted_by"]))
+        or who.can_act_for_agency(found["receiving_agency"]) or who.can_act_for_agency(found["competent_agency"]))
+    if found is None or not allowed:
+        raise ProblemError(404, "not_found", f"Không có hồ sơ {code} / No dossier {code} for you")
+    return found
+
+
+async def receipt_pdf(tx: Tx, code: str, who: Principal, public_base_url: str) -> bytes:
+    """Form 01 of a dossier the caller may read, with the procedure version it was received under."""
+    d = await dossier_for(tx, code, who)
+    proc = await procedure(tx, d["procedure_code"], d["received_at"].astimezone(VN_TZ).date())
+    receiving = await agency(tx, d["receiving_agency"])
+    return render_receipt(d, proc, receiving, public_base_url)

@@ -8,7 +8,6 @@ from functools import lru_cache
 from typing import Any
 
 import asyncpg
-from sqlalchemy.ext.asyncio import AsyncSession
 from vietnam_provinces import Ward, WardCode
 
 from services.intake import dossier_repository as repo
@@ -98,15 +97,16 @@ async def _optional(lookup: Awaitable[dict[str, Any]]) -> dict[str, Any] | None:
         raise
 
 
-async def submit(session: Tx, body: DossierIn, who: Principal, now: datetime,
-                 idempotency: tuple[str, str, str, str]) -> tuple[str, str]:
-    """Validates, then receives in one statement. Returns the code and the answer's JSON text."""
+async def submit(tx: Tx, body: DossierIn, who: Principal, now: datetime,
+                 idempotency: tuple[str, str, str, str, str]) -> tuple[str, str]:
+    """Validates, then receives in one statement. `idempotency`: the key's scope, key, method, path and
+    fingerprint (kept by that statement). Returns the code and the answer's JSON text."""
     if who.role not in CHANNEL_ROLES[body.channel]:
         raise ProblemError(403, "forbidden", f"Vai trò {who.role} không nộp được qua kênh {body.channel} / "
                            f"role '{who.role}' may not submit on channel '{body.channel}'")
     errors: list[dict[str, str]] = []
-    proc = await _optional(service.procedure(session, body.procedure_code, now.astimezone(VN_TZ).date()))
-    agency = await _optional(service.agency(session, body.receiving_agency_code))
+    proc = await _optional(service.procedure(tx, body.procedure_code, now.astimezone(VN_TZ).date()))
+    agency = await _optional(service.agency(tx, body.receiving_agency_code))
     if proc is None:
         errors.append(err("procedure_code", f"không có thủ tục {body.procedure_code} / unknown procedure",
                           "unknown_procedure"))
@@ -128,25 +128,25 @@ async def submit(session: Tx, body: DossierIn, who: Principal, now: datetime,
             received_at = body.received_at
     competent = None
     if proc is not None and agency is not None:
-        competent = await service.competent_agency(session, proc["level"], body.applicant.address.ward_code, agency)
+        competent = await service.competent_agency(tx, proc["level"], body.applicant.address.ward_code, agency)
         if competent is None:
             errors.append(err("applicant.address.ward_code", "không có cơ quan có thẩm quyền cho địa bàn này / no "
                               "competent agency for this ward", "no_competent_agency"))
     file_ids = [f for d in body.documents for f in d.file_ids]
-    for missing in sorted(await files.unknown_ids(session, file_ids, who)):
+    for missing in sorted(await files.unknown_ids(tx, file_ids, who)):
         errors.append(err("documents.file_ids", f"không có tệp {missing} / unknown file {missing}", "unknown_file"))
     if errors:
         raise ProblemError(422, "validation_error", "Hồ sơ chưa hợp lệ: " + "; ".join(e["message"] for e in errors),
                            errors=errors)
     assert proc is not None and agency is not None and competent is not None
-    return await _receive(session, body, who, proc, agency, competent, received_at, idempotency)
+    return await _receive(tx, body, who, proc, agency, competent, received_at, idempotency)
 
 
-async def _receive(session: Tx, body: DossierIn, who: Principal, proc: dict[str, Any],
+async def _receive(tx: Tx, body: DossierIn, who: Principal, proc: dict[str, Any],
                    agency: dict[str, Any], competent: str, received_at: datetime,
-                   idempotency: tuple[str, str, str, str]) -> tuple[str, str]:
+                   idempotency: tuple[str, str, str, str, str]) -> tuple[str, str]:
     local_day = received_at.astimezone(VN_TZ).date()
-    calendar = await service.calendar_for(session, agency)
+    calendar = await service.calendar_for(tx, agency)
     limit = proc["time_limit"]
     due = calendar.due_at(received_at, TimeLimit(int(limit["value"]), limit["unit"]))
     fee = fee_for(proc["fee"], body.number_of_sets, body.pages_per_copy)
@@ -177,7 +177,7 @@ async def _receive(session: Tx, body: DossierIn, who: Principal, proc: dict[str,
         "fee": fee, "clock_started": clock_started,
     }
     try:
-        return await repo.receive(session, agency["code"], local_day, row, get_settings().dossier_code_pattern,
+        return await repo.receive(tx, agency["code"], local_day, row, get_settings().dossier_code_pattern,
                                   answer=answer, event=event, request_id=request_id(), idempotency=idempotency)
     except asyncpg.CheckViolationError as exc:  # nothing was written: the counter is not consumed
         raise ProblemError(409, "daily_sequence_exhausted",
@@ -194,15 +194,15 @@ def waits_for_paper(channel: str, proc: dict[str, Any]) -> bool:
     return channel == "postal" and proc["field_code"] == "CT"
 
 
-async def start_clock(session: AsyncSession, code: str, arrived_at: datetime) -> None:
+async def start_clock(tx: Tx, code: str, arrived_at: datetime) -> None:
     """The paper arrived: due date from now on, and workflow is told (once: the flag is the guard)."""
-    found = await repo.get_dossier(session, code, lock=True)
+    found = await repo.get_dossier(tx, code, lock=True)
     if found is None or found["clock_started"]:
         return
-    proc = await service.procedure(session, found["procedure_code"], arrived_at.astimezone(VN_TZ).date())
-    calendar = await service.calendar_for(session, {"code": found["competent_agency"]})
+    proc = await service.procedure(tx, found["procedure_code"], arrived_at.astimezone(VN_TZ).date())
+    calendar = await service.calendar_for(tx, {"code": found["competent_agency"]})
     limit = proc["time_limit"]
     due = calendar.due_at(arrived_at, TimeLimit(int(limit["value"]), limit["unit"])).due_at
-    await repo.start_clock(session, code, due)
-    await enqueue(session, "dossier.clock_started", {"code": code, "started_at": arrived_at.isoformat(),
+    await repo.start_clock(tx, code, due)
+    await enqueue(tx, "dossier.clock_started", {"code": code, "started_at": arrived_at.isoformat(),
                                                      "due_at": due.isoformat()})

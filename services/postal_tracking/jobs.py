@@ -1,4 +1,4 @@
-"""Job handlers and periodic jobs of the Postal tracking (bưu chính công ích) (run by the worker)."""
+"""Job handlers and periodic jobs of the Postal tracking (bưu chính công ích) service (run by the worker)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.postal_tracking import service
+from services.postal_tracking import polling_service, shipments_service
 from services.postal_tracking.models import idempotency_keys
+from shared.db import Tx
 from shared.idempotency import purge_idempotency_keys
 from shared.jobs import JobRegistry
 
@@ -24,19 +24,21 @@ def poll_stale_after() -> timedelta:
 
 
 @registry.handler("shipment.create_outbound")
-async def on_create_outbound(session: AsyncSession, data: dict[str, Any]) -> None:
+async def on_create_outbound(tx: Tx, payloads: list[dict[str, Any]]) -> None:
     """The workflow resolved a dossier whose result goes by post: one outbound shipment, ever."""
-    created = await service.create_outbound_from_job(session, data, datetime.now(UTC))
-    log.info("outbound_shipment", dossier_code=data.get("code"), shipment_id=created, created=created is not None)
+    for data in payloads:
+        created = await shipments_service.create_outbound_from_job(tx, data, datetime.now(UTC))
+        log.info("outbound_shipment", dossier_code=data.get("code"), shipment_id=created,
+                 created=created is not None)
 
 
 @registry.every("postal.poll_stale", "*/10 * * * *")
-async def poll_stale(session: AsyncSession) -> None:
-    result = await service.poll_stale(session, datetime.now(UTC), poll_stale_after())
+async def poll_stale(tx: Tx) -> None:
+    result = await polling_service.poll_stale(tx, datetime.now(UTC), poll_stale_after())
     log.info("postal_poll", **result)
 
 
 @registry.every("postal.purge_idempotency_keys", "17 3 * * *")
-async def purge_keys(session: AsyncSession) -> None:
+async def purge_keys(tx: Tx) -> None:
     """Idempotency keys are kept 24 hours, then dropped."""
-    await purge_idempotency_keys(session, idempotency_keys, timedelta(hours=24))
+    await purge_idempotency_keys(tx, idempotency_keys, timedelta(hours=24))

@@ -136,5 +136,90 @@ class HandoverIn(Strict):
     note: str | None = Field(None, max_length=1000)
 
 
-class HandoverAction(Strict):
-    note: str | None = Field(None, max_length=1000)
+class HandoverItemOut(BaseModel):
+    shipment_id: str
+    dossier_code: str
+    tracking_number: str
+    direction: Direction
+    status: Status
+    weight_grams: int
+    postage: int
+    cod_amount: int
+    citizen: str = Field(examples=["Nguyễn Văn An"])
+
+
+class HandoverTotals(BaseModel):
+    count: int
+    postage: int = Field(description="VND")
+    cod_amount: int = Field(description="VND")
+
+
+class HandoverOut(BaseModel):
+    id: str
+    kind: Literal["to_postal", "to_office"]
+    status: Literal["open", "confirmed", "cancelled"]
+    agency_code: str
+    partner_code: str
+    handed_over_at: datetime
+    office_signer: dict[str, Any] = Field(examples=[{"name": "Lê Thị Hoa", "title": "Công chức Bộ phận Một cửa"}])
+    postal_signer: dict[str, Any] = Field(examples=[{"name": "Trần Văn Bưu", "title": "Bưu tá Bưu cục Ba Đình"}])
+    location: str | None = None
+    note: str | None = None
+    created_by: str
+    created_at: datetime
+    confirmed_at: datetime | None = None
+    items: list[HandoverItemOut]
+    totals: HandoverTotals
+
+
+def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema with its `$defs` written in place (for an `openapi_extra` body)."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return resolve(defs[ref.removeprefix("#/$defs/")])
+            return {k: resolve(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    resolved: dict[str, Any] = resolve(schema)
+    return resolved
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object", "title": "Problem", "description": "RFC 9457 problem details",
+    "required": ["type", "title", "status", "detail", "code"],
+    "properties": {
+        "type": {"type": "string", "format": "uri"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "code": {"type": "string"},
+        "request_id": {"type": ["string", "null"]},
+        "errors": {"type": "array", "items": {"type": "object", "properties": {
+            "field": {"type": "string"}, "message": {"type": "string"}, "type": {"type": "string"}}}},
+    },
+}
+PROBLEM_STATUS_TEXT = {
+    400: "Yêu cầu không hợp lệ / Bad request",
+    401: "Chưa xác thực hoặc chữ ký không hợp lệ / Not authenticated or bad signature",
+    403: "Không có quyền / Forbidden",
+    404: "Không tìm thấy / Not found",
+    409: "Xung đột (đã có, đang mở, hoặc Idempotency-Key đang được xử lý) / Conflict",
+    413: "Dữ liệu quá lớn / Payload too large",
+    422: "Dữ liệu không hợp lệ / Invalid data",
+    503: "Hệ thống đang bận, thử lại sau / Busy, retry later",
+}
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` entries for the problem+json answers a route can give."""
+    return {status: {"description": PROBLEM_STATUS_TEXT[status],
+                     "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA}}}
+            for status in statuses}

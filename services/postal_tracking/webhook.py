@@ -11,6 +11,7 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
+from fastapi import Request
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from shared.problems import ProblemError
@@ -54,6 +55,23 @@ def check_headers(headers: Mapping[str, str], now: float | None = None) -> tuple
                       "webhook-timestamp is outside the five-minute window (replay or clock skew)",
                       title=("Webhook hết hạn", "Webhook outside the time window"))
     return msg_id, timestamp
+
+
+async def read_limited_body(request: Request) -> bytes:
+    """The raw body (the signature covers these exact bytes), refused with 413 past MAX_BODY_BYTES."""
+    too_big = ProblemError(413, "payload_too_large",
+                           f"Nội dung quá {MAX_BODY_BYTES} byte, hãy gửi ít sự kiện hơn mỗi lần / body larger than "
+                           f"{MAX_BODY_BYTES} bytes; send fewer events per delivery")
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise too_big
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise too_big
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def verify(body: bytes, headers: Mapping[str, str], secrets: Sequence[str]) -> None:

@@ -6,8 +6,9 @@ from fastapi import FastAPI
 
 from services.queue_ticket.board import BoardHub
 from services.queue_ticket.jobs import registry
-from services.queue_ticket.repository import BoardNotifier, NumberAllocator
-from services.queue_ticket.router import LEAN_ROUTES, pages, router
+from services.queue_ticket.repository.board import BoardNotifier
+from services.queue_ticket.repository.tickets import NumberAllocator
+from services.queue_ticket.router import pages, router
 from shared.app import create_service_app
 from shared.settings import Settings
 
@@ -28,6 +29,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return create_service_app(
         service="queue", title="Một Cửa — Queue tickets (xếp hàng, lấy số)", description=__doc__ or "",
         routers=[router, pages], histories=["core", "jobs", "queue"], settings=settings,
-        job_registry=registry, on_shutdown=[_close_board], lean_routes=LEAN_ROUTES,
+        job_registry=registry, on_shutdown=[_close_board],
         openapi_tags=[{"name": n} for n in ("tickets", "counters", "booking", "board", "reports", "configuration")],
     )

@@ -6,20 +6,21 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse, StreamingResponse
-from starlette.routing import Route
+from fastapi.responses import FileResponse, Response, StreamingResponse
 
-from services.queue_ticket import service
 from services.queue_ticket.board import BoardHub, stream
 from services.queue_ticket.models import idempotency_keys
-from services.queue_ticket.repository import BoardNotifier, NumberAllocator
+from services.queue_ticket.repository.board import BoardNotifier
+from services.queue_ticket.repository.tickets import NumberAllocator
 from services.queue_ticket.schemas import (
     AppointmentIn,
     AppointmentOut,
     CallNextIn,
+    CallNextOut,
     CategoryIn,
+    CheckInOut,
     CounterIn,
     FinishIn,
     OfficeIn,
@@ -28,20 +29,13 @@ from services.queue_ticket.schemas import (
     TicketOut,
     TransferIn,
 )
-from shared.auth import Principal, check_roles, current_principal, require_roles
-from shared.db import SessionDep, autocommit_connection
-from shared.idempotency import (
-    Idempotency,
-    KeyUsed,
-    find_stored,
-    fingerprint_of,
-    idempotency_guard,
-    parse_key,
-    scope_of,
-    stored_response,
-)
-from shared.lean import json_bytes, parse_body
-from shared.problems import ProblemError
+from services.queue_ticket.service import board as board_rules
+from services.queue_ticket.service import booking, counters, offices, tickets
+from shared.auth import Principal, require_roles
+from shared.db import TxDep
+from shared.encoding import json_bytes
+from shared.idempotency import Idempotency, KeyUsed, idempotency_guard
+from shared.problems import PROBLEM_JSON, ProblemError
 
 router = APIRouter(prefix="/v1")
 STATIC = Path(__file__).resolve().parent / "static"
@@ -52,193 +46,211 @@ Admin = Annotated[Principal, Depends(require_roles())]
 Supervisor = Annotated[Principal, Depends(require_roles("supervisor"))]
 Issuer = Annotated[Principal, Depends(require_roles("kiosk", "officer", "supervisor", "citizen"))]
 Citizen = Annotated[Principal, Depends(require_roles("citizen"))]
-CheckIn = Annotated[Principal, Depends(require_roles("citizen", "kiosk", "officer", "supervisor"))]
-Reader = Annotated[Principal, Depends(require_roles("citizen", "kiosk", "officer", "supervisor"))]
-idem_optional = idempotency_guard(idempotency_keys, required=False)
+Visitor = Annotated[Principal, Depends(require_roles("citizen", "kiosk", "officer", "supervisor"))]
+OptionalKey = Annotated[Idempotency, Depends(idempotency_guard(idempotency_keys, required=False))]
+SimpleAction = Annotated[str, PathParam(pattern="^(recall|start|skip|return)$")]
+
+DESCRIPTIONS = {
+    400: "Idempotency-Key không hợp lệ / bad Idempotency-Key",
+    401: "Chưa đăng nhập / no or invalid token",
+    403: "Không có quyền (vai trò, nơi tiếp dân) / role or office not allowed",
+    404: "Không tìm thấy / not found",
+    409: "Xung đột trạng thái / conflict (see `code`)",
+    422: "Dữ liệu không hợp lệ / invalid data (`errors`)",
+}
 
 
-# --- tickets ----------------------------------------------------------------------------------
-
-async def issue_ticket(request: Request) -> Response:
-    """Hot path on a lean route: the ticket (and its Idempotency-Key's answer) in one statement."""
-    principal = check_roles(await current_principal(request), "kiosk", "officer", "supervisor", "citizen")
-    body, raw = await parse_body(request, TicketIn)
-    key = parse_key(request.headers.get("idempotency-key"))
-    keep = (scope_of(principal), key, request.url.path, fingerprint_of(raw)) if key is not None else None
-    async with request.app.state.db.lean() as tx:
-        if keep is not None:  # a retry is answered before a number is drawn
-            stored = await find_stored(await autocommit_connection(tx), idempotency_keys, *keep)
-            if stored is not None:
-                return stored
-        try:
-            answer = await service.issue_ticket(tx, numbers_of(request), body, principal, keep)
-        except KeyUsed:
-            assert keep is not None
-            return await stored_response(await autocommit_connection(tx), idempotency_keys, *keep)
-    return Response(answer, status_code=201, media_type="application/json")
+def problems(*statuses: int, **details: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for the problem+json answers a route can give (`s409="..."` overrides a description)."""
+    return {s: {"description": details.get(f"s{s}", DESCRIPTIONS[s]), "content": {PROBLEM_JSON: {}}}
+            for s in statuses}
 
 
-@router.post("/tickets", status_code=201, response_model=TicketOut, tags=["tickets"],
-             summary="Lấy số thứ tự / take a number (kiosk, officer, citizen); optional Idempotency-Key",
-             responses={409: {"description": "office_closed (next_opening_at) or office_full (next_free_slot)"}})
-async def take_ticket(body: TicketIn, request: Request, principal: Issuer,
-                      idempotency_key: str | None = Header(None, alias="Idempotency-Key")) -> Response:
-    """Documents the lean route `issue_ticket`, which serves it."""
-    return await issue_ticket(request)
-
-
-@router.get("/tickets/{ticket_id}", response_model=TicketOut, tags=["tickets"],
-            summary="Một số thứ tự, vị trí và thời gian chờ / a ticket with its position and wait")
-async def get_ticket(ticket_id: int, session: SessionDep, principal: Reader) -> dict[str, Any]:
-    return await service.get_ticket(session, ticket_id, principal)
-
-
-async def call_next_ticket(request: Request) -> Response:
-    """Hot path on a lean route: one statement picks the ticket (SKIP LOCKED), straight to JSON."""
-    principal = check_roles(await current_principal(request), "officer", "supervisor")
-    body = (await parse_body(request, CallNextIn))[0] if await request.body() else CallNextIn()
-    async with request.app.state.db.lean() as tx:
-        result = await service.call_next(tx, notifier_of(request), request.path_params["counter_id"], body, principal)
-    return Response(json_bytes(result), media_type="application/json")
-
-
-@router.post("/counters/{counter_id}/call-next", tags=["counters"],
-             summary="Gọi số tiếp theo / call the next ticket (bookings due, then priority, then arrival)")
-async def call_next(counter_id: int, request: Request, principal: Staff, body: CallNextIn | None = None) -> Response:
-    """Documents the lean route `call_next_ticket`, which serves it."""
-    return await call_next_ticket(request)
-
-
-async def _act(request: Request, session: SessionDep, principal: Principal, ticket_id: int, action: str,
-               counter_id: int | None, body: dict[str, Any] | None) -> dict[str, Any]:
-    transfer = finish = None
-    try:
-        if action == "transfer":
-            transfer = TransferIn(**(body or {}))
-        elif action == "finish":
-            finish = FinishIn(**(body or {}))
-    except ValueError as exc:
-        raise ProblemError(422, "validation_error", f"Kiểm tra lại nội dung / check the body: {exc}") from exc
-    return await service.act(session, notifier_of(request), ticket_id, action, principal, counter_id=counter_id,
-                             transfer=transfer, finish=finish)
-
-
-ACTION = Annotated[str, PathParam(pattern="^(recall|start|skip|return|transfer|finish)$")]
-
-
-@router.post("/counters/{counter_id}/tickets/{ticket_id}/{action}", tags=["counters"],
-             summary="recall | start | skip | return (after a skip, once) | transfer | finish, at this counter")
-async def counter_ticket_action(counter_id: int, ticket_id: int, action: ACTION, request: Request,
-                                session: SessionDep, principal: Staff,
-                                body: dict[str, Any] | None = None) -> dict[str, Any]:
-    return await _act(request, session, principal, ticket_id, action, counter_id, body)
-
-
-@router.post("/tickets/{ticket_id}/{action}", tags=["counters"],
-             summary="The same actions, by an officer of the ticket's office")
-async def ticket_action(ticket_id: int, action: ACTION, request: Request, session: SessionDep, principal: Staff,
-                        body: dict[str, Any] | None = None) -> dict[str, Any]:
-    return await _act(request, session, principal, ticket_id, action, None, body)
-
-
-@router.post("/counters/{counter_id}/sign-in", tags=["counters"], summary="Cán bộ nhận quầy / officer signs in")
-async def sign_in(counter_id: int, session: SessionDep, principal: Staff) -> dict[str, Any]:
-    return await service.counter_sign(session, counter_id, principal, True)
-
-
-@router.post("/counters/{counter_id}/sign-out", tags=["counters"], summary="Cán bộ rời quầy / officer signs out")
-async def sign_out(counter_id: int, session: SessionDep, principal: Staff) -> dict[str, Any]:
-    return await service.counter_sign(session, counter_id, principal, False)
-
-
-@router.get("/offices/{office_code}/report", tags=["reports"],
-            summary="Thời gian chờ và phục vụ theo lĩnh vực, quầy, giờ / wait and service times")
-async def report(office_code: Code, session: SessionDep, principal: Staff,
-                 day: date | None = Query(None, alias="date", examples=["2026-11-24"])) -> dict[str, Any]:
-    return await service.report(session, office_code, day, principal)
-
-
-# --- configuration ----------------------------------------------------------------------------
-
-@router.put("/offices/{office_code}", tags=["configuration"], summary="Nơi tiếp dân / office (admin)")
-async def put_office(office_code: Code, body: OfficeIn, session: SessionDep, _admin: Admin) -> dict[str, Any]:
-    return await service.put_office(session, office_code, body)
-
-
-@router.put("/offices/{office_code}/categories/{category_code}", tags=["configuration"],
-            summary="Lĩnh vực / category (admin, supervisor of the office)")
-async def put_category(office_code: Code, category_code: Code, body: CategoryIn, session: SessionDep,
-                       principal: Supervisor) -> dict[str, Any]:
-    return await service.put_category(session, office_code, category_code, body, principal)
-
-
-@router.put("/offices/{office_code}/counters/{number}", tags=["configuration"],
-            summary="Quầy / counter (admin, supervisor of the office)")
-async def put_counter(office_code: Code, number: Annotated[int, PathParam(ge=1, le=999)], body: CounterIn,
-                      session: SessionDep, principal: Supervisor) -> dict[str, Any]:
-    return await service.put_counter(session, office_code, number, body, principal)
-
-
-@router.get("/offices/{office_code}/categories", tags=["configuration"],
-            summary="Lĩnh vực của nơi tiếp dân / an office and its categories (public)")
-async def categories(office_code: Code, session: SessionDep) -> dict[str, Any]:
-    return await service.office_categories(session, office_code)
-
-
-@router.get("/offices/{office_code}/counters", tags=["configuration"], summary="Quầy / counters (staff)")
-async def counters(office_code: Code, session: SessionDep, principal: Staff) -> list[dict[str, Any]]:
-    return await service.office_counters(session, office_code, principal)
-
-
-# --- board ------------------------------------------------------------------------------------
-
-@router.get("/offices/{office_code}/board", tags=["board"],
-            summary="Bảng hiển thị / board: latest calls, counters, waiting per category (public)")
-async def board(office_code: Code, session: SessionDep) -> dict[str, Any]:
-    return await service.board(session, office_code)
+def json_response(value: Any, status_code: int = 200) -> Response:
+    return Response(json_bytes(value), status_code=status_code, media_type="application/json")
 
 
 def numbers_of(request: Request) -> NumberAllocator:
     numbers: NumberAllocator | None = getattr(request.app.state, "numbers", None)
     if numbers is None:
-        numbers = NumberAllocator(request.app.state.settings.asyncpg_dsn)
-        request.app.state.numbers = numbers
+        numbers = request.app.state.numbers = NumberAllocator(request.app.state.settings.asyncpg_dsn)
     return numbers
 
 
 def notifier_of(request: Request) -> BoardNotifier:
     notifier: BoardNotifier | None = getattr(request.app.state, "board_notifier", None)
     if notifier is None:
-        notifier = BoardNotifier(request.app.state.settings.asyncpg_dsn)
-        request.app.state.board_notifier = notifier
+        notifier = request.app.state.board_notifier = BoardNotifier(request.app.state.settings.asyncpg_dsn)
     return notifier
 
 
 def hub_of(request: Request) -> BoardHub:
     hub: BoardHub | None = getattr(request.app.state, "board_hub", None)
     if hub is None:
-        hub = BoardHub(request.app.state.settings.asyncpg_dsn)
-        request.app.state.board_hub = hub
+        hub = request.app.state.board_hub = BoardHub(request.app.state.settings.asyncpg_dsn)
     return hub
+
+
+# --- tickets ----------------------------------------------------------------------------------
+
+@router.post("/tickets", status_code=201, response_model=TicketOut, tags=["tickets"],
+             summary="Lấy số thứ tự / take a number (kiosk, officer, citizen); optional Idempotency-Key",
+             responses=problems(400, 401, 403, 409, 422, s409=(
+                 "office_closed (next_opening_at), office_full (next_free_slot), ticket_limit (a citizen's open "
+                 "ticket), idempotency_key_in_use"), s422="unknown office/category, idempotency_key_mismatch"))
+async def take_ticket(body: TicketIn, request: Request, tx: TxDep, principal: Issuer, idem: OptionalKey) -> Response:
+    """A retry with the same Idempotency-Key gets the first answer (`Idempotent-Replayed: true`)."""
+    try:
+        answer = await tickets.issue_ticket(tx, numbers_of(request), body, principal, idem)
+    except KeyUsed:
+        return await idem.stored()
+    return Response(answer, status_code=201, media_type="application/json")
+
+
+@router.get("/tickets/{ticket_id}", response_model=TicketOut, tags=["tickets"], responses=problems(401, 403, 404),
+            summary="Một số thứ tự, vị trí và thời gian chờ / a ticket with its position and wait")
+async def get_ticket(ticket_id: int, tx: TxDep, principal: Visitor) -> dict[str, Any]:
+    return await tickets.get_ticket(tx, ticket_id, principal)
+
+
+# --- counters ---------------------------------------------------------------------------------
+
+@router.post("/counters/{counter_id}/call-next", response_model=CallNextOut, tags=["counters"],
+             summary="Gọi số tiếp theo / call the next ticket (bookings due, then priority, then arrival)",
+             responses=problems(401, 403, 404, 409, 422, s409=(
+                 "invalid_state (counter inactive), counter_taken, category_not_served")))
+async def call_next(counter_id: int, request: Request, tx: TxDep, principal: Staff,
+                    body: CallNextIn | None = None) -> Response:
+    result = await counters.call_next(tx, notifier_of(request), counter_id, body or CallNextIn(), principal)
+    return json_response(result)
+
+
+ACTION_ERRORS = problems(401, 403, 404, 409, 422, s409="invalid_state, ticket_closed, other_office")
+
+
+@router.post("/counters/{counter_id}/tickets/{ticket_id}/transfer", response_model=TicketOut, tags=["counters"],
+             responses=ACTION_ERRORS, summary="Chuyển lĩnh vực hoặc quầy / transfer (keeps its place)")
+async def counter_transfer(counter_id: int, ticket_id: int, body: TransferIn, request: Request, tx: TxDep,
+                           principal: Staff) -> dict[str, Any]:
+    return await counters.act(tx, notifier_of(request), ticket_id, "transfer", principal, counter_id=counter_id,
+                              transfer=body)
+
+
+@router.post("/counters/{counter_id}/tickets/{ticket_id}/finish", response_model=TicketOut, tags=["counters"],
+             responses=ACTION_ERRORS, summary="Kết thúc phục vụ / finish (with the dossiers received)")
+async def counter_finish(counter_id: int, ticket_id: int, request: Request, tx: TxDep, principal: Staff,
+                         body: FinishIn | None = None) -> dict[str, Any]:
+    return await counters.act(tx, notifier_of(request), ticket_id, "finish", principal, counter_id=counter_id,
+                              finish=body)
+
+
+@router.post("/counters/{counter_id}/tickets/{ticket_id}/{action}", response_model=TicketOut, tags=["counters"],
+             responses=ACTION_ERRORS, summary="recall | start | skip | return (after a skip, once), at this counter")
+async def counter_action(counter_id: int, ticket_id: int, action: SimpleAction, request: Request, tx: TxDep,
+                         principal: Staff) -> dict[str, Any]:
+    return await counters.act(tx, notifier_of(request), ticket_id, action, principal, counter_id=counter_id)
+
+
+@router.post("/tickets/{ticket_id}/transfer", response_model=TicketOut, tags=["counters"], responses=ACTION_ERRORS,
+             summary="Chuyển (cán bộ của nơi tiếp dân) / transfer, by an officer of the ticket's office")
+async def ticket_transfer(ticket_id: int, body: TransferIn, request: Request, tx: TxDep,
+                          principal: Staff) -> dict[str, Any]:
+    return await counters.act(tx, notifier_of(request), ticket_id, "transfer", principal, transfer=body)
+
+
+@router.post("/tickets/{ticket_id}/finish", response_model=TicketOut, tags=["counters"], responses=ACTION_ERRORS,
+             summary="Kết thúc (cán bộ của nơi tiếp dân) / finish, by an officer of the ticket's office")
+async def ticket_finish(ticket_id: int, request: Request, tx: TxDep, principal: Staff,
+                        body: FinishIn | None = None) -> dict[str, Any]:
+    return await counters.act(tx, notifier_of(request), ticket_id, "finish", principal, finish=body)
+
+
+@router.post("/tickets/{ticket_id}/{action}", response_model=TicketOut, tags=["counters"], responses=ACTION_ERRORS,
+             summary="recall | start | skip | return, by an officer of the ticket's office")
+async def ticket_action(ticket_id: int, action: SimpleAction, request: Request, tx: TxDep,
+                        principal: Staff) -> dict[str, Any]:
+    return await counters.act(tx, notifier_of(request), ticket_id, action, principal)
+
+
+@router.post("/counters/{counter_id}/sign-in", tags=["counters"], summary="Cán bộ nhận quầy / officer signs in",
+             responses=problems(401, 403, 404, 409, s409="counter_taken"))
+async def sign_in(counter_id: int, tx: TxDep, principal: Staff) -> dict[str, Any]:
+    return await counters.counter_sign(tx, counter_id, principal, True)
+
+
+@router.post("/counters/{counter_id}/sign-out", tags=["counters"], summary="Cán bộ rời quầy / officer signs out",
+             responses=problems(401, 403, 404, 409, s409="counter_taken"))
+async def sign_out(counter_id: int, tx: TxDep, principal: Staff) -> dict[str, Any]:
+    return await counters.counter_sign(tx, counter_id, principal, False)
+
+
+@router.get("/offices/{office_code}/report", tags=["reports"], responses=problems(401, 403, 404, 422),
+            summary="Thời gian chờ và phục vụ theo lĩnh vực, quầy, giờ / wait and service times")
+async def report(office_code: Code, tx: TxDep, principal: Staff,
+                 day: date | None = Query(None, alias="date", examples=["2026-11-24"])) -> dict[str, Any]:
+    return await tickets.report(tx, office_code, day, principal)
+
+
+# --- configuration ----------------------------------------------------------------------------
+
+@router.put("/offices/{office_code}", tags=["configuration"], summary="Nơi tiếp dân / office (admin)",
+            responses=problems(401, 403, 404, 422))
+async def put_office(office_code: Code, body: OfficeIn, tx: TxDep, _admin: Admin) -> dict[str, Any]:
+    return await offices.put_office(tx, office_code, body)
+
+
+@router.put("/offices/{office_code}/categories/{category_code}", tags=["configuration"],
+            summary="Lĩnh vực / category (admin, supervisor of the office)",
+            responses=problems(401, 403, 404, 409, 422, s409="prefix taken by another category"))
+async def put_category(office_code: Code, category_code: Code, body: CategoryIn, tx: TxDep,
+                       principal: Supervisor) -> dict[str, Any]:
+    return await offices.put_category(tx, office_code, category_code, body, principal)
+
+
+@router.put("/offices/{office_code}/counters/{number}", tags=["configuration"],
+            summary="Quầy / counter (admin, supervisor of the office)", responses=problems(401, 403, 404, 422))
+async def put_counter(office_code: Code, number: Annotated[int, PathParam(ge=1, le=999)], body: CounterIn,
+                      tx: TxDep, principal: Supervisor) -> dict[str, Any]:
+    return await offices.put_counter(tx, office_code, number, body, principal)
+
+
+@router.get("/offices/{office_code}/categories", tags=["configuration"], responses=problems(404, 422),
+            summary="Lĩnh vực của nơi tiếp dân / an office and its categories (public)")
+async def categories(office_code: Code, tx: TxDep) -> dict[str, Any]:
+    return await offices.office_categories(tx, office_code)
+
+
+@router.get("/offices/{office_code}/counters", tags=["configuration"], summary="Quầy / counters (staff)",
+            responses=problems(401, 403, 404, 422))
+async def office_counters(office_code: Code, tx: TxDep, principal: Staff) -> list[dict[str, Any]]:
+    return await offices.office_counters(tx, office_code, principal)
+
+
+# --- board ------------------------------------------------------------------------------------
+
+@router.get("/offices/{office_code}/board", tags=["board"], responses=problems(404, 422),
+            summary="Bảng hiển thị / board: latest calls, counters, waiting per category (public)")
+async def board(office_code: Code, tx: TxDep) -> dict[str, Any]:
+    return await board_rules.board(tx, office_code)
 
 
 @router.get("/offices/{office_code}/board/stream", tags=["board"], response_class=StreamingResponse,
             summary="Server-Sent Events: a snapshot, then every call (Last-Event-ID resumes)",
-            responses={200: {"content": {"text/event-stream": {}}}})
+            responses={200: {"content": {"text/event-stream": {}}}, **problems(404, 422)})
 async def board_stream(
-    office_code: Code, request: Request, session: SessionDep,
+    office_code: Code, request: Request, tx: TxDep,
     last_event_id: str | None = Header(None, alias="Last-Event-ID"),
 ) -> StreamingResponse:
+    """The request's transaction ends before the stream starts; the stream itself holds no connection."""
     hub = hub_of(request)
     await hub.ensure()
     queue = hub.subscribe(office_code)
     try:
-        replay = None
-        snapshot = None
+        replay = snapshot = None
         if last_event_id and last_event_id.strip().isdigit():
-            replay = await service.board_replay(session, office_code, int(last_event_id.strip()))
+            replay = await board_rules.board_replay(tx, office_code, int(last_event_id.strip()))
         if replay is None:
-            snapshot = await service.board(session, office_code)
+            snapshot = await board_rules.board(tx, office_code)
     except BaseException:
         hub.unsubscribe(office_code, queue)
         raise
@@ -249,44 +261,48 @@ async def board_stream(
 # --- booking ----------------------------------------------------------------------------------
 
 @router.get("/offices/{office_code}/slots", response_model=list[SlotOut], tags=["booking"],
-            summary="Khung giờ đặt lịch / booking slots of a day (public)")
-async def slots(office_code: Code, session: SessionDep,
+            summary="Khung giờ đặt lịch / booking slots of a day (public)", responses=problems(422))
+async def slots(office_code: Code, tx: TxDep,
                 category_code: str = Query(..., pattern=r"^[A-Za-z0-9_.-]{1,20}$", examples=["HT"]),
                 day: date = Query(..., alias="date", examples=["2026-11-25"])) -> list[dict[str, Any]]:
-    return await service.list_slots(session, office_code, category_code, day)
+    return await booking.list_slots(tx, office_code, category_code, day)
 
 
 @router.post("/appointments", status_code=201, response_model=AppointmentOut, tags=["booking"],
-             summary="Giữ chỗ một khung giờ / hold a place (expires unless confirmed)")
-async def book(body: AppointmentIn, session: SessionDep, principal: Citizen,
-               idem: Idempotency = Depends(idem_optional)) -> Response:
-    if idem.replay:
-        return idem.replay
-    result = await service.book(session, body, principal)
+             summary="Giữ chỗ một khung giờ / hold a place (expires unless confirmed); optional Idempotency-Key",
+             responses=problems(400, 401, 403, 409, 422, s409="slot_full, slot_past, booking_limit, "
+                                                               "idempotency_key_in_use"))
+async def book(body: AppointmentIn, tx: TxDep, principal: Citizen, idem: OptionalKey) -> Response:
+    if (replay := await idem.begin()) is not None:
+        return replay
+    result = await booking.book(tx, body, principal)
     return await idem.remember(201, AppointmentOut(**result).model_dump(mode="json"))
 
 
-@router.get("/appointments/{booking_code}", response_model=AppointmentOut, tags=["booking"])
-async def get_appointment(booking_code: str, session: SessionDep, principal: Reader) -> dict[str, Any]:
-    return await service.get_appointment(session, booking_code, principal)
+@router.get("/appointments/{booking_code}", response_model=AppointmentOut, tags=["booking"],
+            summary="Một lịch hẹn / a booking", responses=problems(401, 403, 404))
+async def get_appointment(booking_code: str, tx: TxDep, principal: Visitor) -> dict[str, Any]:
+    return await booking.get_appointment(tx, booking_code, principal)
 
 
 @router.post("/appointments/{booking_code}/confirm", response_model=AppointmentOut, tags=["booking"],
-             summary="Xác nhận lịch hẹn / confirm the hold")
-async def confirm(booking_code: str, session: SessionDep, principal: Citizen) -> dict[str, Any]:
-    return await service.confirm(session, booking_code, principal)
+             summary="Xác nhận lịch hẹn / confirm the hold",
+             responses=problems(401, 403, 404, 409, s409="hold_expired, booking_closed"))
+async def confirm(booking_code: str, tx: TxDep, principal: Citizen) -> dict[str, Any]:
+    return await booking.confirm(tx, booking_code, principal)
 
 
 @router.post("/appointments/{booking_code}/cancel", response_model=AppointmentOut, tags=["booking"],
-             summary="Hủy lịch hẹn / cancel")
-async def cancel(booking_code: str, session: SessionDep, principal: Citizen) -> dict[str, Any]:
-    return await service.cancel(session, booking_code, principal)
+             summary="Hủy lịch hẹn / cancel", responses=problems(401, 403, 404, 409, s409="booking_closed"))
+async def cancel(booking_code: str, tx: TxDep, principal: Citizen) -> dict[str, Any]:
+    return await booking.cancel(tx, booking_code, principal)
 
 
-@router.post("/appointments/{booking_code}/check-in", status_code=201, tags=["booking"],
-             summary="Đến nơi: nhận số ưu tiên theo giờ hẹn / arrival: a ticket served at the slot time")
-async def check_in(booking_code: str, request: Request, session: SessionDep, principal: CheckIn) -> dict[str, Any]:
-    return await service.check_in(session, numbers_of(request), booking_code, principal)
+@router.post("/appointments/{booking_code}/check-in", status_code=201, response_model=CheckInOut, tags=["booking"],
+             summary="Đến nơi: nhận số ưu tiên theo giờ hẹn / arrival: a ticket served at the slot time",
+             responses=problems(401, 403, 404, 409, s409="booking_closed, too_early, too_late"))
+async def check_in(booking_code: str, request: Request, tx: TxDep, principal: Visitor) -> dict[str, Any]:
+    return await booking.check_in(tx, numbers_of(request), booking_code, principal)
 
 
 # --- pages (the gateway maps /queue/* to /pages/*) ---------------------------------------------
@@ -311,7 +327,3 @@ async def asset(name: str) -> FileResponse:
         raise ProblemError(404, "not_found", f"Không có tệp {name} / No file {name}")
     return FileResponse(STATIC / name, media_type=ASSETS[name] + "; charset=utf-8",
                         headers={"Cache-Control": "public, max-age=300"})
-
-
-LEAN_ROUTES = [Route("/v1/tickets", issue_ticket, methods=["POST"]),
-               Route("/v1/counters/{counter_id:int}/call-next", call_next_ticket, methods=["POST"])]

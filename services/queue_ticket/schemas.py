@@ -129,3 +129,16 @@ class SlotOut(BaseModel):
     capacity: int
     taken: int
     free: int
+
+
+class CallNextOut(BaseModel):
+    counter_id: int = Field(examples=[2])
+    counter_number: int = Field(examples=[2])
+    event_id: int | None = Field(None, description="the board event of this call")
+    ticket: TicketOut | None = Field(None, description="null: nobody is waiting")
+    detail: str | None = Field(None, examples=["Không còn người chờ / nobody is waiting"])
+
+
+class CheckInOut(BaseModel):
+    booking: AppointmentOut
+    ticket: TicketOut

@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.queue_ticket.models import categories, counters, offices
+from shared.db import Tx
 
 OFFICES: list[dict[str, Any]] = [
     {"code": "PBD", "name": "Bộ phận Một cửa phường Ba Đình", "agency_code": "000.00.21.H29", "occupancy_cap": 80},
@@ -45,10 +45,10 @@ COUNTERS: list[dict[str, Any]] = [
 ]
 
 
-async def seed(session: AsyncSession) -> None:
+async def seed(tx: Tx) -> None:
     for o in OFFICES:
-        await session.execute(insert(offices).values(**o).on_conflict_do_nothing())
+        await tx.execute(insert(offices).values(**o).on_conflict_do_nothing())
     for c in CATEGORIES:
-        await session.execute(insert(categories).values(**c).on_conflict_do_nothing())
+        await tx.execute(insert(categories).values(**c).on_conflict_do_nothing())
     for k in COUNTERS:
-        await session.execute(insert(counters).values(**k).on_conflict_do_nothing())
+        await tx.execute(insert(counters).values(**k).on_conflict_do_nothing())

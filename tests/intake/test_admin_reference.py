@@ -6,11 +6,11 @@ from datetime import date, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.intake.app import create_app
+from shared.db import Tx
 from tests.conftest import app_client_factory, auth
-from tests.workflow.helpers import assert_problem
+from tests.intake.helpers import assert_problem
 
 client = app_client_factory(create_app)
 
@@ -27,7 +27,7 @@ def version(**over: Any) -> dict[str, Any]:
 
 
 async def test_a_procedure_change_is_a_new_version_from_a_date(
-    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection,
+    client: httpx.AsyncClient, make_token: Any, db_conn: Tx,
 ) -> None:
     admin = auth(make_token("admin", subject="quantri"))
     r = await client.post("/v1/admin/procedures", json=version(), headers=admin)
@@ -49,7 +49,7 @@ async def test_a_procedure_change_is_a_new_version_from_a_date(
 
 
 async def test_an_extra_day_off_moves_the_due_date(
-    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection,
+    client: httpx.AsyncClient, make_token: Any, db_conn: Tx,
 ) -> None:
     admin = auth(make_token("admin", subject="quantri"))
     params = {"procedure_code": "1.004873", "agency_code": "000.00.21.H29", "received_at": "2026-12-14T09:00:00+07:00"}
@@ -69,7 +69,7 @@ async def test_an_extra_day_off_moves_the_due_date(
 
 
 async def test_bad_override_sessions_and_out_of_range_ids_are_4xx(
-    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection,
+    client: httpx.AsyncClient, make_token: Any, db_conn: Tx,
 ) -> None:
     admin = auth(make_token("admin", subject="quantri"))
     base = {"agency_code": "000.00.21.H29", "day": "2026-12-19", "kind": "working_day"}

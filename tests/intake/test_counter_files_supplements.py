@@ -9,17 +9,14 @@ from typing import Any
 
 import httpx
 from pypdf import PdfReader
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.intake import jobs
 from services.intake.app import create_app
+from shared.db import Tx
 from tests.conftest import app_client_factory, auth
-from tests.intake.test_submission import body, counts, officer
-from tests.workflow.helpers import assert_problem
+from tests.intake.helpers import WARD, assert_problem, body, counts, officer
 
 client = app_client_factory(create_app)
-WARD = "000.00.21.H29"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 
@@ -28,7 +25,7 @@ def pdf_text(content: bytes) -> str:
 
 
 async def test_completion_request_and_refusal_slips_consume_no_code(
-    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection,
+    client: httpx.AsyncClient, make_token: Any, db_conn: Tx,
 ) -> None:
     before = await counts(db_conn)
     record = {"kind": "completion_request", "procedure_code": "1.001193", "receiving_agency_code": WARD,
@@ -55,7 +52,7 @@ async def test_completion_request_and_refusal_slips_consume_no_code(
 
 
 async def test_files_sniffed_hashed_and_private(
-    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection,
+    client: httpx.AsyncClient, make_token: Any, db_conn: Tx,
 ) -> None:
     me = auth(make_token("citizen", subject="001090012345"))
     r = await client.post("/v1/files", files={"file": ("giay-khai-sinh.pdf", PNG, "application/pdf")}, headers=me)
@@ -68,11 +65,11 @@ async def test_files_sniffed_hashed_and_private(
     assert_problem(await client.get(f"/v1/files/{f['id']}", headers=other), 404, "not_found")
     assert_problem(await client.post("/v1/files", files={"file": ("virus.pdf", b"MZ" + b"\0" * 50)}, headers=me),
                    415, "unsupported_media_type")
-    n = (await db_conn.execute(text("SELECT count(*) FROM intake.files"))).scalar_one()
+    n = await db_conn.fetchval("SELECT count(*) FROM intake.files")
     big = b"%PDF-1.4\n" + b"0" * (10 * 1024 * 1024)
     assert_problem(await client.post("/v1/files", files={"file": ("big.pdf", big)}, headers=me),
                    413, "payload_too_large")
-    assert (await db_conn.execute(text("SELECT count(*) FROM intake.files"))).scalar_one() == n
+    assert await db_conn.fetchval("SELECT count(*) FROM intake.files") == n
     submission = body(channel="online", documents=[{"name": "Tờ khai đăng ký khai sinh", "file_ids": [f["id"]]},
                                                    {"name": "Giấy chứng sinh", "file_ids": [str(uuid.uuid4())]}])
     r = await client.post("/v1/dossiers", json=submission, headers={**me, "Idempotency-Key": uuid.uuid4().hex})
@@ -81,7 +78,7 @@ async def test_files_sniffed_hashed_and_private(
 
 
 async def test_supplement_only_when_asked_and_before_the_deadline(
-    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection,
+    client: httpx.AsyncClient, make_token: Any, db_conn: Tx,
 ) -> None:
     r = await client.post("/v1/dossiers", json=body(), headers=officer(make_token))
     code = r.json()["code"]
@@ -90,32 +87,28 @@ async def test_supplement_only_when_asked_and_before_the_deadline(
     key = {"Idempotency-Key": uuid.uuid4().hex}
     assert_problem(await client.post(f"/v1/dossiers/{code}/supplements", json=supplement, headers={**citizen, **key}),
                    409, "no_supplement_requested")
-    session = AsyncSession(bind=db_conn, join_transaction_mode="create_savepoint")
     due = datetime.now(UTC) + timedelta(days=3)
-    await jobs.on_supplement_requested(session, {"code": code, "supplement_due_at": due.isoformat(),
-                                                 "documents": ["Bản sao Giấy chứng sinh"]})
-    await session.flush()
+    await jobs.on_supplement_requested(db_conn, [{"code": code, "supplement_due_at": due.isoformat(),
+                                                  "documents": ["Bản sao Giấy chứng sinh"]}])
     stranger = auth(make_token("citizen", subject="079195001234"), **{"Idempotency-Key": uuid.uuid4().hex})
     assert_problem(await client.post(f"/v1/dossiers/{code}/supplements", json=supplement, headers=stranger),
                    404, "not_found")
     r = await client.post(f"/v1/dossiers/{code}/supplements", json=supplement,
                           headers={**citizen, "Idempotency-Key": uuid.uuid4().hex})
     assert r.status_code == 201, r.text
-    job = (await db_conn.execute(text(
+    job = await db_conn.fetchval(
         "SELECT convert_from(payload, 'UTF8')::jsonb->'data' FROM jobs.pgqueuer WHERE entrypoint = "
-        "'dossier.supplemented' AND convert_from(payload, 'UTF8')::jsonb->'data'->>'code' = :c"), {"c": code})
-    ).scalar_one()
+        "'dossier.supplemented' AND convert_from(payload, 'UTF8')::jsonb->'data'->>'code' = $1", code)
     assert job["documents"][0]["name"] == "Bản sao Giấy chứng sinh"
-    await jobs.on_supplement_requested(session, {"code": code, "supplement_due_at": "2020-01-01T00:00:00+07:00",
-                                                 "documents": ["x"]})
-    await session.flush()
+    await jobs.on_supplement_requested(db_conn, [{"code": code, "supplement_due_at": "2020-01-01T00:00:00+07:00",
+                                                  "documents": ["x"]}])
     assert_problem(await client.post(f"/v1/dossiers/{code}/supplements", json=supplement,
                                      headers={**citizen, "Idempotency-Key": uuid.uuid4().hex}),
                    409, "supplement_deadline_passed")
 
 
 async def test_postal_certification_clock_starts_when_the_paper_arrives(
-    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection,
+    client: httpx.AsyncClient, make_token: Any, db_conn: Tx,
 ) -> None:
     submission = body(channel="postal", procedure_code="2.000815", documents=[
         {"name": d} for d in ("Bản chính giấy tờ", "Bản sao cần chứng thực")])
@@ -124,16 +117,14 @@ async def test_postal_certification_clock_starts_when_the_paper_arrives(
     r = await client.post("/v1/dossiers", json=submission, headers=partner)
     assert r.status_code == 201, r.text
     code = r.json()["code"]
-    started = (await db_conn.execute(text("SELECT clock_started FROM intake.dossiers WHERE code=:c"), {"c": code}))
-    assert started.scalar_one() is False
-    session = AsyncSession(bind=db_conn, join_transaction_mode="create_savepoint")
+    started = await db_conn.fetchval("SELECT clock_started FROM intake.dossiers WHERE code = $1", code)
+    assert started is False
+    arrived = {"code": code, "arrived_at": "2026-12-01T09:00:00+07:00", "shipment_id": 1}
     for _ in range(2):
-        await jobs.on_paper_arrived(session, {"code": code, "arrived_at": "2026-12-01T09:00:00+07:00",
-                                              "shipment_id": 1})
-    await session.flush()
-    row = (await db_conn.execute(text("SELECT clock_started, due_at FROM intake.dossiers WHERE code=:c"),
-                                 {"c": code})).one()
-    assert row.clock_started and row.due_at.astimezone(UTC) == datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
-    n = (await db_conn.execute(text("SELECT count(*) FROM jobs.pgqueuer WHERE entrypoint='dossier.clock_started' AND "
-                                    "convert_from(payload, 'UTF8')::jsonb->'data'->>'code' = :c"), {"c": code}))
-    assert n.scalar_one() == 1
+        await jobs.on_paper_arrived(db_conn, [arrived])
+    row = await db_conn.fetchrow("SELECT clock_started, due_at FROM intake.dossiers WHERE code = $1", code)
+    assert row is not None
+    assert row["clock_started"] and row["due_at"].astimezone(UTC) == datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    n = await db_conn.fetchval("SELECT count(*) FROM jobs.pgqueuer WHERE entrypoint = 'dossier.clock_started' AND "
+                               "convert_from(payload, 'UTF8')::jsonb->'data'->>'code' = $1", code)
+    assert n == 1

@@ -13,44 +13,24 @@ import asyncpg
 import httpx
 import pytest
 from pypdf import PdfReader
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from services.intake import dossier_repository
 from services.intake.app import create_app
 from shared.calendar import VN_TZ
+from shared.db import Tx
 from tests.conftest import app_client_factory, auth
+from tests.intake.helpers import WARD, body, counts, officer
 
 client = app_client_factory(create_app)
-WARD = "000.00.21.H29"
 
 
-def body(**over: Any) -> dict[str, Any]:
-    b: dict[str, Any] = {
-        "channel": "counter", "procedure_code": "1.001193", "receiving_agency_code": WARD,
-        "applicant": {"full_name": "Nguyễn Văn An", "id_number": "001090012345", "date_of_birth": "1990-05-12",
-                      "phone": "0912345678", "address": {"line": "12 phố Kim Mã", "ward_code": "00004"}},
-        "documents": [{"name": "Tờ khai đăng ký khai sinh"}, {"name": "Giấy chứng sinh"}],
-    }
-    b.update(over)
-    return b
-
-
-def officer(make_token: Any, agency: str = WARD) -> dict[str, str]:
-    return auth(make_token("officer", subject="canbo.phuong", agency_code=agency),
-                **{"Idempotency-Key": uuid.uuid4().hex})
-
-
-async def counts(conn: AsyncConnection) -> tuple[int, int]:
-    dossiers = (await conn.execute(text("SELECT count(*) FROM intake.dossiers"))).scalar_one()
-    counters = (await conn.execute(text("SELECT coalesce(sum(last_number), 0) FROM intake.daily_counters"))
-                ).scalar_one()
-    return int(dossiers), int(counters)
+def dsn(database_url: str) -> str:
+    return database_url.replace("postgresql+asyncpg://", "postgresql://")
 
 
 @pytest.mark.smoke
 async def test_counter_submission_gets_code_due_date_fee_and_event(
-    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection,
+    client: httpx.AsyncClient, make_token: Any, db_conn: Tx,
 ) -> None:
     r = await client.post("/v1/dossiers", json=body(), headers=officer(make_token))
     assert r.status_code == 201, r.text
@@ -58,9 +38,9 @@ async def test_counter_submission_gets_code_due_date_fee_and_event(
     assert re.fullmatch(r"000\.00\.21\.H29-\d{6}-\d{4}", d["code"])
     assert d["status"] == "received" and d["fee"] == 0 and d["competent_agency"] == WARD
     assert d["receipt_url"] == f"/api/intake/v1/dossiers/{d['code']}/receipt"
-    jobs = (await db_conn.execute(text(
+    jobs = await db_conn.fetchval(
         "SELECT convert_from(payload, 'UTF8')::jsonb->'data' FROM jobs.pgqueuer "
-        "WHERE entrypoint = 'dossier.received' ORDER BY id DESC LIMIT 1"))).scalar_one()
+        "WHERE entrypoint = 'dossier.received' ORDER BY id DESC LIMIT 1")
     assert jobs["code"] == d["code"] and jobs["applicant"]["name"] == "Nguyễn Văn An"
 
 
@@ -80,7 +60,7 @@ async def test_citizen_online_for_self_and_not_for_others(client: httpx.AsyncCli
 
 
 async def test_every_problem_is_listed_and_nothing_is_written(
-    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection,
+    client: httpx.AsyncClient, make_token: Any, db_conn: Tx,
 ) -> None:
     before = await counts(db_conn)
     bad = body(procedure_code="2.000815", channel="counter", documents=[])
@@ -142,7 +122,7 @@ async def test_fifty_concurrent_submissions_get_consecutive_codes(
     assert len({r.json()["code"] for r in rs}) == 50
     assert max(dossier_repository._group().sizes) > 1  # they shared statements (group commit)
     codes = [r.json()["code"] for r in rs]
-    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    conn = await asyncpg.connect(dsn(database_url))
     try:
         jobs = await conn.fetchval(
             "SELECT count(*) FROM jobs.pgqueuer WHERE entrypoint = 'dossier.received' "
@@ -159,7 +139,7 @@ async def test_a_group_crossing_the_daily_limit_gives_each_submission_its_own_an
     committed_client_factory: Any, make_token: Any, database_url: str,
 ) -> None:
     agency = f"000.00.98.T{uuid.uuid4().hex[:4]}"
-    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    conn = await asyncpg.connect(dsn(database_url))
     try:
         await conn.execute(
             "INSERT INTO core.agencies (code, name, search_text, level, admin_unit_code, sessions) VALUES "
@@ -194,16 +174,16 @@ async def test_concurrent_retries_of_one_key_make_one_dossier(
     codes = {r.json()["code"] for r in rs if r.status_code == 201}
     assert len(codes) == 1 and {r.status_code for r in rs} <= {201, 409}
     assert again.json()["code"] in codes
-    engine = create_async_engine(database_url)
-    async with engine.connect() as conn:
-        n = (await conn.execute(text("SELECT count(*) FROM intake.dossiers WHERE code = :c"),
-                                {"c": codes.pop()})).scalar_one()
-    await engine.dispose()
+    conn = await asyncpg.connect(dsn(database_url))
+    try:
+        n = await conn.fetchval("SELECT count(*) FROM intake.dossiers WHERE code = $1", codes.pop())
+    finally:
+        await conn.close()
     assert n == 1
 
 
 async def test_a_retry_gets_the_same_bytes_and_the_day_stops_at_9999_with_nothing_written(
-    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection,
+    client: httpx.AsyncClient, make_token: Any, db_conn: Tx,
 ) -> None:
     h = officer(make_token)
     first = await client.post("/v1/dossiers", json=body(), headers={**h, "X-Request-ID": "rid-retry-1"})
@@ -211,21 +191,21 @@ async def test_a_retry_gets_the_same_bytes_and_the_day_stops_at_9999_with_nothin
     assert first.status_code == again.status_code == 201
     assert again.content == first.content and again.headers["idempotent-replayed"] == "true"
     assert first.headers["location"] == f"/api/intake/v1/dossiers/{first.json()['code']}"
-    event = (await db_conn.execute(text(
+    event = await db_conn.fetchval(
         "SELECT convert_from(payload, 'UTF8')::jsonb FROM jobs.pgqueuer WHERE entrypoint = 'dossier.received' "
-        "AND convert_from(payload, 'UTF8')::jsonb->'data'->>'code' = :c"), {"c": first.json()["code"]})).one()[0]
+        "AND convert_from(payload, 'UTF8')::jsonb->'data'->>'code' = $1", first.json()["code"])
     assert event["request_id"] == "rid-retry-1"
     other = await client.post("/v1/dossiers", json=body(notes="khác"), headers=h)
     assert other.status_code == 422 and other.json()["code"] == "idempotency_key_mismatch"
 
-    await db_conn.execute(text("UPDATE intake.daily_counters SET last_number = 9999"))
+    await db_conn.execute("UPDATE intake.daily_counters SET last_number = 9999")
     before = await counts(db_conn)
-    jobs_before = (await db_conn.execute(text("SELECT count(*) FROM jobs.pgqueuer"))).scalar_one()
+    jobs_before = await db_conn.fetchval("SELECT count(*) FROM jobs.pgqueuer")
     full = officer(make_token)
     r = await client.post("/v1/dossiers", json=body(), headers=full)
     assert r.status_code == 409 and r.json()["code"] == "daily_sequence_exhausted", r.text
     assert await counts(db_conn) == before
-    assert (await db_conn.execute(text("SELECT count(*) FROM jobs.pgqueuer"))).scalar_one() == jobs_before
-    kept = await db_conn.execute(text("SELECT count(*) FROM intake.idempotency_keys WHERE key = :k"),
-                                 {"k": full["Idempotency-Key"]})
-    assert kept.scalar_one() == 0
+    assert await db_conn.fetchval("SELECT count(*) FROM jobs.pgqueuer") == jobs_before
+    kept = await db_conn.fetchval("SELECT count(*) FROM intake.idempotency_keys WHERE key = $1",
+                                  full["Idempotency-Key"])
+    assert kept == 0

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from services.postal_tracking import service
+from services.postal_tracking import events_service
 from services.postal_tracking.app import create_app
 from tests.conftest import app_client_factory
 
@@ -16,6 +16,6 @@ client = app_client_factory(create_app)
 @pytest.fixture(autouse=True)
 def fresh_secret_cache() -> Iterator[None]:
     """Webhook secrets are cached per process for a few seconds; tests change them freely."""
-    service._secrets_cache.clear()
+    events_service.forget_cached_secrets()
     yield
-    service._secrets_cache.clear()
+    events_service.forget_cached_secrets()

@@ -8,11 +8,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.postal_tracking.seed import DEMO_WEBHOOK_SECRET
 from services.postal_tracking.webhook import sign
+from shared.db import Tx
 from tests.conftest import auth
 
 WARD = "000.00.21.H29"
@@ -64,16 +63,15 @@ async def post_events(client: httpx.AsyncClient, events: list[dict[str, Any]], *
     return await client.post(EVENTS_URL, content=body, headers=headers)
 
 
-async def scalar(conn: AsyncConnection, sql: str, **params: Any) -> Any:
-    return (await conn.execute(text(sql), params)).scalar_one()
+async def scalar(tx: Tx, sql: str, *args: Any) -> Any:
+    return await tx.fetchval(sql, *args)
 
 
-async def jobs_for(conn: AsyncConnection, entrypoint: str, needle: str) -> list[dict[str, Any]]:
-    rows = await conn.execute(text(
-        "SELECT convert_from(payload, 'UTF8')::jsonb->'data' FROM jobs.pgqueuer "
-        "WHERE entrypoint = :e AND convert_from(payload, 'UTF8') LIKE :n ORDER BY id"),
-        {"e": entrypoint, "n": f"%{needle}%"})
-    return [r[0] for r in rows]
+async def jobs_for(tx: Tx, entrypoint: str, needle: str) -> list[dict[str, Any]]:
+    rows = await tx.fetch(
+        "SELECT convert_from(payload, 'UTF8')::jsonb->'data' AS data FROM jobs.pgqueuer "
+        "WHERE entrypoint = $1 AND convert_from(payload, 'UTF8') LIKE $2 ORDER BY id", entrypoint, f"%{needle}%")
+    return [r["data"] for r in rows]
 
 
 def assert_problem(r: httpx.Response, status: int, code: str) -> dict[str, Any]:

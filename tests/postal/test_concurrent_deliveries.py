@@ -9,11 +9,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
+import asyncpg
 
 from services.postal_tracking.app import create_app
 from services.postal_tracking.tracking import journey
+from shared.settings import Settings
 from tests.postal.helpers import EVENTS_URL, partner, shipment_body, signed
 
 SHIPMENTS = 200
@@ -21,7 +21,7 @@ SENDERS = 8
 
 
 async def test_shuffled_duplicated_concurrent_deliveries_end_exactly_right(
-    committed_client_factory: Any, make_token: Any, database_url: str,
+    committed_client_factory: Any, make_token: Any, settings: Settings,
 ) -> None:
     rng = random.Random(20261124)
     run = uuid.uuid4().hex[:6].upper()
@@ -63,30 +63,27 @@ async def test_shuffled_duplicated_concurrent_deliveries_end_exactly_right(
         await asyncio.gather(*(sender() for _ in range(SENDERS)))
     assert statuses == [200] * len(sends)
 
-    engine = create_async_engine(database_url)
+    conn = await asyncpg.connect(settings.asyncpg_dsn)
     try:
-        async with engine.connect() as conn:
-            ids = [s["id"] for s in ships]
-            rows = (await conn.execute(text(
-                "SELECT id::text, tracking_number, status, failed_attempts, version FROM postal.shipments "
-                "WHERE id = ANY(CAST(:i AS uuid[]))"), {"i": ids})).all()
-            timelines: dict[str, list[str]] = {}
-            for sid, status in (await conn.execute(text(
-                    "SELECT shipment_id::text, status FROM postal.shipment_events WHERE shipment_id = ANY(CAST(:i AS "
-                    "uuid[])) ORDER BY occurred_at, id"), {"i": ids})).all():
-                timelines.setdefault(sid, []).append(status)
-            job_rows = (await conn.execute(text(
-                "SELECT convert_from(payload, 'UTF8')::jsonb->'data'->>'shipment_id' FROM jobs.pgqueuer "
-                "WHERE entrypoint = 'dossier.result_delivered' AND "
-                "convert_from(payload, 'UTF8')::jsonb->'data'->>'shipment_id' = ANY(:i)"), {"i": ids})
-            ).scalars().all()
-            office_notes = (await conn.execute(text(
-                "SELECT convert_from(payload, 'UTF8')::jsonb->'data'->'params'->>'tracking_number' FROM jobs.pgqueuer "
-                "WHERE entrypoint = 'notification.send' AND convert_from(payload, 'UTF8') LIKE :r "
-                "AND convert_from(payload, 'UTF8') LIKE '%postal_result_returned_keep%'"), {"r": f"%T{run}%"})
-            ).scalars().all()
+        ids = [s["id"] for s in ships]
+        rows = [tuple(r) for r in await conn.fetch(
+            "SELECT id::text, tracking_number, status, failed_attempts, version FROM postal.shipments "
+            "WHERE id = ANY($1::uuid[])", ids)]
+        timelines: dict[str, list[str]] = {}
+        for sid, status in await conn.fetch(
+                "SELECT shipment_id::text, status FROM postal.shipment_events WHERE shipment_id = ANY($1::uuid[]) "
+                "ORDER BY occurred_at, id", ids):
+            timelines.setdefault(sid, []).append(status)
+        job_rows = [r[0] for r in await conn.fetch(
+            "SELECT convert_from(payload, 'UTF8')::jsonb->'data'->>'shipment_id' FROM jobs.pgqueuer "
+            "WHERE entrypoint = 'dossier.result_delivered' AND "
+            "convert_from(payload, 'UTF8')::jsonb->'data'->>'shipment_id' = ANY($1::text[])", ids)]
+        office_notes = [r[0] for r in await conn.fetch(
+            "SELECT convert_from(payload, 'UTF8')::jsonb->'data'->'params'->>'tracking_number' FROM jobs.pgqueuer "
+            "WHERE entrypoint = 'notification.send' AND convert_from(payload, 'UTF8') LIKE $1 "
+            "AND convert_from(payload, 'UTF8') LIKE '%postal_result_returned_keep%'", f"%T{run}%")]
     finally:
-        await engine.dispose()
+        await conn.close()
     assert len(rows) == SHIPMENTS
     wrong = []
     for sid, tracking, status, attempts, _version in rows:

@@ -7,12 +7,13 @@ import io
 import uuid
 from typing import Any
 
+import asyncpg
 import httpx
 from pypdf import PdfReader
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.postal_tracking.app import create_app
+from shared.db import Tx
+from shared.settings import Settings
 from tests.conftest import auth
 from tests.postal.helpers import WARD, assert_problem, jobs_for, new_shipment, officer, partner, scalar
 
@@ -26,7 +27,7 @@ def handover(ids: list[str], kind: str = "to_postal", **over: Any) -> dict[str, 
 
 
 async def test_handover_then_conflict_then_confirm_moves_the_shipments(
-    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection,
+    client: httpx.AsyncClient, make_token: Any, db_conn: Tx,
 ) -> None:
     a, b, c = [await new_shipment(client, make_token, cod_amount=10_000) for _ in range(3)]
     r = await client.post("/v1/handovers", json=handover([a["id"], b["id"]]), headers=officer(make_token))
@@ -51,7 +52,7 @@ async def test_handover_then_conflict_then_confirm_moves_the_shipments(
 
 
 async def test_bad_lists_are_refused_and_change_nothing(
-    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection,
+    client: httpx.AsyncClient, make_token: Any, db_conn: Tx,
 ) -> None:
     out = await new_shipment(client, make_token)
     inb = await new_shipment(client, make_token, "inbound")
@@ -69,7 +70,7 @@ async def test_bad_lists_are_refused_and_change_nothing(
 
 
 async def test_inbound_handover_confirmed_is_the_papers_arrival(
-    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection,
+    client: httpx.AsyncClient, make_token: Any, db_conn: Tx,
 ) -> None:
     inb = await new_shipment(client, make_token, "inbound")
     h = (await client.post("/v1/handovers", json=handover([inb["id"]], "to_office",
@@ -102,7 +103,7 @@ async def test_json_or_pdf_by_accept_and_visibility(client: httpx.AsyncClient, m
 
 
 async def test_racing_handovers_of_one_shipment_make_one(
-    committed_client_factory: Any, make_token: Any, database_url: str,
+    committed_client_factory: Any, make_token: Any, settings: Settings,
 ) -> None:
     async with committed_client_factory(create_app) as c:
         ships = [await new_shipment(c, make_token) for _ in range(3)]
@@ -110,11 +111,10 @@ async def test_racing_handovers_of_one_shipment_make_one(
         rs = await asyncio.gather(*(c.post("/v1/handovers", json=handover(ids[i % 3:] + ids[:i % 3]),
                                            headers=officer(make_token)) for i in range(12)))
     assert sorted(r.status_code for r in rs) == [201] + [409] * 11, [r.text for r in rs]
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    engine = create_async_engine(database_url)
-    async with engine.connect() as conn:
-        n = (await conn.execute(text("SELECT count(*) FROM postal.handover_items WHERE is_open AND "
-                                     "shipment_id = ANY(CAST(:i AS uuid[]))"), {"i": ids})).scalar_one()
-    await engine.dispose()
+    conn = await asyncpg.connect(settings.asyncpg_dsn)
+    try:
+        n = await conn.fetchval("SELECT count(*) FROM postal.handover_items WHERE is_open AND "
+                                "shipment_id = ANY($1::uuid[])", ids)
+    finally:
+        await conn.close()
     assert n == 3

@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, create_async_engine
 
-from services.postal_tracking import jobs, service
+from services.postal_tracking import jobs, polling_service
 from services.postal_tracking.app import create_app
 from services.postal_tracking.tracking import SimulatedTrackingClient
+from shared.db import Database, Tx
+from shared.settings import Settings
 from tests.conftest import auth
 from tests.postal.helpers import (
     WARD,
@@ -74,10 +74,9 @@ async def test_refusals_list_every_problem(client: httpx.AsyncClient, make_token
 
 
 async def test_a_partner_sees_only_its_shipments(
-    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection,
+    client: httpx.AsyncClient, make_token: Any, db_conn: Tx,
 ) -> None:
-    await db_conn.execute(text("INSERT INTO postal.partners (code, name, client_id) VALUES ('VTP', 'Viettel Post', "
-                               "'vtp')"))
+    await db_conn.execute("INSERT INTO postal.partners (code, name, client_id) VALUES ('VTP', 'Viettel Post', 'vtp')")
     mine = await new_shipment(client, make_token)
     other = auth(make_token("postal_partner", subject="vtp", partner_code="VTP"))
     assert_problem(await client.get(f"/v1/shipments/{mine['id']}", headers=other), 404, "not_found")
@@ -119,50 +118,46 @@ def outbound_job(code: str) -> dict[str, Any]:
             "address_line": "5 phố Đội Cấn", "ward_code": "00004", "cod_amount": 15_000}
 
 
-async def test_create_outbound_job_makes_one_shipment_however_often_it_runs(
-    database_url: str, settings: Any,
-) -> None:
+async def test_create_outbound_job_makes_one_shipment_however_often_it_runs(settings: Settings) -> None:
     code = f"{WARD}-251124-J{uuid.uuid4().hex[:6]}"
-    engine = create_async_engine(database_url)
+    db = Database(settings, application_name="motcua-test-postal-jobs")
     try:
         async def run_once() -> None:
-            async with AsyncSession(engine) as session, session.begin():
-                await jobs.on_create_outbound(session, outbound_job(code))
+            async with db.transaction() as tx:
+                await jobs.on_create_outbound(tx, [outbound_job(code)])
 
         await run_once()
         await run_once()
         await asyncio.gather(*(run_once() for _ in range(5)))  # racing twins: ON CONFLICT DO NOTHING
-        async with engine.connect() as conn:
-            rows = (await conn.execute(text(
+        async with db.transaction() as tx:
+            rows = await tx.fetch(
                 "SELECT direction, status, cod_amount, recipient->>'name', partner_code FROM postal.shipments "
-                "WHERE dossier_code = :c"), {"c": code})).all()
+                "WHERE dossier_code = $1", code)
         assert [tuple(r) for r in rows] == [("outbound", "created", 15_000, "Trần Thị Bình", "VNPOST")]
     finally:
-        await engine.dispose()
+        await db.dispose()
 
 
 async def test_polling_fallback_fills_in_a_shipment_whose_webhooks_were_lost(
-    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection,
+    client: httpx.AsyncClient, make_token: Any, db_conn: Tx,
 ) -> None:
     s = await new_shipment(client, make_token)
-    await db_conn.execute(text("UPDATE postal.shipments SET created_at = now() - interval '10 hours', "
-                               "last_heard_at = now() - interval '10 hours' WHERE id = :i"), {"i": s["id"]})
-    session = AsyncSession(bind=db_conn, join_transaction_mode="create_savepoint")
+    await db_conn.execute("UPDATE postal.shipments SET created_at = now() - interval '10 hours', "
+                          "last_heard_at = now() - interval '10 hours' WHERE id = $1", s["id"])
     now = datetime.now(UTC)
-    result = await service.poll_stale(session, now, timedelta(hours=1),
-                                      clients={"VNPOST": SimulatedTrackingClient()})
-    await session.flush()
+    result = await polling_service.poll_stale(db_conn, now, timedelta(hours=1),
+                                              clients={"VNPOST": SimulatedTrackingClient()})
     assert result["polled"] >= 1 and result["accepted"] >= 4
-    row = (await db_conn.execute(text("SELECT status, last_heard_at FROM postal.shipments WHERE id = :i"),
-                                 {"i": s["id"]})).one()
+    row = await db_conn.fetchrow("SELECT status, last_heard_at FROM postal.shipments WHERE id = $1", s["id"])
+    assert row is not None
     assert row[0] in ("delivered", "returned_to_sender") and row[1] >= now - timedelta(seconds=5)
-    n = await scalar(db_conn, "SELECT count(*) FROM postal.shipment_events WHERE shipment_id = :i AND source='poll'",
-                     i=s["id"])
-    await service.poll_stale(session, now + timedelta(hours=2), timedelta(hours=1),
-                             clients={"VNPOST": SimulatedTrackingClient()})
+    n = await scalar(db_conn, "SELECT count(*) FROM postal.shipment_events WHERE shipment_id = $1 AND source='poll'",
+                     s["id"])
+    await polling_service.poll_stale(db_conn, now + timedelta(hours=2), timedelta(hours=1),
+                                     clients={"VNPOST": SimulatedTrackingClient()})
     # a final shipment is not polled again, and known events would not be added twice
-    assert await scalar(db_conn, "SELECT count(*) FROM postal.shipment_events WHERE shipment_id = :i",
-                        i=s["id"]) == n
+    assert await scalar(db_conn, "SELECT count(*) FROM postal.shipment_events WHERE shipment_id = $1",
+                        s["id"]) == n
 
 
 async def test_committed_client_create_and_read(committed_client_factory: Any, make_token: Any) -> None:

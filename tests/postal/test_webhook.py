@@ -9,10 +9,10 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
+from services.postal_tracking import events_service
 from services.postal_tracking.seed import DEMO_WEBHOOK_SECRET
+from shared.db import Tx
 from tests.postal.helpers import (
     EVENTS_URL,
     assert_problem,
@@ -27,20 +27,21 @@ from tests.postal.helpers import (
 OTHER_SECRET = "whsec_" + base64.b64encode(b"another-partner-secret-32-bytes!").decode()
 
 
-async def stored(conn: AsyncConnection) -> tuple[int, int]:
+async def stored(conn: Tx) -> tuple[int, int]:
     d = await scalar(conn, "SELECT count(*) FROM postal.deliveries")
     e = await scalar(conn, "SELECT count(*) FROM postal.shipment_events")
     return int(d), int(e)
 
 
-async def shipment_row(conn: AsyncConnection, sid: str) -> dict[str, Any]:
-    row = (await conn.execute(text("SELECT * FROM postal.shipments WHERE id = :i"), {"i": sid})).one()
-    return dict(row._mapping)
+async def shipment_row(conn: Tx, sid: str) -> dict[str, Any]:
+    row = await conn.fetchrow("SELECT * FROM postal.shipments WHERE id = $1", sid)
+    assert row is not None
+    return dict(row)
 
 
 @pytest.mark.smoke
 async def test_signed_batch_moves_the_shipment_and_delivered_tells_workflow(
-    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection,
+    client: httpx.AsyncClient, make_token: Any, db_conn: Tx,
 ) -> None:
     s = await new_shipment(client, make_token)
     assert s["status"] == "created" and s["tracking_number"].endswith("VN") and s["postage"] == 31_000
@@ -58,7 +59,7 @@ async def test_signed_batch_moves_the_shipment_and_delivered_tells_workflow(
 
 
 async def test_inbound_delivered_tells_intake_the_paper_arrived(
-    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection,
+    client: httpx.AsyncClient, make_token: Any, db_conn: Tx,
 ) -> None:
     s = await new_shipment(client, make_token, "inbound")
     assert s["recipient"]["ward_code"] and s["sender"]["name"] == "Nguyễn Văn An"
@@ -70,7 +71,7 @@ async def test_inbound_delivered_tells_intake_the_paper_arrived(
 
 
 async def test_forged_expired_unknown_and_unsigned_deliveries_store_nothing(
-    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection,
+    client: httpx.AsyncClient, make_token: Any, db_conn: Tx,
 ) -> None:
     s = await new_shipment(client, make_token)
     events = [ev(s["tracking_number"], "picked_up", 1)]
@@ -96,29 +97,27 @@ async def test_forged_expired_unknown_and_unsigned_deliveries_store_nothing(
 
 
 async def test_a_second_secret_is_valid_during_rotation_and_a_revoked_one_is_not(
-    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection,
+    client: httpx.AsyncClient, make_token: Any, db_conn: Tx,
 ) -> None:
     s = await new_shipment(client, make_token)
     t = s["tracking_number"]
     assert (await post_events(client, [ev(t, "picked_up", 9)])).status_code == 200  # caches the one secret
-    await db_conn.execute(text("INSERT INTO postal.partner_secrets (partner_code, secret) VALUES ('VNPOST', :s)"),
-                          {"s": OTHER_SECRET})
+    await db_conn.execute("INSERT INTO postal.partner_secrets (partner_code, secret) VALUES ('VNPOST', $1)",
+                          OTHER_SECRET)
     r = await post_events(client, [ev(t, "in_transit", 8)], secret=OTHER_SECRET)
     assert r.status_code == 200 and r.json()["accepted"] == 1
     r = await post_events(client, [ev(t, "out_for_delivery", 7)])
     assert r.status_code == 200 and r.json()["accepted"] == 1
-    await db_conn.execute(text("UPDATE postal.partner_secrets SET revoked_at = now() WHERE secret = :s"),
-                          {"s": DEMO_WEBHOOK_SECRET})
-    from services.postal_tracking import service
-
-    service._secrets_cache.clear()
+    await db_conn.execute("UPDATE postal.partner_secrets SET revoked_at = now() WHERE secret = $1",
+                          DEMO_WEBHOOK_SECRET)
+    events_service.forget_cached_secrets()
     assert_problem(await post_events(client, [ev(t, "delivered", 6)]), 401, "webhook_signature_invalid")
     r = await post_events(client, [ev(t, "delivered", 6)], secret=OTHER_SECRET)
     assert r.status_code == 200 and (await shipment_row(db_conn, s["id"]))["status"] == "delivered"
 
 
 async def test_the_same_webhook_id_again_changes_nothing(
-    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection,
+    client: httpx.AsyncClient, make_token: Any, db_conn: Tx,
 ) -> None:
     s = await new_shipment(client, make_token)
     body, h = signed([ev(s["tracking_number"], "failed_attempt", 3, reason_code="KH_VANG_NHA")])
@@ -145,7 +144,7 @@ def signed_headers_for(body: bytes) -> dict[str, str]:
 
 
 async def test_out_of_order_events_are_placed_by_time_and_a_final_state_stays(
-    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection,
+    client: httpx.AsyncClient, make_token: Any, db_conn: Tx,
 ) -> None:
     s = await new_shipment(client, make_token)
     t, sid = s["tracking_number"], s["id"]
@@ -180,7 +179,7 @@ def auth_officer(make_token: Any) -> dict[str, str]:
 
 
 async def test_returned_to_sender_tells_the_office_to_keep_the_result(
-    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection,
+    client: httpx.AsyncClient, make_token: Any, db_conn: Tx,
 ) -> None:
     s = await new_shipment(client, make_token)
     t = s["tracking_number"]
@@ -201,13 +200,12 @@ async def test_returned_to_sender_tells_the_office_to_keep_the_result(
 
 
 async def test_unknown_or_other_partners_numbers_and_bad_bodies_store_nothing(
-    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection,
+    client: httpx.AsyncClient, make_token: Any, db_conn: Tx,
 ) -> None:
     s = await new_shipment(client, make_token)
-    await db_conn.execute(text("INSERT INTO postal.partners (code, name, client_id) VALUES ('VTP', 'Viettel Post', "
-                               "'vtp')"))
-    await db_conn.execute(text("INSERT INTO postal.partner_secrets (partner_code, secret) VALUES ('VTP', :s)"),
-                          {"s": OTHER_SECRET})
+    await db_conn.execute("INSERT INTO postal.partners (code, name, client_id) VALUES ('VTP', 'Viettel Post', 'vtp')")
+    await db_conn.execute("INSERT INTO postal.partner_secrets (partner_code, secret) VALUES ('VTP', $1)",
+                          OTHER_SECRET)
     before = await stored(db_conn)
     r = await post_events(client, [ev(s["tracking_number"], "picked_up", 2), ev("XX000000000VN", "picked_up", 2)])
     body = assert_problem(r, 422, "unknown_tracking_number")
@@ -232,3 +230,18 @@ async def test_unknown_or_other_partners_numbers_and_bad_bodies_store_nothing(
     # the rejected webhook-id was not stored: the partner's corrected retry goes through
     good, h = signed([ev(s["tracking_number"], "picked_up", 2)], msg_id="retry-me")
     assert (await client.post(EVENTS_URL, content=good, headers=h)).json()["accepted"] == 1
+
+
+async def test_openapi_declares_the_webhook_body_and_every_problem(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    op = spec["paths"]["/v1/partners/{partner_code}/events"]["post"]
+    schema = op["requestBody"]["content"]["application/json"]["schema"]
+    event = schema["properties"]["events"]["items"]
+    assert schema["required"] == ["events"] and "tracking_number" in event["properties"]
+    for status in ("400", "401", "413", "422"):
+        assert "application/problem+json" in op["responses"][status]["content"]
+    for path, ops in spec["paths"].items():
+        for method, operation in ops.items():
+            if path.startswith("/v1/") and "admin" not in path and path != "/v1/ping":
+                assert "422" in operation["responses"] and "application/problem+json" in \
+                    operation["responses"]["422"]["content"], (method, path)

@@ -7,11 +7,10 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.queue_ticket.app import create_app
 from services.queue_ticket.jobs import release_bookings
+from shared.db import Tx
 from tests.conftest import app_client_factory
 from tests.queue.helpers import Clock, citizen, kiosk, new_code, officer, setup_office
 from tests.queue.test_tickets import MONDAY_9AM, count_rows, take
@@ -68,7 +67,7 @@ async def test_slots_hold_confirm_and_check_in_served_ahead_of_walk_ins(
 
 
 async def test_hold_expires_by_itself_and_frees_the_place(
-    client: httpx.AsyncClient, make_token: Any, monkeypatch: pytest.MonkeyPatch, db_conn: AsyncConnection,
+    client: httpx.AsyncClient, make_token: Any, monkeypatch: pytest.MonkeyPatch, db_conn: Tx,
 ) -> None:
     code = new_code()
     await setup_office(client, make_token, code, slot_capacity=1, hold_seconds=60)
@@ -90,18 +89,14 @@ async def test_hold_expires_by_itself_and_frees_the_place(
     assert r.json()["status"] == "expired"
     # the periodic job releases a hold without any request
     clk.set(clk.t + timedelta(seconds=61))
-    async with AsyncSession(bind=db_conn, join_transaction_mode="create_savepoint") as session:
-        await release_bookings(session)
-        await session.commit()  # releases the savepoint only; the outer transaction is rolled back later
-    status = (await db_conn.execute(text("SELECT status FROM queue.appointments WHERE booking_code = :c"),
-                                    {"c": second})).scalar_one()
-    taken = (await db_conn.execute(text("SELECT taken FROM queue.slots WHERE office_code = :o"), {"o": code})
-             ).scalar_one()
+    await release_bookings(db_conn)  # inside the test's transaction, rolled back later
+    status = await db_conn.fetchval("SELECT status FROM queue.appointments WHERE booking_code = $1", second)
+    taken = await db_conn.fetchval("SELECT taken FROM queue.slots WHERE office_code = $1", code)
     assert (status, taken) == ("expired", 0)
 
 
 async def test_booking_refusals_change_nothing(
-    client: httpx.AsyncClient, make_token: Any, monkeypatch: pytest.MonkeyPatch, db_conn: AsyncConnection,
+    client: httpx.AsyncClient, make_token: Any, monkeypatch: pytest.MonkeyPatch, db_conn: Tx,
 ) -> None:
     code = new_code()
     await setup_office(client, make_token, code, slot_capacity=1)

@@ -16,15 +16,16 @@ from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import asyncpg
 import httpx
 import jwt
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from scripts.stack import ROOT, Stack, free_port
 from services.queue_ticket.app import create_app
+from services.queue_ticket.repository.counters import call_next
 from shared.calendar import VN_TZ
+from shared.db import Tx
 from shared.settings import Settings
 from tests.conftest import TEST_KID
 from tests.queue.helpers import citizen, kiosk, new_code, officer, setup_office
@@ -209,10 +210,6 @@ async def test_call_next_statement_under_32_connections_never_fails_nor_repeats(
     committed_client_factory: ClientFactory, make_token: Any, database_url: str,
 ) -> None:
     """The call-next statement itself, 32 database connections at once (deadlocks PostgreSQL breaks are retried)."""
-    import asyncpg
-
-    from services.queue_ticket.repository import call_next
-
     app = committed_client_factory(create_app)
     code = new_code()
     office = await setup_office(app, make_token, code, counters=32, cap=100_000)
@@ -228,11 +225,10 @@ async def test_call_next_statement_under_32_connections_never_fails_nor_repeats(
 
     async def counter(counter_id: int) -> None:
         async with pool.acquire() as con:
-            while True:
-                async with con.transaction():
-                    row = await call_next(con, counter_id=counter_id, office_code=code, officer=None,
-                                          officer_name=None, category_code=None, now=datetime.now(VN_TZ),
-                                          served_by="test")
+            while True:  # each call is the statement on its own (committed alone), as in a request
+                row = await call_next(Tx(con), counter_id=counter_id, office_code=code, officer=None,
+                                      officer_name=None, category_code=None, now=datetime.now(VN_TZ),
+                                      served_by="test")
                 if row is None:
                     return
                 handed.append(row["id"])
@@ -260,10 +256,11 @@ async def test_concurrent_retries_of_one_idempotency_key_make_one_ticket(
     assert len(answers) == 1
     ticket = json.loads(answers.pop())
     assert ticket["number"].startswith("A") and ticket["status"] == "waiting"
-    engine = create_async_engine(database_url)
-    async with engine.connect() as conn:
-        rows = (await conn.execute(text("SELECT id FROM queue.tickets WHERE office_code = :c"), {"c": code})).all()
-    await engine.dispose()
-    assert [r.id for r in rows] == [ticket["id"]]
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        rows = await conn.fetch("SELECT id FROM queue.tickets WHERE office_code = $1", code)
+    finally:
+        await conn.close()
+    assert [r["id"] for r in rows] == [ticket["id"]]
     for c in apps:
         await c.aclose()

@@ -7,10 +7,10 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.queue_ticket.app import create_app
+from services.queue_ticket.jobs import close_day
+from shared.db import Tx
 from tests.conftest import app_client_factory, auth
 from tests.queue.helpers import Clock, kiosk, new_code, officer, setup_office
 
@@ -25,12 +25,13 @@ async def take(client: httpx.AsyncClient, make_token: Any, office: str, cat: str
     return r.json()
 
 
-async def count_rows(conn: AsyncConnection) -> tuple[int, ...]:
-    row = (await conn.execute(text(
+async def count_rows(tx: Tx) -> tuple[int, ...]:
+    row = await tx.fetchrow(
         "SELECT (SELECT count(*) FROM queue.tickets), (SELECT coalesce(sum(last_number), 0) FROM queue.ticket_numbers),"
         " (SELECT count(*) FROM queue.tickets WHERE status <> 'waiting'), (SELECT count(*) FROM queue.board_events),"
-        " (SELECT count(*) FROM queue.appointments), (SELECT coalesce(sum(taken), 0) FROM queue.slots)"))).one()
-    return tuple(int(v) for v in row)
+        " (SELECT count(*) FROM queue.appointments), (SELECT coalesce(sum(taken), 0) FROM queue.slots)")
+    assert row is not None
+    return tuple(int(v) for v in row.values())
 
 
 @pytest.mark.smoke
@@ -86,7 +87,7 @@ async def test_position_priority_and_wait_learnt_from_service_times(
 
 
 async def test_cap_refuses_and_offers_next_free_slot(
-    client: httpx.AsyncClient, make_token: Any, monkeypatch: pytest.MonkeyPatch, db_conn: AsyncConnection,
+    client: httpx.AsyncClient, make_token: Any, monkeypatch: pytest.MonkeyPatch, db_conn: Tx,
 ) -> None:
     code = new_code()
     await setup_office(client, make_token, code, cap=2)
@@ -185,7 +186,7 @@ async def test_counter_actions_keep_state_times_and_report(
 
 
 async def test_bad_input_is_refused_and_changes_nothing(
-    client: httpx.AsyncClient, make_token: Any, monkeypatch: pytest.MonkeyPatch, db_conn: AsyncConnection,
+    client: httpx.AsyncClient, make_token: Any, monkeypatch: pytest.MonkeyPatch, db_conn: Tx,
 ) -> None:
     code, other = new_code(), new_code()
     office = await setup_office(client, make_token, code)
@@ -247,29 +248,22 @@ async def test_bad_input_is_refused_and_changes_nothing(
 
 
 async def test_tickets_left_from_yesterday_are_closed_after_local_midnight(
-    client: httpx.AsyncClient, make_token: Any, monkeypatch: pytest.MonkeyPatch, db_conn: AsyncConnection,
+    client: httpx.AsyncClient, make_token: Any, monkeypatch: pytest.MonkeyPatch, db_conn: Tx,
 ) -> None:
-    from sqlalchemy.ext.asyncio import AsyncSession
-
-    from services.queue_ticket.jobs import close_day
-
     code = new_code()
     await setup_office(client, make_token, code, cap=1)
     clk = Clock(monkeypatch, datetime(2026, 3, 2, 10, 0, tzinfo=UTC))  # 17:00 locally
     old = await take(client, make_token, code)
     clk.set(datetime(2026, 3, 2, 17, 5, tzinfo=UTC))  # 00:05 the next local day
-    async with AsyncSession(bind=db_conn, join_transaction_mode="create_savepoint") as session:
-        await close_day(session)
-        await session.commit()  # releases the savepoint only
-    status = (await db_conn.execute(text("SELECT status FROM queue.tickets WHERE id = :i"), {"i": old["id"]})
-              ).scalar_one()
+    await close_day(db_conn)  # the job's unit of work, inside the test's rolled-back transaction
+    status = await db_conn.fetchval("SELECT status FROM queue.tickets WHERE id = $1", old["id"])
     assert status == "skipped"
     fresh = await take(client, make_token, code)  # the cap of 1 counts today's waiting people only
     assert (fresh["number"], fresh["position"]) == ("A001", 1)
 
 
 async def test_retry_with_the_same_idempotency_key_gets_the_same_ticket(
-    client: httpx.AsyncClient, make_token: Any, monkeypatch: pytest.MonkeyPatch, db_conn: AsyncConnection,
+    client: httpx.AsyncClient, make_token: Any, monkeypatch: pytest.MonkeyPatch, db_conn: Tx,
 ) -> None:
     code = new_code()
     await setup_office(client, make_token, code)

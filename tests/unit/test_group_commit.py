@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from services.intake.group_commit import GroupCommit
+from shared.db import Tx
 from shared.problems import ProblemError
+
+TX = cast(Tx, None)  # the writers below never touch it: the leader's unit of work in the service
 
 
 class Writer:
@@ -20,14 +23,14 @@ class Writer:
         self.gate.set()
         self.bad = bad or set()
 
-    async def one(self, _conn: Any, entry: str) -> str:
+    async def one(self, _tx: Tx, entry: str) -> str:
         self.calls.append(("one", [entry]))
         await self.gate.wait()
         if entry in self.bad:
             raise ValueError(f"bad {entry}")
         return entry.upper()
 
-    async def many(self, _conn: Any, entries: list[str]) -> list[str]:
+    async def many(self, _tx: Tx, entries: list[str]) -> list[str]:
         self.calls.append(("many", entries))
         await self.gate.wait()
         if self.bad & set(entries):
@@ -44,7 +47,7 @@ async def _started(*coros: Any) -> list[asyncio.Task[Any]]:
 async def test_at_low_load_each_entry_goes_alone_and_at_once() -> None:
     w = Writer()
     group: GroupCommit[str, str] = GroupCommit(w.one, w.many, in_flight=1)
-    assert [await group.run(None, e) for e in ("a", "b", "c")] == ["A", "B", "C"]
+    assert [await group.run(TX, e) for e in ("a", "b", "c")] == ["A", "B", "C"]
     assert w.calls == [("one", ["a"]), ("one", ["b"]), ("one", ["c"])]
     assert list(group.sizes) == [1, 1, 1]
 
@@ -53,8 +56,8 @@ async def test_entries_arriving_during_a_write_share_the_next_statement_up_to_ma
     w = Writer()
     w.gate.clear()
     group: GroupCommit[str, str] = GroupCommit(w.one, w.many, in_flight=1, max_batch=4)
-    first = await _started(group.run(None, "first"))
-    rest = await _started(*(group.run(None, f"e{i}") for i in range(6)))
+    first = await _started(group.run(TX, "first"))
+    rest = await _started(*(group.run(TX, f"e{i}") for i in range(6)))
     assert w.calls == [("one", ["first"])]  # the others wait in line while it is written
     w.gate.set()
     results = await asyncio.gather(*first, *rest)
@@ -67,7 +70,7 @@ async def test_a_failed_group_is_written_again_one_by_one_and_only_the_bad_entry
     w = Writer(bad={"e1"})
     w.gate.clear()
     group: GroupCommit[str, str] = GroupCommit(w.one, w.many, in_flight=1)
-    tasks = await _started(group.run(None, "first"), *(group.run(None, f"e{i}") for i in range(3)))
+    tasks = await _started(group.run(TX, "first"), *(group.run(TX, f"e{i}") for i in range(3)))
     w.gate.set()
     results = await asyncio.gather(*tasks, return_exceptions=True)
     assert results[0] == "FIRST" and results[1] == "E0" and results[3] == "E2"
@@ -80,7 +83,7 @@ async def test_a_cancelled_waiter_is_never_written_and_the_line_moves_on() -> No
     w = Writer()
     w.gate.clear()
     group: GroupCommit[str, str] = GroupCommit(w.one, w.many, in_flight=1)
-    first, gone, kept = await _started(group.run(None, "first"), group.run(None, "gone"), group.run(None, "kept"))
+    first, gone, kept = await _started(group.run(TX, "first"), group.run(TX, "gone"), group.run(TX, "kept"))
     gone.cancel()
     await asyncio.sleep(0)
     w.gate.set()
@@ -88,14 +91,14 @@ async def test_a_cancelled_waiter_is_never_written_and_the_line_moves_on() -> No
     with pytest.raises(asyncio.CancelledError):
         await gone
     assert w.calls == [("one", ["first"]), ("one", ["kept"])]
-    assert await group.run(None, "later") == "LATER"  # the slot was handed back
+    assert await group.run(TX, "later") == "LATER"  # the slot was handed back
 
 
 async def test_a_leader_cancelled_mid_write_tells_its_group_to_retry_and_frees_its_slot() -> None:
     w = Writer()
     w.gate.clear()
     group: GroupCommit[str, str] = GroupCommit(w.one, w.many, in_flight=1)
-    first, leader, other = await _started(group.run(None, "first"), group.run(None, "a"), group.run(None, "b"))
+    first, leader, other = await _started(group.run(TX, "first"), group.run(TX, "a"), group.run(TX, "b"))
     first.cancel()  # a leader alone: its slot goes to "a", which leads "a" and "b"
     with pytest.raises(asyncio.CancelledError):
         await first
@@ -108,4 +111,4 @@ async def test_a_leader_cancelled_mid_write_tells_its_group_to_retry_and_frees_i
         await other
     assert interrupted.value.status == 503 and interrupted.value.code == "write_interrupted"
     w.gate.set()
-    assert await group.run(None, "after") == "AFTER"
+    assert await group.run(TX, "after") == "AFTER"

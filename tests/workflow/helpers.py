@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from services.dossier_workflow import service
 from shared.calendar import VN_TZ, TimeLimit
 from shared.calendars import calendar_for_agency
+from shared.db import Tx
 from tests.conftest import auth
 
 WARD = "000.00.21.H29"
@@ -24,12 +25,12 @@ def vn(y: int, mo: int, d: int, h: int = 0, mi: int = 0) -> datetime:
     return datetime(y, mo, d, h, mi, tzinfo=VN_TZ)
 
 
-async def received_job(session: AsyncSession, received_at: datetime, *, agency: str = WARD,
+async def received_job(tx: Tx, received_at: datetime, *, agency: str = WARD,
                        procedure: str = "1.004873", days: int = 3, phone: str | None = "0912345678",
                        delivery: str = "counter", channel: str = "counter", name: str = "Nguyễn Văn An",
                        id_number: str = CITIZEN) -> dict[str, Any]:
     """The `dossier.received` payload intake would send (a 3-working-day procedure by default)."""
-    calendar = await calendar_for_agency(session, agency)
+    calendar = await calendar_for_agency(tx, agency)
     due = calendar.due_at(received_at, TimeLimit(days, "working_days")).due_at
     code = f"{agency}-{received_at:%y%m%d}-T{uuid.uuid4().hex[:8]}"
     address = {"line": "12 phố Kim Mã", "ward_code": "00004", "recipient_name": name, "phone": phone}
@@ -43,12 +44,18 @@ async def received_job(session: AsyncSession, received_at: datetime, *, agency: 
     }
 
 
-async def new_dossier(conn: AsyncConnection, received_at: datetime, **kw: Any) -> str:
-    session = AsyncSession(bind=conn, join_transaction_mode="create_savepoint")
-    data = await received_job(session, received_at, **kw)
-    assert await service.receive(session, data)
-    await session.flush()
+async def new_dossier(tx: Tx, received_at: datetime, **kw: Any) -> str:
+    data = await received_job(tx, received_at, **kw)
+    assert await service.receive(tx, data)
     return str(data["code"])
+
+
+@asynccontextmanager
+async def job_unit(db_conn: Tx) -> AsyncIterator[Tx]:
+    """As the worker runs a job: its own unit of work (a savepoint of the test's transaction), rolled back
+    when the handler raises."""
+    async with db_conn.conn.transaction():
+        yield Tx(db_conn.conn, nested=True)
 
 
 def officer(make_token: Any, who: str = "canbo.phuong", agency: str = WARD, role: str = "officer") -> str:
@@ -63,13 +70,13 @@ async def act(client: httpx.AsyncClient, token: str, code: str, version: int | s
     return await client.post(f"/v1/dossiers/{code}/actions", json=body, headers=headers)
 
 
-async def snapshot(conn: AsyncConnection, code: str) -> tuple[Any, ...]:
+async def snapshot(tx: Tx, code: str) -> tuple[Any, ...]:
     """The dossier row and its history length: what 'nothing changed' is checked against."""
-    row = (await conn.execute(text("SELECT status, version, due_at, current_agency, assignee FROM "
-                                   "workflow.dossiers WHERE code = :c"), {"c": code})).one()
-    n = (await conn.execute(text("SELECT count(*) FROM workflow.history WHERE dossier_code = :c"),
-                            {"c": code})).scalar_one()
-    return (*row, n)
+    row = await tx.fetchrow("SELECT status, version, due_at, current_agency, assignee FROM workflow.dossiers "
+                            "WHERE code = $1", code)
+    assert row is not None
+    n = await tx.fetchval("SELECT count(*) FROM workflow.history WHERE dossier_code = $1", code)
+    return (*row.values(), n)
 
 
 def assert_problem(r: httpx.Response, status: int, code: str) -> dict[str, Any]:

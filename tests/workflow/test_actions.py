@@ -6,16 +6,15 @@ import io
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from pypdf import PdfReader
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.dossier_workflow import router as workflow_router
 from services.dossier_workflow.app import create_app
 from services.dossier_workflow.schemas import DossierOut, HistoryOut
+from shared.db import Tx
 from tests.conftest import app_client_factory, auth
 from tests.workflow.helpers import (
     CITIZEN,
@@ -44,7 +43,7 @@ class Clock:
 
 @pytest.mark.smoke
 async def test_happy_path_to_returned_with_history_and_notifications(
-    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection, monkeypatch: pytest.MonkeyPatch,
+    client: httpx.AsyncClient, make_token: Any, db_conn: Tx, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     clock = Clock(monkeypatch, vn(2026, 11, 30, 9, 30))
     code = await new_dossier(db_conn, vn(2026, 11, 30, 9, 0))
@@ -71,18 +70,16 @@ async def test_happy_path_to_returned_with_history_and_notifications(
     assert d["timeline"][4]["actor"] == "lanhdao.phuong" and d["timeline"][4]["to_status"] == "resolved"
     # The action's answer (written and read in one statement) shows what a read shows afterwards.
     assert (await client.get(f"/v1/dossiers/{code}", headers=auth(officer_tok))).json()["timeline"] == d["timeline"]
-    timing = (await db_conn.execute(text(
-        "SELECT data->>'timing' FROM workflow.history WHERE dossier_code=:c AND action='approve'"), {"c": code})
-    ).scalar_one()
+    timing = await db_conn.fetchval(
+        "SELECT data->>'timing' FROM workflow.history WHERE dossier_code=$1 AND action='approve'", code)
     assert timing == "early"  # resolved Monday, due Thursday
-    sent = (await db_conn.execute(text(
-        "SELECT template FROM workflow.notification_outbox WHERE dossier_code=:c ORDER BY id"), {"c": code})
-    ).scalars().all()
+    sent = [r["template"] for r in await db_conn.fetch(
+        "SELECT template FROM workflow.notification_outbox WHERE dossier_code=$1 ORDER BY id", code)]
     assert {"dossier_received", "status_changed", "result_ready", "result_returned"} <= set(sent)
 
 
 async def test_refusals_change_nothing(
-    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection,
+    client: httpx.AsyncClient, make_token: Any, db_conn: Tx,
 ) -> None:
     code = await new_dossier(db_conn, vn(2026, 11, 30, 9, 0))
     tok = officer(make_token)
@@ -113,7 +110,7 @@ async def test_refusals_change_nothing(
 
 
 async def test_supplement_twice_moves_due_date_by_the_paused_working_time_to_the_minute(
-    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection, monkeypatch: pytest.MonkeyPatch,
+    client: httpx.AsyncClient, make_token: Any, db_conn: Tx, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     clock = Clock(monkeypatch, vn(2026, 11, 30, 9, 0))
     code = await new_dossier(db_conn, vn(2026, 11, 30, 9, 0))  # Monday 09:00, 3 working days
@@ -141,7 +138,7 @@ async def test_supplement_twice_moves_due_date_by_the_paused_working_time_to_the
 
 
 async def test_supplement_after_its_deadline_is_refused_and_expiry_ends_the_dossier(
-    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection, monkeypatch: pytest.MonkeyPatch,
+    client: httpx.AsyncClient, make_token: Any, db_conn: Tx, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from services.dossier_workflow.jobs import run_deadline_watch
 
@@ -154,18 +151,14 @@ async def test_supplement_after_its_deadline_is_refused_and_expiry_ends_the_doss
     before = await snapshot(db_conn, code)
     assert_problem(await act(client, tok, code, 2, action="receive_supplement"), 409, "supplement_deadline_passed")
     assert await snapshot(db_conn, code) == before
-    from sqlalchemy.ext.asyncio import AsyncSession
-
-    session = AsyncSession(bind=db_conn, join_transaction_mode="create_savepoint")
-    counts = await run_deadline_watch(session, vn(2026, 12, 1, 9, 1))
-    await session.flush()
+    counts = await run_deadline_watch(db_conn, vn(2026, 12, 1, 9, 1))
     assert counts["supplements_expired"] >= 1
     d = (await client.get(f"/v1/dossiers/{code}", headers=auth(tok))).json()
     assert d["status"] == "resolved" and d["outcome"] == "rejected" and "bổ sung" in d["outcome_reason"]
 
 
 async def test_apology_moves_appointment_but_stays_late_against_the_original_date(
-    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection, monkeypatch: pytest.MonkeyPatch,
+    client: httpx.AsyncClient, make_token: Any, db_conn: Tx, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     clock = Clock(monkeypatch, vn(2026, 12, 3, 10, 0))  # after the due Thursday 09:00
     code = await new_dossier(db_conn, vn(2026, 11, 30, 9, 0))
@@ -183,14 +176,13 @@ async def test_apology_moves_appointment_but_stays_late_against_the_original_dat
     await act(client, tok, code, 2, action="start")
     clock.set(vn(2026, 12, 7, 9, 0))
     assert (await act(client, leader, code, 3, action="approve")).status_code == 200
-    timing = (await db_conn.execute(text(
-        "SELECT data->>'timing' FROM workflow.history WHERE dossier_code=:c AND action='approve'"), {"c": code})
-    ).scalar_one()
+    timing = await db_conn.fetchval(
+        "SELECT data->>'timing' FROM workflow.history WHERE dossier_code=$1 AND action='approve'", code)
     assert timing == "late"
 
 
 async def test_transfers_internal_and_external_with_callback(
-    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection,
+    client: httpx.AsyncClient, make_token: Any, db_conn: Tx,
 ) -> None:
     code = await new_dossier(db_conn, vn(2026, 11, 30, 9, 0))
     ward, dept = officer(make_token), officer(make_token, "canbo.so", PROVINCE)
@@ -217,27 +209,22 @@ async def test_transfers_internal_and_external_with_callback(
     d = (await client.get(f"/v1/dossiers/{code}", headers=auth(dept))).json()
     assert d["pending_transfer"] is None
     assert [h["action"] for h in d["timeline"]][-3:] == ["transfer", "transfer", "transfer_accepted"]
-    counted = (await db_conn.execute(text("SELECT count(*) FROM workflow.dossiers WHERE code LIKE :c"),
-                                     {"c": f"{code}%"})).scalar_one()
+    counted = await db_conn.fetchval("SELECT count(*) FROM workflow.dossiers WHERE code LIKE $1", f"{code}%")
     assert counted == 1  # the parts are linked records, the dossier is counted once
 
 
-async def test_history_is_append_only_in_the_database(db_conn: AsyncConnection) -> None:
+async def test_history_is_append_only_in_the_database(db_conn: Tx) -> None:
     code = await new_dossier(db_conn, vn(2026, 11, 30, 9, 0))
-    for sql in ("UPDATE workflow.history SET note = 'sửa' WHERE dossier_code = :c",
-                "DELETE FROM workflow.history WHERE dossier_code = :c"):
-        savepoint = await db_conn.begin_nested()
-        with pytest.raises(DBAPIError, match="append-only"):
-            await db_conn.execute(text(sql), {"c": code})
-        await savepoint.rollback()
-    savepoint = await db_conn.begin_nested()
-    with pytest.raises(DBAPIError, match="append-only"):
-        await db_conn.execute(text("TRUNCATE workflow.history"))
-    await savepoint.rollback()
+    for sql, args in (("UPDATE workflow.history SET note = 'sửa' WHERE dossier_code = $1", [code]),
+                      ("DELETE FROM workflow.history WHERE dossier_code = $1", [code]),
+                      ("TRUNCATE workflow.history", [])):
+        with pytest.raises(asyncpg.PostgresError, match="append-only"):
+            await db_conn.statement(sql, *args)  # its own savepoint: the test's transaction stays usable
+    assert await db_conn.fetchval("SELECT count(*) FROM workflow.history WHERE dossier_code = $1", code) == 1
 
 
 async def test_control_slip_json_and_pdf(
-    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection, monkeypatch: pytest.MonkeyPatch,
+    client: httpx.AsyncClient, make_token: Any, db_conn: Tx, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     clock = Clock(monkeypatch, vn(2026, 11, 30, 9, 10))
     code = await new_dossier(db_conn, vn(2026, 11, 30, 9, 0))

@@ -10,8 +10,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from services.dossier_workflow import jobs, service
-from services.dossier_workflow import repository as repo
+from services.dossier_workflow import jobs, outbox_repository, service
 from services.dossier_workflow.notifier import LogNotifier
 from shared.db import Database
 from shared.settings import Settings
@@ -23,31 +22,31 @@ async def test_racing_receipts_and_flushes_sync_each_dossier_once_and_send_each_
 ) -> None:
     sent_file = tmp_path / "sent.jsonl"
     monkeypatch.setattr(jobs, "_notifier", LogNotifier(sent_file))
-    monkeypatch.setattr(repo, "PORTAL_BATCH", 7)  # small batches: many flushes meet on the same rows
+    monkeypatch.setattr(outbox_repository, "PORTAL_BATCH", 7)  # small batches: many flushes meet on the same rows
     monkeypatch.setattr(jobs, "NOTIFICATION_BATCH", 5)
-    db = Database(settings.model_copy(update={"db_lean_pool_size": 12}))
+    db = Database(settings, pool_size=12)
 
     async def receive(i: int) -> str:
-        async with db.lean() as tx:
-            data = await received_job(tx, vn(2026, 11, 30, 9, 0) + timedelta(minutes=i))  # type: ignore[arg-type]
+        async with db.transaction() as tx:
+            data = await received_job(tx, vn(2026, 11, 30, 9, 0) + timedelta(minutes=i))
             assert await service.receive(tx, data)
         return str(data["code"])
 
     async def flush() -> None:
         for _ in range(6):
-            async with db.lean() as tx:
-                await jobs.on_portal_sync(tx, {})
-            async with db.lean() as tx:
-                await jobs.on_notification_flush(tx, {})
+            async with db.transaction() as tx:
+                await jobs.on_portal_sync(tx, [{}])
+            async with db.transaction() as tx:
+                await jobs.on_notification_flush(tx, [{}])
 
     try:
         done: list[Any] = await asyncio.gather(*(receive(i) for i in range(40)), *(flush() for _ in range(4)))
         codes = done[:40]
         for _ in range(12):  # what was committed after the racing flushes last looked
-            async with db.lean() as tx:
-                await jobs.on_portal_sync(tx, {})
-            async with db.lean() as tx:
-                await jobs.on_notification_flush(tx, {})
+            async with db.transaction() as tx:
+                await jobs.on_portal_sync(tx, [{}])
+            async with db.transaction() as tx:
+                await jobs.on_notification_flush(tx, [{}])
         conn = await asyncpg.connect(settings.asyncpg_dsn)
         try:
             synced = await conn.fetch(

@@ -12,27 +12,38 @@ from typing import Any
 import httpx
 import pytest
 from pypdf import PdfReader
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, create_async_engine
 
-from services.dossier_workflow import jobs, service
-from services.dossier_workflow import repository as repo
+from services.dossier_workflow import jobs, outbox_repository, service, stats_repository
 from services.dossier_workflow.app import create_app
 from services.dossier_workflow.schemas import ActionIn
 from shared.auth import Principal
+from shared.db import Database, Tx
+from shared.settings import Settings
 from tests.conftest import app_client_factory, auth
-from tests.workflow.helpers import CITIZEN, WARD, act, assert_problem, new_dossier, officer, received_job, vn
+from tests.workflow.helpers import (
+    CITIZEN,
+    WARD,
+    act,
+    assert_problem,
+    job_unit,
+    new_dossier,
+    officer,
+    received_job,
+    vn,
+)
 
 client = app_client_factory(create_app)
 
 
 async def test_two_officers_at_once_exactly_one_wins(
-    committed_client_factory: Any, make_token: Any, database_url: str,
+    committed_client_factory: Any, make_token: Any, settings: Settings,
 ) -> None:
-    engine = create_async_engine(database_url)
-    async with engine.begin() as conn:
-        code = await new_dossier(conn, vn(2026, 11, 30, 9, 0))
-    await engine.dispose()
+    db = Database(settings)
+    try:
+        async with db.transaction() as tx:
+            code = await new_dossier(tx, vn(2026, 11, 30, 9, 0))
+    finally:
+        await db.dispose()
     async with committed_client_factory(create_app) as c1, committed_client_factory(create_app) as c2:
         a, b = officer(make_token), officer(make_token, "canbo2.phuong")
         for _ in range(3):
@@ -49,77 +60,71 @@ async def test_two_officers_at_once_exactly_one_wins(
 
 
 async def test_postal_result_goes_out_once_and_delivery_marks_it_returned(
-    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection,
+    client: httpx.AsyncClient, make_token: Any, db_conn: Tx,
 ) -> None:
     code = await new_dossier(db_conn, vn(2026, 11, 30, 9, 0), delivery="postal")
     tok, leader = officer(make_token), officer(make_token, "lanhdao.phuong", role="supervisor")
     await act(client, tok, code, 1, action="start")
     assert (await act(client, leader, code, 2, action="approve")).status_code == 200
-    jobs_sql = text("SELECT convert_from(payload, 'UTF8')::jsonb->'data' FROM jobs.pgqueuer "
-                    "WHERE entrypoint = 'shipment.create_outbound' AND convert_from(payload, 'UTF8')::jsonb"
-                    "->'data'->>'code' = :c")
-    queued = (await db_conn.execute(jobs_sql, {"c": code})).scalars().all()
+    jobs_sql = ("SELECT convert_from(payload, 'UTF8')::jsonb->'data' FROM jobs.pgqueuer "
+                "WHERE entrypoint = 'shipment.create_outbound' AND convert_from(payload, 'UTF8')::jsonb"
+                "->'data'->>'code' = $1")
+    queued = [r[0] for r in await db_conn.fetch(jobs_sql, code)]
     assert len(queued) == 1 and queued[0]["ward_code"] == "00004" and queued[0]["recipient_name"] == "Nguyễn Văn An"
     assert_problem(await act(client, tok, code, 3, action="return_result", method="postal"), 422, "validation_error")
-    session = AsyncSession(bind=db_conn, join_transaction_mode="create_savepoint")
     for _ in range(2):  # delivered twice (at least once delivery): returned once
-        await jobs.on_result_delivered(session, {"code": code, "delivered_at": "2026-12-02T10:00:00+07:00",
-                                                 "shipment_id": 7})
-    await session.flush()
+        await jobs.on_result_delivered(db_conn, [{"code": code, "delivered_at": "2026-12-02T10:00:00+07:00",
+                                                  "shipment_id": 7}])
     d = (await client.get(f"/v1/dossiers/{code}", headers=auth(tok))).json()
     assert d["status"] == "returned" and d["timeline"][-1]["actor_role"] == "system"
     assert [h["action"] for h in d["timeline"]].count("return_result") == 1
 
 
 async def test_received_job_is_idempotent_and_supplemented_job_resumes_at_handover_time(
-    db_conn: AsyncConnection,
+    db_conn: Tx,
 ) -> None:
-    session = AsyncSession(bind=db_conn, join_transaction_mode="create_savepoint")
-    data = await received_job(session, vn(2026, 11, 30, 9, 0))
-    await jobs.on_received(session, data)
-    await jobs.on_received(session, data)
+    data = await received_job(db_conn, vn(2026, 11, 30, 9, 0))
+    await jobs.on_received(db_conn, [data])
+    await jobs.on_received(db_conn, [data])
     code = data["code"]
-    n = (await db_conn.execute(text("SELECT count(*) FROM workflow.history WHERE dossier_code=:c"), {"c": code}))
-    assert n.scalar_one() == 1
-    queued = (await db_conn.execute(text(
-        "SELECT count(*) FROM jobs.pgqueuer WHERE :c IN (convert_from(payload, 'UTF8')::jsonb->'data'->>"
-        "'code', convert_from(payload, 'UTF8')::jsonb->'data'->>'dossier_code')"), {"c": code})).scalar_one()
+    assert await db_conn.fetchval("SELECT count(*) FROM workflow.history WHERE dossier_code=$1", code) == 1
+    queued = await db_conn.fetchval(
+        "SELECT count(*) FROM jobs.pgqueuer WHERE $1 IN (convert_from(payload, 'UTF8')::jsonb->'data'->>"
+        "'code', convert_from(payload, 'UTF8')::jsonb->'data'->>'dossier_code')", code)
     assert queued == 0  # no job per dossier: the portal sync and the message go through outboxes
-    outbox = (await db_conn.execute(text(
-        "SELECT (SELECT count(*) FROM workflow.portal_outbox WHERE code=:c), "
-        "(SELECT count(*) FROM workflow.notification_outbox WHERE dossier_code=:c AND template='dossier_received')"),
-        {"c": code})).one()
-    assert tuple(outbox) == (1, 1)
+    outbox = await db_conn.fetchrow(
+        "SELECT (SELECT count(*) FROM workflow.portal_outbox WHERE code=$1), "
+        "(SELECT count(*) FROM workflow.notification_outbox WHERE dossier_code=$1 AND template='dossier_received')",
+        code)
+    assert outbox is not None and tuple(outbox) == (1, 1)
     epoch = "SELECT floor(extract(epoch FROM clock_timestamp()))::bigint"
-    first_second = (await db_conn.execute(text(epoch))).scalar_one()
-    others = [await received_job(session, vn(2026, 11, 30, 9, 5 + i)) for i in range(20)]
+    first_second = await db_conn.fetchval(epoch)
+    others = [await received_job(db_conn, vn(2026, 11, 30, 9, 5 + i)) for i in range(20)]
     for other in others:
-        await jobs.on_received(session, other)
-    last_second = (await db_conn.execute(text(epoch))).scalar_one()
+        await jobs.on_received(db_conn, [other])
+    last_second = await db_conn.fetchval(epoch)
     for entrypoint in ("portal.sync", "notification.flush"):  # one coalesced job a second, not one a dossier
-        coalesced = (await db_conn.execute(text(
-            "SELECT count(*) FROM jobs.pgqueuer WHERE entrypoint = :e AND status = 'queued' "
+        coalesced = await db_conn.fetchval(
+            "SELECT count(*) FROM jobs.pgqueuer WHERE entrypoint = $1 AND status = 'queued' "
             "AND CASE WHEN split_part(dedupe_key, ':', 2) ~ '^[0-9]+$' THEN split_part(dedupe_key, ':', 2)::bigint "
-            "END BETWEEN :a AND :b"),  # per-second keys (a full batch's follow-ups are keyed ...:more:a/b)
-            {"e": entrypoint, "a": first_second, "b": last_second}))
-        assert 1 <= coalesced.scalar_one() <= last_second - first_second + 1
-    await jobs.on_portal_sync(session, {})
-    await jobs.on_portal_sync(session, {})
-    outbox = (await db_conn.execute(text("SELECT count(*) FROM workflow.portal_outbox WHERE code=:c"), {"c": code}))
-    assert outbox.scalar_one() == 0
-    synced = (await db_conn.execute(text(
+            "END BETWEEN $2 AND $3",  # per-second keys (a full batch's follow-ups are keyed ...:more:a/b)
+            entrypoint, first_second, last_second)
+        assert 1 <= coalesced <= last_second - first_second + 1
+    await jobs.on_portal_sync(db_conn, [{}])
+    await jobs.on_portal_sync(db_conn, [{}])
+    assert await db_conn.fetchval("SELECT count(*) FROM workflow.portal_outbox WHERE code=$1", code) == 0
+    synced = await db_conn.fetchrow(
         "SELECT d.synced_at IS NOT NULL, (SELECT count(*) FROM workflow.history h WHERE h.dossier_code = d.code "
-        "AND h.action = 'portal_synced' AND h.to_status = 'received') FROM workflow.dossiers d WHERE d.code=:c"),
-        {"c": code})).one()
-    assert tuple(synced) == (True, 1)
-    d = await service.readable(session, code, Principal(subject="x", role="admin"))
-    await service.apply(session, d, Principal(subject="canbo.phuong", role="officer", agency_code=WARD),
+        "AND h.action = 'portal_synced' AND h.to_status = 'received') FROM workflow.dossiers d WHERE d.code=$1",
+        code)
+    assert synced is not None and tuple(synced) == (True, 1)
+    d = await service.readable(db_conn, code, Principal(subject="x", role="admin"))
+    await service.apply(db_conn, d, Principal(subject="canbo.phuong", role="officer", agency_code=WARD),
                         ActionIn(action="request_supplement", documents=["Tờ khai"]), vn(2026, 12, 1, 10, 0))
-    await jobs.on_supplemented(session, {"code": code, "supplemented_at": "2026-12-02T10:00:00+07:00"})
-    await jobs.on_supplemented(session, {"code": code, "supplemented_at": "2026-12-02T10:00:00+07:00"})
-    row = (await db_conn.execute(text("SELECT status, due_at FROM workflow.dossiers WHERE code=:c"),
-                                 {"c": code})).one()
-    assert row.status == "in_progress" and row.due_at == vn(2026, 12, 4, 9, 0)
+    await jobs.on_supplemented(db_conn, [{"code": code, "supplemented_at": "2026-12-02T10:00:00+07:00"}])
+    await jobs.on_supplemented(db_conn, [{"code": code, "supplemented_at": "2026-12-02T10:00:00+07:00"}])
+    row = await db_conn.fetchrow("SELECT status, due_at FROM workflow.dossiers WHERE code=$1", code)
+    assert row is not None and row["status"] == "in_progress" and row["due_at"] == vn(2026, 12, 4, 9, 0)
 
 
 HISTORY_COUNT = """
@@ -148,29 +153,28 @@ FROM workflow.stats_daily
 
 
 async def test_a_batch_of_received_jobs_enters_each_dossier_once_in_one_statement(
-    db_conn: AsyncConnection, client: httpx.AsyncClient, make_token: Any,
+    db_conn: Tx, client: httpx.AsyncClient, make_token: Any,
 ) -> None:
     """What the worker hands over after a burst: many payloads, one delivered twice, one already in."""
-    session = AsyncSession(bind=db_conn, join_transaction_mode="create_savepoint")
-    items = [await received_job(session, vn(2026, 11, 30, 9, i), phone=None if i == 3 else "0912345678",
+    items = [await received_job(db_conn, vn(2026, 11, 30, 9, i), phone=None if i == 3 else "0912345678",
                                 delivery="postal" if i % 2 else "counter") for i in range(12)]
-    assert await service.receive(session, items[0])  # entered before the batch: not entered again
+    assert await service.receive(db_conn, items[0])  # entered before the batch: not entered again
     batch = [*items, items[5]]  # at least once: the same job twice in one batch
-    before = (await db_conn.execute(text("SELECT coalesce(sum(received), 0) FROM workflow.stats_daily"))).scalar_one()
-    assert await service.receive_many(session, batch) == 11
-    assert await service.receive_many(session, batch) == 0
+    before = await db_conn.fetchval("SELECT coalesce(sum(received), 0) FROM workflow.stats_daily")
+    assert await service.receive_many(db_conn, batch) == 11
+    assert await service.receive_many(db_conn, batch) == 0
     codes = [d["code"] for d in items]
-    rows = (await db_conn.execute(text(
+    rows = await db_conn.fetch(
         "SELECT d.code, (SELECT count(*) FROM workflow.history h WHERE h.dossier_code = d.code), "
         "(SELECT count(*) FROM workflow.portal_outbox o WHERE o.code = d.code), "
         "(SELECT count(*) FROM workflow.notification_outbox n WHERE n.dossier_code = d.code), "
         "d.delivery_address->>'ward_code', d.step_due_at IS NOT NULL, d.due_at = d.original_due_at "
-        "FROM workflow.dossiers d WHERE d.code = ANY(:c) ORDER BY d.code"), {"c": codes})).all()
+        "FROM workflow.dossiers d WHERE d.code = ANY($1) ORDER BY d.code", codes)
     assert [r[0] for r in rows] == sorted(codes)
     by_code = {r[0]: tuple(r[1:]) for r in rows}
     for i, code in enumerate(codes):
         assert by_code[code] == (1, 1, 0 if i == 3 else 1, "00004" if i % 2 else None, True, True), (i, by_code[code])
-    after = (await db_conn.execute(text("SELECT coalesce(sum(received), 0) FROM workflow.stats_daily"))).scalar_one()
+    after = await db_conn.fetchval("SELECT coalesce(sum(received), 0) FROM workflow.stats_daily")
     assert after - before == 11  # the statement-level statistics trigger counts a batch once per dossier
     one = (await client.get(f"/v1/dossiers/{codes[7]}", headers=auth(officer(make_token)))).json()
     assert one["status"] == "received" and one["applicant_name"] == "Nguyễn Văn An"
@@ -178,18 +182,17 @@ async def test_a_batch_of_received_jobs_enters_each_dossier_once_in_one_statemen
 
 
 async def test_statistics_equal_a_count_over_the_history(
-    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection,
+    client: httpx.AsyncClient, make_token: Any, db_conn: Tx,
 ) -> None:
     rng = random.Random(7)
     tok, leader = officer(make_token), officer(make_token, "lanhdao.phuong", role="supervisor")
     citizen = make_token("citizen", subject=CITIZEN)
-    session = AsyncSession(bind=db_conn, join_transaction_mode="create_savepoint")
     for i in range(40):
         received = vn(2026, 11, 2, 8, 0) + timedelta(days=rng.randrange(28), minutes=rng.randrange(480))
         code = await new_dossier(db_conn, received, channel=rng.choice(["counter", "online", "postal"]),
                                  delivery=rng.choice(["counter", "electronic"]))
         if i % 3 == 0:
-            await jobs.on_portal_sync(session, {"code": code})
+            await jobs.on_portal_sync(db_conn, [{"code": code}])
         plan = rng.choice([[], ["start"], ["start", "approve"], ["reject"], ["start", "approve", "return_result"],
                            ["withdraw"]])
         for version, action in enumerate(plan, start=1):
@@ -199,16 +202,13 @@ async def test_statistics_equal_a_count_over_the_history(
         if plan and plan[-1] == "return_result":
             assert (await client.post(f"/v1/dossiers/{code}/rating", json={"score": rng.randint(1, 5)},
                                       headers=auth(citizen))).status_code == 201
-    await session.flush()
-    synced = (await db_conn.execute(text("SELECT code FROM workflow.dossiers WHERE synced_at IS NOT NULL LIMIT 1"))
-              ).scalar_one()
+    synced = await db_conn.fetchval("SELECT code FROM workflow.dossiers WHERE synced_at IS NOT NULL LIMIT 1")
     assert (await client.get(f"/v1/dossiers/{synced}", headers=auth(tok))).json()["synced_at"] is not None
-    by_history = {tuple(r[:5]): tuple(r[5:]) for r in await db_conn.execute(text(HISTORY_COUNT))}
-    by_aggregate = {tuple(r[:5]): tuple(r[5:]) for r in await db_conn.execute(text(AGGREGATE))}
+    by_history = {tuple(r[:5]): tuple(r[5:]) for r in await db_conn.fetch(HISTORY_COUNT)}
+    by_aggregate = {tuple(r[:5]): tuple(r[5:]) for r in await db_conn.fetch(AGGREGATE)}
     assert by_history == by_aggregate and sum(v[0] for v in by_history.values()) >= 40
-    await repo.rebuild_stats(session)  # the operators' rebuild gives the same table as the trigger
-    await session.flush()
-    assert {tuple(r[:5]): tuple(r[5:]) for r in await db_conn.execute(text(AGGREGATE))} == by_aggregate
+    await stats_repository.rebuild_stats(db_conn)  # the operators' rebuild gives the same table as the trigger
+    assert {tuple(r[:5]): tuple(r[5:]) for r in await db_conn.fetch(AGGREGATE)} == by_aggregate
     figures = (await client.get("/v1/stats", params={"from": "2026-11-01", "to": "2026-12-31"},
                                 headers=auth(leader))).json()[0]
     mine = [v for k, v in by_history.items() if k[0] == WARD and date(2026, 11, 1) <= k[1] <= date(2026, 12, 31)]
@@ -226,7 +226,7 @@ async def test_statistics_equal_a_count_over_the_history(
 
 
 async def test_worklist_filters_search_without_accents_and_pages_by_key(
-    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection,
+    client: httpx.AsyncClient, make_token: Any, db_conn: Tx,
 ) -> None:
     marker = uuid.uuid4().hex[:6]
     codes = [await new_dossier(db_conn, vn(2026, 11, 2, 8, 0) + timedelta(hours=i), name=f"Trần Thị Ánh {marker}")
@@ -257,7 +257,7 @@ async def test_worklist_filters_search_without_accents_and_pages_by_key(
 
 
 async def test_public_tracking_reveals_nothing_personal_and_is_rate_limited(
-    client: httpx.AsyncClient, db_conn: AsyncConnection,
+    client: httpx.AsyncClient, db_conn: Tx,
 ) -> None:
     code = await new_dossier(db_conn, vn(2026, 11, 30, 9, 0), phone="0987654321")
     r = await client.get(f"/v1/public/dossiers/{code}", params={"phone_last4": "4321"})
@@ -273,7 +273,7 @@ async def test_public_tracking_reveals_nothing_personal_and_is_rate_limited(
     assert 429 in statuses
 
 
-async def test_rating_once_after_return(client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection) -> None:
+async def test_rating_once_after_return(client: httpx.AsyncClient, make_token: Any, db_conn: Tx) -> None:
     code = await new_dossier(db_conn, vn(2026, 11, 30, 9, 0))
     citizen = auth(make_token("citizen", subject=CITIZEN))
     assert_problem(await client.post(f"/v1/dossiers/{code}/rating", json={"score": 5}, headers=citizen),
@@ -293,7 +293,7 @@ async def test_rating_once_after_return(client: httpx.AsyncClient, make_token: A
 
 
 @pytest.mark.parametrize("who", ["citizen", "officer"])
-async def test_withdraw_form_05(client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection,
+async def test_withdraw_form_05(client: httpx.AsyncClient, make_token: Any, db_conn: Tx,
                                 who: str) -> None:
     code = await new_dossier(db_conn, vn(2026, 11, 30, 9, 0))
     tok = make_token("citizen", subject=CITIZEN) if who == "citizen" else officer(make_token)
@@ -306,7 +306,7 @@ async def test_withdraw_form_05(client: httpx.AsyncClient, make_token: Any, db_c
 
 
 async def test_a_retried_action_with_the_same_key_is_replayed_not_repeated(
-    client: httpx.AsyncClient, make_token: Any, db_conn: AsyncConnection,
+    client: httpx.AsyncClient, make_token: Any, db_conn: Tx,
 ) -> None:
     code = await new_dossier(db_conn, vn(2026, 11, 30, 9, 0))
     headers = auth(officer(make_token), **{"If-Match": '"1"', "Idempotency-Key": uuid.uuid4().hex})
@@ -314,50 +314,46 @@ async def test_a_retried_action_with_the_same_key_is_replayed_not_repeated(
     again = await client.post(f"/v1/dossiers/{code}/actions", json={"action": "start"}, headers=headers)
     assert first.status_code == again.status_code == 200 and again.headers.get("idempotent-replayed") == "true"
     assert again.json() == first.json()
-    n = (await db_conn.execute(text("SELECT count(*) FROM workflow.history WHERE dossier_code=:c AND action='start'"),
-                               {"c": code})).scalar_one()
+    n = await db_conn.fetchval("SELECT count(*) FROM workflow.history WHERE dossier_code=$1 AND action='start'", code)
     assert n == 1
 
 
-async def test_deadline_watch_marks_overdue_and_warns_supervisors_once(db_conn: AsyncConnection) -> None:
+async def test_deadline_watch_marks_overdue_and_warns_supervisors_once(db_conn: Tx) -> None:
     late = await new_dossier(db_conn, vn(2026, 11, 30, 9, 0))  # due Thursday 3 Dec 09:00
     soon = await new_dossier(db_conn, vn(2026, 12, 1, 9, 0))  # due Friday 4 Dec 09:00
     far = await new_dossier(db_conn, vn(2026, 12, 3, 9, 0))  # due Tuesday 8 Dec 09:00
-    session = AsyncSession(bind=db_conn, join_transaction_mode="create_savepoint")
     now = vn(2026, 12, 3, 10, 0)
-    await jobs.run_deadline_watch(session, now)
-    await jobs.run_deadline_watch(session, now)  # a second tick warns nobody again
-    await session.flush()
-    flags = dict((await db_conn.execute(text(
+    await jobs.run_deadline_watch(db_conn, now)
+    await jobs.run_deadline_watch(db_conn, now)  # a second tick warns nobody again
+    flags = {r[0]: r[1] for r in await db_conn.fetch(
         "SELECT code, (overdue_marked_at IS NOT NULL)::text || '/' || (due_soon_warned_at IS NOT NULL)::text "
-        "FROM workflow.dossiers WHERE code IN (:a, :b, :c)"), {"a": late, "b": soon, "c": far})).all())
+        "FROM workflow.dossiers WHERE code IN ($1, $2, $3)", late, soon, far)}
     assert flags == {late: "true/false", soon: "false/true", far: "false/false"}
-    warnings = [dict(r._mapping) for r in await db_conn.execute(text(
+    warnings = [dict(r) for r in await db_conn.fetch(
         "SELECT template, recipient AS to, params FROM workflow.notification_outbox "
-        "WHERE template LIKE 'supervisor_%'"))]
+        "WHERE template LIKE 'supervisor_%'")]
     overdue = [w for w in warnings if w["template"] == "supervisor_overdue" and late in w["params"]["codes"]]
     due_soon = [w for w in warnings if w["template"] == "supervisor_due_soon" and soon in w["params"]["codes"]]
     assert len(overdue) == 1 and len(due_soon) == 1 and overdue[0]["to"] == f"lanh-dao@{WARD}"
 
 
 async def test_notifications_go_through_the_adapter_once_per_key(
-    db_conn: AsyncConnection, tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+    db_conn: Tx, tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from services.dossier_workflow.notifier import LogNotifier
 
     outbox = tmp_path / "outbox.jsonl"
     monkeypatch.setattr(jobs, "_notifier", LogNotifier(outbox))
-    session = AsyncSession(bind=db_conn, join_transaction_mode="create_savepoint")
     message = {"channel": "sms", "to": "0912345678", "template": "result_ready", "dossier_code": "X-1",
                "params": {"code": "X-1", "procedure": "Khai sinh", "outcome": "approved"}, "key": uuid.uuid4().hex}
-    await jobs.on_notification(session, message)
-    await jobs.on_notification(session, message)  # delivered twice by the queue: sent once
+    await jobs.on_notification(db_conn, [message])
+    await jobs.on_notification(db_conn, [message])  # delivered twice by the queue: sent once
     lines = outbox.read_text(encoding="utf-8").splitlines()
     assert len(lines) == 1 and "X-1" in lines[0] and "0912345678" in lines[0]
 
 
 async def test_a_failing_provider_leaves_the_notification_unrecorded_for_a_retry(
-    db_conn: AsyncConnection, monkeypatch: pytest.MonkeyPatch,
+    db_conn: Tx, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     class Down:
         async def send(self, message: Any) -> None:
@@ -365,17 +361,15 @@ async def test_a_failing_provider_leaves_the_notification_unrecorded_for_a_retry
 
     monkeypatch.setattr(jobs, "_notifier", Down())
     key = uuid.uuid4().hex
-    session = AsyncSession(bind=db_conn, join_transaction_mode="create_savepoint")
     with pytest.raises(ConnectionError):
-        async with session.begin():  # as the worker runs a job: the transaction rolls back on the error
-            await jobs.on_notification(session, {"channel": "sms", "to": "0912345678", "template": "apology",
-                                                 "params": {}, "key": key})
-    n = (await db_conn.execute(text("SELECT count(*) FROM workflow.notifications WHERE dedupe_key=:k"), {"k": key}))
-    assert n.scalar_one() == 0
+        async with job_unit(db_conn) as tx:  # as the worker runs a job: the transaction rolls back on the error
+            await jobs.on_notification(tx, [{"channel": "sms", "to": "0912345678", "template": "apology",
+                                              "params": {}, "key": key}])
+    assert await db_conn.fetchval("SELECT count(*) FROM workflow.notifications WHERE dedupe_key=$1", key) == 0
 
 
 async def test_the_outbox_flush_sends_each_message_once_and_hands_a_refused_one_to_its_own_job(
-    db_conn: AsyncConnection, tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+    db_conn: Tx, tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from services.dossier_workflow.notifier import LogNotifier, Message
 
@@ -388,60 +382,56 @@ async def test_the_outbox_flush_sends_each_message_once_and_hands_a_refused_one_
             await super().send(message)
 
     monkeypatch.setattr(jobs, "_notifier", RefusesOneNumber(sent_file))
-    session = AsyncSession(bind=db_conn, join_transaction_mode="create_savepoint")
-    await db_conn.execute(text("DELETE FROM workflow.notification_outbox"))
+    await db_conn.execute("DELETE FROM workflow.notification_outbox")
     tag = uuid.uuid4().hex[:8]
     for i, to in enumerate(["0912345678", "0900000000", "0987654321"]):
         message = {"channel": "sms", "to": to, "template": "result_ready", "dossier_code": f"X-{tag}-{i}",
                    "params": {"code": f"X-{tag}-{i}", "procedure": "Khai sinh", "outcome": "approved"},
                    "key": f"{tag}:{i}"}
-        await repo.queue_notification(session, message)
-        await repo.queue_notification(session, message)  # queued twice under one key: kept once
-    await jobs.on_notification_flush(session, {})
-    await jobs.on_notification_flush(session, {})  # the outbox is empty now: nothing sent again
+        await outbox_repository.queue_notification(db_conn, message)
+        await outbox_repository.queue_notification(db_conn, message)  # queued twice under one key: kept once
+    await jobs.on_notification_flush(db_conn, [{}])
+    await jobs.on_notification_flush(db_conn, [{}])  # the outbox is empty now: nothing sent again
     lines = sent_file.read_text(encoding="utf-8").splitlines()
     assert len(lines) == 2 and all(tag in line for line in lines) and "0900000000" not in "".join(lines)
-    left = (await db_conn.execute(text("SELECT count(*) FROM workflow.notification_outbox"))).scalar_one()
-    recorded = (await db_conn.execute(text(
-        "SELECT dedupe_key FROM workflow.notifications WHERE dedupe_key LIKE :t ORDER BY 1"), {"t": f"{tag}:%"})
-    ).scalars().all()
-    retried = (await db_conn.execute(text(
+    left = await db_conn.fetchval("SELECT count(*) FROM workflow.notification_outbox")
+    recorded = [r[0] for r in await db_conn.fetch(
+        "SELECT dedupe_key FROM workflow.notifications WHERE dedupe_key LIKE $1 ORDER BY 1", f"{tag}:%")]
+    retried = [r[0] for r in await db_conn.fetch(
         "SELECT convert_from(payload, 'UTF8')::jsonb->'data'->>'key' FROM jobs.pgqueuer "
-        "WHERE entrypoint = 'notification.send' AND convert_from(payload, 'UTF8')::jsonb->'data'->>'key' LIKE :t"),
-        {"t": f"{tag}:%"})).scalars().all()
+        "WHERE entrypoint = 'notification.send' AND convert_from(payload, 'UTF8')::jsonb->'data'->>'key' LIKE $1",
+        f"{tag}:%")]
     assert left == 0 and recorded == [f"{tag}:0", f"{tag}:2"] and retried == [f"{tag}:1"]
 
 
 async def test_a_full_notification_batch_queues_the_next_flush_at_once_and_chains_merge(
-    db_conn: AsyncConnection, tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+    db_conn: Tx, tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from services.dossier_workflow.notifier import LogNotifier
 
     monkeypatch.setattr(jobs, "_notifier", LogNotifier(tmp_path / "sent.jsonl"))
     monkeypatch.setattr(jobs, "NOTIFICATION_BATCH", 2)
-    session = AsyncSession(bind=db_conn, join_transaction_mode="create_savepoint")
-    await db_conn.execute(text("DELETE FROM workflow.notification_outbox"))
-    await db_conn.execute(text("DELETE FROM jobs.pgqueuer WHERE entrypoint = 'notification.flush'"))
+    await db_conn.execute("DELETE FROM workflow.notification_outbox")
+    await db_conn.execute("DELETE FROM jobs.pgqueuer WHERE entrypoint = 'notification.flush'")
     tag = uuid.uuid4().hex[:8]
     for i in range(7):
-        await repo.queue_notification(session, {
+        await outbox_repository.queue_notification(db_conn, {
             "channel": "sms", "to": "0912345678", "template": "result_ready", "dossier_code": f"X-{tag}-{i}",
             "params": {"code": f"X-{tag}-{i}"}, "key": f"{tag}:{i}"})
-    await db_conn.execute(text("DELETE FROM jobs.pgqueuer WHERE entrypoint = 'notification.flush'"))
+    await db_conn.execute("DELETE FROM jobs.pgqueuer WHERE entrypoint = 'notification.flush'")
 
     async def follow_ups() -> list[tuple[str, bool]]:
-        rows = (await db_conn.execute(text(
+        rows = await db_conn.fetch(
             "SELECT dedupe_key, execute_after <= now() AS due FROM jobs.pgqueuer "
-            "WHERE entrypoint = 'notification.flush' ORDER BY id"))).all()
+            "WHERE entrypoint = 'notification.flush' ORDER BY id")
         return [(r[0], r[1]) for r in rows]
 
-    await jobs.on_notification_flush(session, {})  # a per-second flush: full batch -> chain "a", due now
+    await jobs.on_notification_flush(db_conn, [{}])  # a per-second flush: full batch -> chain "a", due now
     assert await follow_ups() == [("notification.flush:more:a", True)]
-    await jobs.on_notification_flush(session, {"chain": "a"})  # the follow-up runs: full -> "b"
+    await jobs.on_notification_flush(db_conn, [{"chain": "a"}])  # the follow-up runs: full -> "b"
     assert await follow_ups() == [("notification.flush:more:a", True), ("notification.flush:more:b", True)]
-    await jobs.on_notification_flush(session, {"chain": "a"})  # another "a" chain meets the queued "b": merges
+    await jobs.on_notification_flush(db_conn, [{"chain": "a"}])  # another "a" chain meets the queued "b": merges
     assert [k for k, _ in await follow_ups()].count("notification.flush:more:b") == 1
-    await jobs.on_notification_flush(session, {"chain": "b"})  # 1 message left: not full, no follow-up
+    await jobs.on_notification_flush(db_conn, [{"chain": "b"}])  # 1 message left: not full, no follow-up
     assert len(await follow_ups()) == 2
-    left = (await db_conn.execute(text("SELECT count(*) FROM workflow.notification_outbox"))).scalar_one()
-    assert left == 0
+    assert await db_conn.fetchval("SELECT count(*) FROM workflow.notification_outbox") == 0

@@ -1,0 +1,1 @@
+"""Rules of the queue service, by domain (never commits; all SQL in `repository`)."""

@@ -12,4 +12,4 @@ COPY alembic.ini ./
 RUN pip install . && useradd --system --uid 10001 motcua && mkdir -p /data/files && chown motcua /data/files
 USER motcua
 EXPOSE 8000
-CMD ["uvicorn", "--factory", "gateway.app:create_app", "--host", "0.0.0.0", "--port", "8000", "--http", "gateway.fast:GatewayProtocol"]
+CMD ["uvicorn", "--factory", "gateway.app:create_app", "--host", "0.0.0.0", "--port", "8000"]

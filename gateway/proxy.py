@@ -8,8 +8,9 @@ deadline covering connect, send and answer (504), with problems for upstream fau
   characters on the wire and `%3F` stays in the path; raw bytes beyond ASCII are percent-encoded
   and the service answers its own 404. A target with a control character (raw or encoded), a
   space or a `#` is refused.
-- A request that may have reached the service is never sent twice: aiohttp re-sends a request
-  once when a kept-alive connection drops, which the proxy allows only for safe methods.
+- A request is sent at most once: aiohttp would re-send a GET, HEAD, OPTIONS, PUT or DELETE once
+  when its kept-alive connection drops before the answer (`send_once` stops that), and a request
+  that may have reached the service is never sent again; the caller gets a 502.
 - A kept-alive connection that received bytes while idle is closed, never reused (see
   `IdleCheckedConnector`).
 - Answers up to `BUFFER_LIMIT` bytes are read whole and sent with their length; longer or
@@ -59,7 +60,6 @@ RESPONSE_DROP = frozenset({
     b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"transfer-encoding",
     b"upgrade", b"content-length", b"server", b"date", b"x-request-id",
 })
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 NO_BODY_STATUSES = frozenset({204, 304})
 
 BUFFER_LIMIT = 1024 * 1024  # answers up to this size are read whole; longer ones are streamed
@@ -91,7 +91,8 @@ class UpstreamDropped(aiohttp.ClientError):
 
 
 async def send_once(req: ClientRequest, handler: aiohttp.ClientHandlerType) -> ClientResponse:
-    """Client middleware for unsafe methods: a dropped connection is an error, never a re-send."""
+    """Client middleware: a connection dropped before the answer is an error, never a re-send
+    (aiohttp re-sends only on these two errors and stops at any other `ClientError`)."""
     try:
         return await handler(req)
     except aiohttp.ClientConnectorError:
@@ -99,8 +100,6 @@ async def send_once(req: ClientRequest, handler: aiohttp.ClientHandlerType) -> C
     except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
         raise UpstreamDropped(str(exc)) from exc
 
-
-SEND_ONCE = (send_once,)
 
 
 def route(raw_path: bytes) -> tuple[str, bytes] | None:
@@ -209,7 +208,7 @@ class Proxy:
         self.session = aiohttp.ClientSession(
             connector=connector, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar(),
             skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
-            timeout=self.timeout, trust_env=False,
+            timeout=self.timeout, trust_env=False, middlewares=(send_once,),
         )
 
     async def stop(self) -> None:
@@ -292,7 +291,6 @@ class Proxy:
         try:
             async with self.session.request(
                 method, url, headers=headers, data=body, allow_redirects=False,
-                middlewares=None if method in SAFE_METHODS else SEND_ONCE,
             ) as resp:
                 status = resp.status
                 out = answer_headers(resp.raw_headers, request_id)
@@ -331,7 +329,7 @@ class Proxy:
             async with asyncio.timeout(self.deadline):
                 resp = await self.session.request(
                     method, url, headers=headers, data=body, allow_redirects=False,
-                    timeout=self.stream_timeout, middlewares=None if method in SAFE_METHODS else SEND_ONCE)
+                    timeout=self.stream_timeout)
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise upstream_problem(service, exc) from exc
         try:

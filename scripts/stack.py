@@ -78,28 +78,18 @@ class Stack:
 
     @staticmethod
     def server_args(target: str, port: int, workers: int = 1) -> list[str]:
-        """Granian (a Rust HTTP server) where installed: measured faster than uvicorn here."""
-        if os.environ.get("MOTCUA_SERVER", "uvicorn") == "granian":
-            try:
-                import granian  # noqa: F401
-
-                return ["-m", "granian", "--interface", "asgi", "--factory", target, "--host",
-                        "127.0.0.1", "--port", str(port), "--workers", str(workers), "--loop",
-                        "uvloop", "--http", "1", "--no-access-log", "--log-level", "warning"]
-            except ImportError:
-                pass
+        """The command line that serves an ASGI app factory (every process, the gateway included)."""
         return Stack.uvicorn_args(target, port, workers)
 
     @staticmethod
     def uvicorn_args(target: str, port: int, workers: int = 1) -> list[str]:
+        """Plain uvicorn: uvloop and httptools when installed (uvicorn[standard]), else its defaults."""
         args = ["-m", "uvicorn", "--factory", target, "--host", "127.0.0.1", "--port", str(port),
                 "--no-access-log", "--log-level", "warning", "--timeout-graceful-shutdown", "3"]
         try:
             import uvloop  # noqa: F401
 
-            # The gateway's protocol is uvicorn's httptools one with a shortcut for proxied requests.
-            http = "gateway.fast:GatewayProtocol" if target.startswith("gateway.") else "httptools"
-            args += ["--loop", "uvloop", "--http", http]
+            args += ["--loop", "uvloop", "--http", "httptools"]
         except ImportError:
             pass
         if workers > 1:

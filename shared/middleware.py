@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import time
 from typing import Any
 
@@ -36,8 +37,12 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
+
+
 def valid_request_id(value: str | None) -> bool:
-    return bool(value) and len(value or "") <= 128 and (value or "").isprintable()
+    """A caller's id is kept when it is 1-128 visible ASCII characters (it is echoed in headers and logs)."""
+    return value is not None and _REQUEST_ID.fullmatch(value) is not None
 
 
 class RequestContextMiddleware:

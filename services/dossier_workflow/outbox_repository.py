@@ -66,10 +66,9 @@ async def receive_dossiers(tx: Tx, entries: Sequence[Entry]) -> int:
     """Dossiers with their first history rows and their places in the portal and notification outboxes,
     in ONE statement (`tx.statement`); how many were new (the others were there already).
 
-    With no transaction open it commits on its own, so the locks it takes (the day's statistics rows
-    above all, which every dossier of an agency and procedure updates) last for its execution only.
-    When a calendar read on a cache miss opened the job's transaction, it joins it and commits with
-    the job, right after. Rows go in code order: two batches that share a dossier lock in one order.
+    It commits on its own (the reads before it, cached or not, open no transaction), so the locks it
+    takes (the day's statistics rows above all, which every dossier of an agency and procedure updates)
+    last for its execution only. Rows go in code order: two batches that share a dossier lock in one order.
     """
     ordered = sorted({row["code"]: (row, first, message) for row, first, message in entries}.values(),
                      key=lambda entry: entry[0]["code"])

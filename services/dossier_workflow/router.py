@@ -42,6 +42,9 @@ PROBLEMS = {
 }
 ETAG_HEADER = {"ETag": {"description": 'phiên bản hồ sơ / the dossier\'s version, e.g. "3"',
                         "schema": {"type": "string"}}}
+ACTION_HEADERS = {**ETAG_HEADER, "Idempotent-Replayed": {
+    "description": "true: câu trả lời đã lưu cho cùng Idempotency-Key / the answer kept for this Idempotency-Key",
+    "schema": {"type": "string"}}}
 
 
 def problems(*statuses: int, notes: dict[int, str] | None = None) -> dict[int | str, dict[str, Any]]:
@@ -60,7 +63,8 @@ def now() -> datetime:
 
 
 @router.get("/dossiers/{code}", response_model=DossierOut, summary="Hồ sơ: trạng thái, hạn, lịch sử / a dossier",
-            responses={200: {"headers": ETAG_HEADER}, **problems(401, 404, 503)})
+            responses={200: {"description": "Hồ sơ; ETag là phiên bản / the dossier; ETag is its version",
+                             "headers": ETAG_HEADER}, **problems(401, 404, 422, 503)})
 async def get_dossier(code: str, principal: CurrentPrincipal, tx: TxDep) -> Response:
     """The hot read: one statement with no BEGIN, serialised once (the shape is DossierOut)."""
     d = await service.read_for(tx, code, principal, now())
@@ -71,8 +75,8 @@ async def get_dossier(code: str, principal: CurrentPrincipal, tx: TxDep) -> Resp
     "/dossiers/{code}/actions", response_model=DossierOut,
     summary='Thao tác trên hồ sơ (If-Match: "<phiên bản>") / act on a dossier',
     responses={
-        200: {"headers": ETAG_HEADER},
-        202: {"model": DossierOut, "headers": ETAG_HEADER,
+        200: {"description": "Hồ sơ sau thao tác / the dossier after the action", "headers": ACTION_HEADERS},
+        202: {"model": DossierOut, "headers": ACTION_HEADERS,
               "description": "Đã gửi liên thông tới hệ thống ngoài, chờ trả lời / transfer to an outside system, "
                              "answered later"},
         **problems(400, 401, 403, 404, 409, 412, 422, 428, 503, notes={
@@ -116,7 +120,7 @@ async def worklist(
 
 
 @router.get("/dossiers/{code}/control-slip", summary="Phiếu kiểm soát quá trình giải quyết (mẫu 06), JSON hoặc PDF",
-            responses={200: {"content": {"application/json": {}, "application/pdf": {}}}, **problems(401, 404)})
+            responses={200: {"content": {"application/json": {}, "application/pdf": {}}}, **problems(401, 404, 422)})
 async def control_slip(code: str, request: Request, tx: TxDep, principal: CurrentPrincipal) -> Any:
     d = await service.readable(tx, code, principal)
     slip = await slips.control_slip(tx, d)
@@ -128,7 +132,7 @@ async def control_slip(code: str, request: Request, tx: TxDep, principal: Curren
 
 @router.get("/dossiers/{code}/apology", response_class=Response,
             summary="Văn bản xin lỗi và hẹn lại ngày trả kết quả (mẫu 04), PDF",
-            responses={200: {"content": {"application/pdf": {}}}, **problems(401, 404)})
+            responses={200: {"content": {"application/pdf": {}}}, **problems(401, 404, 422)})
 async def apology(code: str, tx: TxDep, principal: CurrentPrincipal) -> Response:
     d = await service.readable(tx, code, principal)
     return Response(await slips.apology_pdf(tx, d), media_type="application/pdf",
@@ -137,7 +141,7 @@ async def apology(code: str, tx: TxDep, principal: CurrentPrincipal) -> Response
 
 @router.get("/dossiers/{code}/withdrawal-notice", response_class=Response,
             summary="Thông báo dừng giải quyết hồ sơ (mẫu 05), PDF",
-            responses={200: {"content": {"application/pdf": {}}}, **problems(401, 404, 409)})
+            responses={200: {"content": {"application/pdf": {}}}, **problems(401, 404, 409, 422)})
 async def withdrawal_notice(code: str, tx: TxDep, principal: CurrentPrincipal) -> Response:
     d = await service.readable(tx, code, principal)
     return Response(await slips.withdrawal_pdf(tx, d), media_type="application/pdf",
@@ -145,13 +149,13 @@ async def withdrawal_notice(code: str, tx: TxDep, principal: CurrentPrincipal) -
 
 
 @router.post("/dossiers/{code}/rating", status_code=201, summary="Đánh giá mức độ hài lòng (1–5), một lần",
-             responses=problems(401, 404, 409, 422))
+             responses=problems(400, 401, 404, 409, 422))
 async def rate(code: str, body: RatingIn, tx: TxDep, principal: CurrentPrincipal) -> dict[str, Any]:
     return await service.rate(tx, code, principal, body.score, body.comment, now())
 
 
 @router.post("/transfers/{transfer_id}/callback", summary="Hệ thống ngoài trả lời liên thông / transfer callback",
-             responses=problems(401, 403, 404, 409, 422))
+             responses=problems(400, 401, 403, 404, 409, 422))
 async def transfer_callback(
     transfer_id: int, body: TransferCallbackIn, tx: TxDep,
     principal: Principal = Depends(require_roles("gov_system")),

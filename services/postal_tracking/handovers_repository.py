@@ -13,7 +13,7 @@ from shared.db import Tx
 # The partial unique index (one open handover per shipment) skips a shipment a racing handover took.
 INSERT_ITEMS_SQL = (
     "INSERT INTO postal.handover_items (handover_id, shipment_id, position, is_open) "
-    "SELECT $1, shipment_id, position, true FROM unnest($2::uuid[]) WITH ORDINALITY AS i(shipment_id, position) "
+    "SELECT $1::uuid, shipment_id, position, true FROM unnest($2::uuid[]) WITH ORDINALITY AS i(shipment_id, position) "
     "ON CONFLICT (shipment_id) WHERE is_open DO NOTHING"
 )
 

@@ -12,6 +12,7 @@ import pytest
 
 from scripts.stack import ROOT, Stack, free_port
 from tests.conftest import client_token, login
+from tests.gateway.fakes import raw_get
 
 pytestmark = pytest.mark.e2e
 
@@ -87,6 +88,50 @@ async def test_gateway_refuses_bad_tokens_and_bad_requests(stack: Stack, make_to
         big = b"x" * (21 * 1024 * 1024)
         problem(await c.post("/api/intake/v1/dossiers", content=big, headers=h), 413, "payload_too_large")
         problem(await c.get("/api/workflow/v1/admin/jobs/failed", headers=h), 403, "forbidden")
+
+
+async def test_smuggling_through_the_gateway_gets_400_or_the_callers_own_answer(stack: Stack) -> None:
+    """The reproduction from issue 19: a citizen's path carrying a second request for a dossier."""
+    citizen = await login(stack.gateway_url, "congdan", "demo-citizen")
+    officer = await login(stack.gateway_url, "canbo.phuong", "demo-officer")
+    smuggled = (b"/api/intake/v1/ping%20HTTP/1.1%0d%0aHost:%20intake%0d%0a%0d%0a"
+                b"GET%20/v1/dossiers?limit=1%20HTTP/1.1%0d%0aX-Forwarded-For:%201.2.3.4%0d%0a")
+    for _ in range(3):
+        answer = await raw_get(stack.gateway_url, smuggled, f"Authorization: Bearer {citizen}\r\n".encode())
+        assert answer.status == 400 and answer.header(b"content-type") == b"application/problem+json"
+    async with httpx.AsyncClient(base_url=stack.gateway_url) as c:
+        for _ in range(10):  # the next callers, on whatever pooled connection: their own answers
+            r = await c.get("/api/intake/v1/ping", headers={"Authorization": f"Bearer {officer}"})
+            assert r.status_code == 200 and r.json()["subject"] == "canbo.phuong", r.text
+
+
+@pytest.mark.parametrize("path", [
+    "/api/intake/v1/procedures/%C4%90",
+    "/api/intake/v1/procedures/%C4%90%E1%BB%85/x",
+    "/api/intake/v1/procedures%3Fq=khai",
+    "/api/intake/v1/agencies/%25%32%35",
+    "/api/intake/v1/procedures/%FF%FE",
+    "/api/intake/v1/procedures/..%2F..%2Fadmin",
+    "/api/workflow/v1/public/%F0%9F%98%80",
+    "/api/queue/v1/offices/%C4%90/board",
+    "/queue/board/%C4%90",
+])
+async def test_odd_path_characters_never_give_a_5xx(stack: Stack, path: str) -> None:
+    async with httpx.AsyncClient(base_url=stack.gateway_url) as c:
+        r = await c.get(path)
+    assert r.status_code < 500, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    if path.startswith("/api/intake/v1/procedures"):  # never the list of procedures; 401 off the public routes
+        assert r.status_code in (401, 404)
+
+
+async def test_board_stream_through_the_gateway(stack: Stack) -> None:
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=10) as c, c.stream(
+            "GET", "/api/queue/v1/offices/PBD/board/stream") as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        async for line in r.aiter_lines():
+            if line.startswith("data:"):
+                break
 
 
 async def test_cors_preflight_for_the_mobile_app(stack: Stack) -> None:

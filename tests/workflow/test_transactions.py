@@ -1,4 +1,4 @@
-"""The one-statement paths open no transaction, even when a cache misses; an action is one transaction."""
+"""The one-statement paths open no transaction, even when the caches miss; an action is one transaction."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ import pytest
 
 from services.dossier_workflow import service
 from services.dossier_workflow.app import create_app
+from shared.calendars import forget_calendars
 from shared.db import Database
 from shared.settings import Settings
 from tests.conftest import auth
 from tests.workflow.helpers import act, officer, received_job, vn
 
 
-async def test_read_and_received_batch_send_no_begin_even_on_a_definition_cache_miss(
+async def test_read_and_received_batch_send_no_begin_even_when_the_caches_miss(
     committed_client_factory: Any, make_token: Any, settings: Settings, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     begun: list[bool] = []
@@ -28,7 +29,8 @@ async def test_read_and_received_batch_send_no_begin_even_on_a_definition_cache_
     db = Database(settings)
     try:
         async with db.transaction() as tx:
-            data = await received_job(tx, vn(2026, 11, 30, 9, 0))  # the agency's calendar is cached now
+            data = await received_job(tx, vn(2026, 11, 30, 9, 0))
+        forget_calendars()  # every cache misses: calendars, definitions
         monkeypatch.setattr(service, "_in_force", {})
         monkeypatch.setattr(service, "_definitions", {})
         monkeypatch.setattr(asyncpg.transaction.Transaction, "start", counting_start)

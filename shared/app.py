@@ -17,7 +17,7 @@ from shared.jobs import JobRegistry
 from shared.jobs_admin import jobs_admin_router
 from shared.logging import configure_logging
 from shared.middleware import RequestContextMiddleware
-from shared.problems import install_problem_handlers
+from shared.problems import add_problem_schema, install_problem_handlers
 from shared.settings import Settings, get_settings
 from shared.waker import JobWaker
 
@@ -74,6 +74,14 @@ def create_service_app(
         app.include_router(router)
     if job_registry is not None:
         app.include_router(jobs_admin_router(job_registry))
+    build_openapi = app.openapi
+
+    def openapi_with_problem() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = add_problem_schema(build_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi_with_problem  # type: ignore[method-assign]
     mount_docs(app, title)
     app.add_middleware(RequestContextMiddleware, service=service,
                        access_log_enabled=settings.access_log)

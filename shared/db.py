@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import asyncpg
 import orjson
 from fastapi import Depends, Request
-from sqlalchemy.dialects.postgresql.asyncpg import dialect as AsyncpgDialect  # noqa: N812
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as AsyncpgDialect
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 

@@ -18,7 +18,6 @@ from collections.abc import Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import Any
 
-
 from fastapi import Request
 from fastapi.responses import Response
 from sqlalchemy import Column, DateTime, Integer, LargeBinary, MetaData, String, Table, delete, func
@@ -173,3 +172,14 @@ def scope_of(principal: Principal) -> str:
 async def purge_idempotency_keys(tx: Tx, table: Table, older_than: timedelta = KEPT_FOR) -> int:
     cutoff = datetime.now().astimezone() - older_than
     return await tx.execute(delete(table).where(table.c.created_at < cutoff))
+
+
+def idempotency_key_header(*, required: bool) -> dict[str, Any]:
+    """`openapi_extra=` documenting the Idempotency-Key header (read by `idempotency_guard`, not by FastAPI,
+    so that a missing key answers our 400 `idempotency_key_missing`)."""
+    return {"parameters": [{
+        "name": "Idempotency-Key", "in": "header", "required": required,
+        "description": "Khóa duy nhất của yêu cầu (ví dụ một UUID); gửi lại cùng khóa nhận lại đúng câu trả lời "
+                       "đầu tiên / a unique key per request (e.g. a UUID): a retry with it gets the first answer",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+        "example": "3f2b8c1e-6a4d-4e0b-9d51-2c7f0e9a1b64"}]}

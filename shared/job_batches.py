@@ -1,8 +1,9 @@
 """Jobs of one entrypoint that a worker holds at the same moment, handled in one call.
 
 A burst of submissions leaves one `dossier.received` job per dossier. Handled one by one, each
-costs a statement, a round trip and a commit; gathered, twenty of them cost one. Each job still succeeds or fails on its own: when a batch fails, its jobs are run
-again one at a time, so one bad payload fails (and is retried) alone.
+costs a statement, a round trip and a commit; gathered, twenty of them cost one. Each job still
+succeeds or fails on its own: when a batch fails, its jobs are run again one at a time, so one bad
+payload fails (and is retried) alone.
 """
 
 from __future__ import annotations

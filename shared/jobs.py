@@ -14,6 +14,7 @@ from typing import Any
 
 import structlog
 from pgqueuer.queries import Queries
+
 from shared.db import Tx
 
 JobHandler = Callable[[Tx, list[dict[str, Any]]], Awaitable[None]]

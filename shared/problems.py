@@ -10,6 +10,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -252,3 +253,56 @@ def install_problem_handlers(app: FastAPI) -> None:
             request, 500, "internal_error",
             "Đã có lỗi, vui lòng thử lại / Something went wrong; please retry.",
         )
+
+
+class Problem(BaseModel):
+    """An error (RFC 9457 problem+json): `detail` in Vietnamese, then English; `code` is stable."""
+
+    model_config = ConfigDict(extra="allow", title="Problem", json_schema_extra={"examples": [{
+        "type": "https://motcua.gov.vn/problems/validation-error", "title": "Dữ liệu không hợp lệ", "status": 422,
+        "detail": "Hồ sơ chưa hợp lệ: thiếu giấy tờ bắt buộc: Giấy chứng sinh / missing mandatory document: "
+                  "Giấy chứng sinh", "instance": "/v1/dossiers", "code": "validation_error",
+        "request_id": "5f0c3b0e6a7d4f1e", "errors": [{
+            "field": "documents", "in": "body", "message": "thiếu giấy tờ bắt buộc: Giấy chứng sinh / missing "
+            "mandatory document: Giấy chứng sinh", "type": "missing_document"}]}]})
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    code: str
+    request_id: str | None = None
+    errors: list[dict[str, Any]] | None = Field(None, description="mỗi trường sai một mục / one entry per wrong field")
+
+
+PROBLEM_STATUS_TEXT = {
+    400: "Yêu cầu không hợp lệ / Bad request",
+    401: "Chưa đăng nhập hoặc mã truy cập không hợp lệ / Not authenticated or invalid token",
+    403: "Không có quyền / Forbidden",
+    404: "Không tìm thấy / Not found",
+    405: "Phương thức không được hỗ trợ / Method not allowed",
+    409: "Xung đột trạng thái / Conflict with the current state",
+    412: "Phiên bản đã cũ: tải lại rồi thử lại / Stale version: reload and retry",
+    413: "Dữ liệu quá lớn / Payload too large",
+    415: "Định dạng không được hỗ trợ / Unsupported media type",
+    422: "Dữ liệu không hợp lệ (từng trường trong `errors`) / Invalid data, each field in `errors`",
+    428: "Thiếu điều kiện tiên quyết (If-Match) / Precondition required (If-Match)",
+    429: "Quá nhiều yêu cầu, thử lại sau (Retry-After) / Too many requests, retry later",
+    503: "Hệ thống đang bận, thử lại sau (Retry-After) / Busy, retry later",
+}
+
+
+def problem_responses(*statuses: int, notes: dict[int, str] | None = None) -> dict[int | str, dict[str, Any]]:
+    """`responses=` entries for the problem+json answers a route can give (`notes`: what they mean there)."""
+    notes = notes or {}
+    return {status: {"description": notes.get(status, PROBLEM_STATUS_TEXT[status]),
+                     "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+            for status in statuses}
+
+
+def add_problem_schema(openapi: dict[str, Any]) -> dict[str, Any]:
+    """The `Problem` component that `problem_responses` refers to."""
+    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    return openapi

@@ -12,7 +12,6 @@ from services.dossier_workflow.models import idempotency_keys
 from services.dossier_workflow.schemas import (
     ActionIn,
     DossierOut,
-    ProblemOut,
     PublicDossierOut,
     RatingIn,
     StatsOut,
@@ -22,13 +21,12 @@ from shared.auth import CurrentPrincipal, Principal, require_roles
 from shared.db import TxDep
 from shared.encoding import json_bytes
 from shared.idempotency import Idempotency, idempotency_guard
-from shared.problems import PROBLEM_JSON, ProblemError
+from shared.problems import ProblemError, problem_responses
 
 router = APIRouter(prefix="/v1", tags=["dossiers"])
 STAFF = Depends(require_roles("officer", "supervisor"))
 ACTION_KEY = Depends(idempotency_guard(idempotency_keys, required=False))
-PROBLEM_SCHEMA = ProblemOut.model_json_schema()
-PROBLEMS = {
+ROUTE_NOTES = {  # what the statuses mean on this service's routes
     400: "Yêu cầu sai (If-Match, Idempotency-Key, cursor hoặc JSON) / bad request",
     401: "Thiếu hoặc sai mã truy cập / missing or invalid access token",
     403: "Không có quyền / forbidden",
@@ -48,10 +46,7 @@ ACTION_HEADERS = {**ETAG_HEADER, "Idempotent-Replayed": {
 
 
 def problems(*statuses: int, notes: dict[int, str] | None = None) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for the problem+json answers a route can give."""
-    notes = notes or {}
-    return {s: {"description": notes.get(s, PROBLEMS[s]),
-                "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}}} for s in statuses}
+    return problem_responses(*statuses, notes={**ROUTE_NOTES, **(notes or {})})
 
 
 def etag(version: int) -> dict[str, str]:

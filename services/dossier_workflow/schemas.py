@@ -125,23 +125,3 @@ class StatsOut(BaseModel):
     share_synced: float | None
     rating_count: int
     average_rating: float | None
-
-
-class ProblemOut(BaseModel):
-    """An error (RFC 9457 problem+json): `detail` in Vietnamese, then English; `code` is stable."""
-
-    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
-        "type": "https://motcua.gov.vn/problems/precondition-failed", "title": "Phiên bản dữ liệu đã cũ",
-        "status": 412, "code": "precondition_failed", "instance": "/v1/dossiers/000.00.21.H29-261130-0001/actions",
-        "detail": "Hồ sơ đã thay đổi (phiên bản 3, bạn gửi 2); tải lại rồi thử lại / the dossier changed "
-                  "(version 3, you sent 2): reload and retry",
-        "request_id": "5f0c3b0e6a7d4f1e", "current_version": 3}]})
-
-    type: str
-    title: str
-    status: int
-    detail: str
-    instance: str
-    code: str
-    request_id: str | None = None
-    errors: list[dict[str, Any]] | None = Field(None, description="one entry per wrong field (422)")

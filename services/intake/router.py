@@ -21,13 +21,12 @@ from services.intake.schemas import (
     ProcedureOut,
     ProcedureVersionIn,
     SupplementIn,
-    idempotency_key_header,
-    problems,
 )
 from shared.auth import CurrentPrincipal, Principal, require_roles
 from shared.calendar import VN_TZ
 from shared.db import TxDep
-from shared.idempotency import Idempotency, KeyUsed, idempotency_guard
+from shared.idempotency import Idempotency, KeyUsed, idempotency_guard, idempotency_key_header
+from shared.problems import problem_responses
 from shared.text import search_key
 
 router = APIRouter(prefix="/v1", tags=["catalog"])
@@ -37,7 +36,7 @@ KEY_OPTIONAL = Depends(idempotency_guard(idempotency_keys, required=False))
 PDF: dict[str, Any] = {"content": {"application/pdf": {}}}
 
 
-@router.get("/procedures", response_model=list[ProcedureOut], responses=problems(404, 422, notes={
+@router.get("/procedures", response_model=list[ProcedureOut], responses=problem_responses(404, 422, notes={
                 404: "Không có cơ quan agency_code / unknown agency_code"}),
             summary="Danh mục thủ tục / procedure catalog (q is accent-insensitive)")
 async def list_procedures(
@@ -50,13 +49,13 @@ async def list_procedures(
     return await service.search_procedures(tx, q, field, agency_code, limit)
 
 
-@router.get("/procedures/{procedure_code}", response_model=ProcedureOut, responses=problems(404),
+@router.get("/procedures/{procedure_code}", response_model=ProcedureOut, responses=problem_responses(404),
             summary="Một thủ tục / one procedure")
 async def get_procedure(procedure_code: str, tx: TxDep) -> dict[str, object]:
     return await service.procedure(tx, procedure_code)
 
 
-@router.get("/agencies", response_model=list[AgencyOut], responses=problems(422),
+@router.get("/agencies", response_model=list[AgencyOut], responses=problem_responses(422),
             summary="Cơ quan tiếp nhận / receiving agencies")
 async def list_agencies(
     tx: TxDep,
@@ -66,13 +65,13 @@ async def list_agencies(
     return await service.list_agencies(tx, search_key(q) if q else None, level)
 
 
-@router.get("/agencies/{agency_code}", response_model=AgencyOut, responses=problems(404),
+@router.get("/agencies/{agency_code}", response_model=AgencyOut, responses=problem_responses(404),
             summary="Một cơ quan / one agency")
 async def get_agency(agency_code: str, tx: TxDep) -> dict[str, object]:
     return await service.agency(tx, agency_code)
 
 
-@router.get("/calendar/due", response_model=DueOut, responses=problems(404, 422),
+@router.get("/calendar/due", response_model=DueOut, responses=problem_responses(404, 422),
             summary="Ngày hẹn trả nếu nộp lúc received_at / due date if received at that time")
 async def calendar_due(
     tx: TxDep,
@@ -101,7 +100,7 @@ dossier_router = APIRouter(prefix="/v1/dossiers", tags=["dossiers"])
         201: {"description": "Đã tiếp nhận; `Location` là hồ sơ / received; `Location` names the dossier",
               "headers": {"Location": {"schema": {"type": "string"},
                                        "example": "/api/intake/v1/dossiers/000.00.21.H29-260302-0001"}}},
-        **problems(400, 401, 403, 409, 422, 503, notes={
+        **problem_responses(400, 401, 403, 409, 422, 503, notes={
             400: "Thiếu Idempotency-Key hoặc JSON sai cú pháp / Idempotency-Key missing or malformed JSON",
             403: "Vai trò không nộp được qua kênh này, hoặc cán bộ của cơ quan khác / role not allowed on this "
                  "channel, or an officer of another agency",
@@ -123,14 +122,14 @@ async def submit_dossier(body: DossierIn, tx: TxDep, principal: CurrentPrincipal
 
 
 @dossier_router.get("/{code}", summary="Hồ sơ đã tiếp nhận / the dossier as received",
-                    responses=problems(401, 404))
+                    responses=problem_responses(401, 404))
 async def get_dossier(code: str, tx: TxDep, principal: CurrentPrincipal) -> dict[str, Any]:
     d = await service.dossier_for(tx, code, principal)
     return {**d, "receipt_url": f"/api/intake/v1/dossiers/{code}/receipt"}
 
 
 @dossier_router.get("/{code}/receipt", summary="Giấy tiếp nhận và hẹn trả kết quả (mẫu 01), PDF",
-                    response_class=Response, responses={200: PDF, **problems(401, 404)})
+                    response_class=Response, responses={200: PDF, **problem_responses(401, 404)})
 async def get_receipt(code: str, request: Request, tx: TxDep, principal: CurrentPrincipal) -> Response:
     pdf = await service.receipt_pdf(tx, code, principal, request.app.state.settings.public_base_url)
     return Response(pdf, media_type="application/pdf",
@@ -140,7 +139,7 @@ async def get_receipt(code: str, request: Request, tx: TxDep, principal: Current
 @dossier_router.post("/{code}/supplements", status_code=201,
                      summary="Nộp bổ sung hồ sơ theo yêu cầu; the clock resumes (job to workflow)",
                      openapi_extra=idempotency_key_header(required=True),
-                     responses=problems(400, 401, 404, 409, 422, notes={
+                     responses=problem_responses(400, 401, 404, 409, 422, notes={
                          409: "Hồ sơ không chờ bổ sung, đã quá hạn bổ sung, hoặc yêu cầu cùng khóa đang được xử lý / "
                               "no supplement asked, its deadline passed, or the same key is in flight"}))
 async def hand_in_supplement(code: str, body: SupplementIn, tx: TxDep, principal: CurrentPrincipal,
@@ -157,7 +156,7 @@ counter_router = APIRouter(prefix="/v1", tags=["counter"])
 @counter_router.post("/counter-records", status_code=201,
                      summary="Phiếu yêu cầu bổ sung (mẫu 02) hoặc từ chối tiếp nhận (mẫu 03) tại quầy",
                      openapi_extra=idempotency_key_header(required=False),
-                     responses=problems(400, 401, 403, 404, 409, 422))
+                     responses=problem_responses(400, 401, 403, 404, 409, 422))
 async def create_counter_record(body: CounterRecordIn, tx: TxDep, principal: Principal = STAFF,
                                 idem: Idempotency = KEY_OPTIONAL) -> Response:
     if (replay := await idem.begin()) is not None:
@@ -168,7 +167,7 @@ async def create_counter_record(body: CounterRecordIn, tx: TxDep, principal: Pri
 
 @counter_router.get("/counter-records/{record_id}", summary="Phiếu 02/03: JSON, or PDF with Accept: application/pdf",
                     responses={200: {"content": {"application/json": {}, "application/pdf": {}}},
-                               **problems(400, 401, 403, 404)})
+                               **problem_responses(400, 401, 403, 404)})
 async def get_counter_record(record_id: int, request: Request, tx: TxDep, principal: Principal = STAFF) -> Any:
     record = await counter.get_record(tx, record_id, principal)
     if "application/pdf" not in request.headers.get("accept", ""):
@@ -179,7 +178,7 @@ async def get_counter_record(record_id: int, request: Request, tx: TxDep, princi
 
 
 @counter_router.post("/files", status_code=201, summary="Tải tệp giấy tờ (PDF, JPEG, PNG); type sniffed, SHA-256",
-                     responses=problems(401, 413, 415, 422))
+                     responses=problem_responses(401, 413, 415, 422))
 async def upload_file(request: Request, tx: TxDep, principal: CurrentPrincipal,
                       file: UploadFile = File(...)) -> Any:
     settings = request.app.state.settings
@@ -191,7 +190,7 @@ async def upload_file(request: Request, tx: TxDep, principal: CurrentPrincipal,
 
 @counter_router.get("/files/{file_id}", response_class=Response, summary="Tải về tệp (chủ sở hữu hoặc cán bộ)",
                     responses={200: {"content": {"application/pdf": {}, "image/jpeg": {}, "image/png": {}}},
-                               **problems(401, 404)})
+                               **problem_responses(401, 404)})
 async def download_file(file_id: str, request: Request, tx: TxDep, principal: CurrentPrincipal) -> Response:
     row = await files.readable(tx, file_id, principal)
     content = LocalStorage(request.app.state.settings.storage_dir).get(file_id)
@@ -203,25 +202,25 @@ ADMIN = Depends(require_roles("admin"))
 
 
 @admin_router.post("/procedures", status_code=201, summary="Phiên bản mới của thủ tục từ một ngày / new version",
-                   responses=problems(401, 403, 409, 422))
+                   responses=problem_responses(401, 403, 409, 422))
 async def add_procedure_version(body: ProcedureVersionIn, tx: TxDep, principal: Principal = ADMIN) -> Any:
     return jsonable_encoder(await admin.add_procedure_version(tx, body, service.today_vn()))
 
 
 @admin_router.get("/procedures/{code}/versions", summary="Các phiên bản của thủ tục / every version",
-                  responses=problems(401, 403, 404))
+                  responses=problem_responses(401, 403, 404))
 async def procedure_versions(code: str, tx: TxDep, principal: Principal = ADMIN) -> Any:
     return jsonable_encoder(await admin.versions(tx, code))
 
 
-@admin_router.post("/calendar/overrides", status_code=201, responses=problems(401, 403, 409, 422),
+@admin_router.post("/calendar/overrides", status_code=201, responses=problem_responses(401, 403, 409, 422),
                    summary="Ngày nghỉ thêm hoặc ngày làm bù (toàn quốc hoặc một cơ quan) / calendar override")
 async def add_override(body: CalendarOverrideIn, tx: TxDep, principal: Principal = ADMIN) -> Any:
     return jsonable_encoder(await admin.add_override(tx, body))
 
 
 @admin_router.get("/calendar/overrides", summary="Điều chỉnh lịch làm việc / calendar overrides",
-                  responses=problems(401, 403, 422))
+                  responses=problem_responses(401, 403, 422))
 async def list_overrides(tx: TxDep, year: int | None = Query(None, ge=2000, le=2100),
                          principal: Principal = ADMIN) -> Any:
     return jsonable_encoder(await admin.list_overrides(tx, year))
@@ -229,7 +228,7 @@ async def list_overrides(tx: TxDep, year: int | None = Query(None, ge=2000, le=2
 
 @admin_router.delete("/calendar/overrides/{override_id}", status_code=204, response_class=Response,
                      summary="Xóa một điều chỉnh lịch / remove a calendar override",
-                     responses=problems(400, 401, 403, 404))
+                     responses=problem_responses(400, 401, 403, 404))
 async def remove_override(override_id: int, tx: TxDep, principal: Principal = ADMIN) -> Response:
     await admin.remove_override(tx, override_id)
     return Response(status_code=204)

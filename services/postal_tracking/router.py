@@ -20,11 +20,11 @@ from services.postal_tracking.schemas import (
     WebhookBody,
     WebhookResult,
     inline_schema,
-    problems,
 )
 from shared.auth import CurrentPrincipal, Principal, require_roles
 from shared.db import TxDep
 from shared.idempotency import Idempotency, idempotency_guard
+from shared.problems import problem_responses
 
 router = APIRouter(prefix="/v1")
 OfficeOrPartner = Depends(require_roles("officer", "supervisor", "postal_partner"))
@@ -39,7 +39,7 @@ WEBHOOK_BODY = {"requestBody": {"required": True, "content": {"application/json"
 
 @router.post("/shipments", status_code=201, response_model=ShipmentOut, tags=["shipments"],
              summary="Tạo bưu gửi (chiều đến / chiều đi) / create a shipment; Idempotency-Key required",
-             responses=problems(400, 401, 403, 409, 422, 503))
+             responses=problem_responses(400, 401, 403, 409, 422, 503))
 async def create_shipment(body: ShipmentIn, tx: TxDep, principal: Principal = OfficeOrPartner,
                           idem: Idempotency = IdempotencyKey) -> Response:
     if (replay := await idem.begin()) is not None:
@@ -51,7 +51,7 @@ async def create_shipment(body: ShipmentIn, tx: TxDep, principal: Principal = Of
 
 @router.get("/shipments", response_model=ShipmentPage, tags=["shipments"],
             summary="Danh sách bưu gửi (đối tác chỉ thấy bưu gửi của mình) / shipments, keyset-paginated",
-            responses=problems(400, 401, 403, 422, 503))
+            responses=problem_responses(400, 401, 403, 422, 503))
 async def list_shipments(
     tx: TxDep, principal: CurrentPrincipal,
     dossier_code: str | None = Query(None, max_length=40, examples=["000.00.21.H29-251124-0001"]),
@@ -68,7 +68,7 @@ async def list_shipments(
 
 @router.get("/shipments/{shipment_id}", response_model=ShipmentOut, tags=["shipments"],
             summary="Một bưu gửi với toàn bộ hành trình / one shipment and its full timeline",
-            responses=problems(401, 404, 422, 503))
+            responses=problem_responses(401, 404, 422, 503))
 async def get_shipment(shipment_id: str, tx: TxDep, principal: CurrentPrincipal) -> dict[str, Any]:
     return await shipments_service.get_shipment(tx, shipment_id, principal)
 
@@ -79,7 +79,7 @@ async def get_shipment(shipment_id: str, tx: TxDep, principal: CurrentPrincipal)
                          "`id.timestamp.body` with the partner's `whsec_` secret); no bearer token. The signature "
                          "is checked over the raw body before it is parsed. The same webhook-id again answers 200 "
                          "with `duplicate: true` and changes nothing.",
-             openapi_extra=WEBHOOK_BODY, responses=problems(400, 401, 413, 422, 503))
+             openapi_extra=WEBHOOK_BODY, responses=problem_responses(400, 401, 413, 422, 503))
 async def partner_events(request: Request, tx: TxDep,
                          partner_code: str = Path(max_length=30, examples=["VNPOST"])) -> dict[str, Any]:
     body = await webhook.read_limited_body(request)
@@ -91,7 +91,7 @@ async def partner_events(request: Request, tx: TxDep,
 
 @router.post("/handovers", status_code=201, response_model=HandoverOut, tags=["handovers"],
              summary="Lập biên bản bàn giao / record a handover between the office and the postman",
-             responses=problems(400, 401, 403, 409, 422, 503))
+             responses=problem_responses(400, 401, 403, 409, 422, 503))
 async def create_handover(body: HandoverIn, tx: TxDep, principal: Principal = OfficeOrPartner,
                           idem: Idempotency = IdempotencyKey) -> Response:
     if (replay := await idem.begin()) is not None:
@@ -104,7 +104,7 @@ async def create_handover(body: HandoverIn, tx: TxDep, principal: Principal = Of
 @router.get("/handovers/{handover_id}", response_model=HandoverOut, tags=["handovers"],
             summary="Biên bản bàn giao, JSON hoặc PDF theo Accept / handover record as JSON or PDF",
             responses={200: {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}},
-                       **problems(401, 404, 422, 503)})
+                       **problem_responses(401, 404, 422, 503)})
 async def get_handover(handover_id: str, request: Request, tx: TxDep, principal: CurrentPrincipal) -> Any:
     h = await handovers_service.readable_handover(tx, handover_id, principal)
     view = await handovers_service.handover_view(tx, h)
@@ -117,13 +117,13 @@ async def get_handover(handover_id: str, request: Request, tx: TxDep, principal:
 
 @router.post("/handovers/{handover_id}/confirm", response_model=HandoverOut, tags=["handovers"],
              summary="Xác nhận đã bàn giao (hai bên ký) / confirm: the shipments changed hands",
-             responses=problems(401, 403, 404, 409, 422, 503))
+             responses=problem_responses(401, 403, 404, 409, 422, 503))
 async def confirm_handover(handover_id: str, tx: TxDep, principal: Principal = OfficeOrPartner) -> dict[str, Any]:
     return await handovers_service.close_handover(tx, handover_id, principal, "confirm", now_utc())
 
 
 @router.post("/handovers/{handover_id}/cancel", response_model=HandoverOut, tags=["handovers"],
              summary="Hủy biên bản đang mở / cancel an open handover record",
-             responses=problems(401, 403, 404, 409, 422, 503))
+             responses=problem_responses(401, 403, 404, 409, 422, 503))
 async def cancel_handover(handover_id: str, tx: TxDep, principal: Principal = OfficeOrPartner) -> dict[str, Any]:
     return await handovers_service.close_handover(tx, handover_id, principal, "cancel", now_utc())

@@ -191,35 +191,3 @@ def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
     return resolved
 
 
-PROBLEM_SCHEMA: dict[str, Any] = {
-    "type": "object", "title": "Problem", "description": "RFC 9457 problem details",
-    "required": ["type", "title", "status", "detail", "code"],
-    "properties": {
-        "type": {"type": "string", "format": "uri"},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string"},
-        "instance": {"type": "string"},
-        "code": {"type": "string"},
-        "request_id": {"type": ["string", "null"]},
-        "errors": {"type": "array", "items": {"type": "object", "properties": {
-            "field": {"type": "string"}, "message": {"type": "string"}, "type": {"type": "string"}}}},
-    },
-}
-PROBLEM_STATUS_TEXT = {
-    400: "Yêu cầu không hợp lệ / Bad request",
-    401: "Chưa xác thực hoặc chữ ký không hợp lệ / Not authenticated or bad signature",
-    403: "Không có quyền / Forbidden",
-    404: "Không tìm thấy / Not found",
-    409: "Xung đột (đã có, đang mở, hoặc Idempotency-Key đang được xử lý) / Conflict",
-    413: "Dữ liệu quá lớn / Payload too large",
-    422: "Dữ liệu không hợp lệ / Invalid data",
-    503: "Hệ thống đang bận, thử lại sau / Busy, retry later",
-}
-
-
-def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """`responses=` entries for the problem+json answers a route can give."""
-    return {status: {"description": PROBLEM_STATUS_TEXT[status],
-                     "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA}}}
-            for status in statuses}

@@ -92,12 +92,12 @@ class Tx:
 
     async def statement(self, query: Query, *args: Any) -> list[asyncpg.Record]:
         """A statement that stands alone (a write done in ONE statement, or a read of reference data):
-        committed on its own, with no BEGIN, when no transaction is open yet (inside one, it just joins
-        it). Under a test's outer transaction it gets a savepoint, so a failing statement leaves the
-        outer transaction usable, as it would leave a real one."""
+        committed on its own, with no BEGIN, when no transaction is open yet. Inside an open one (this
+        unit's, or a test's outer transaction) it runs in a savepoint, so when it fails the transaction
+        stays usable (e.g. to read the answer kept for an Idempotency-Key that turned out taken)."""
         sql, values = compile_query(query, args)
         rows: list[asyncpg.Record]
-        if self._tx is None and self.conn.is_in_transaction():
+        if self.conn.is_in_transaction():
             async with self.conn.transaction():
                 rows = await self.conn.fetch(sql, *values)
         else:

@@ -34,8 +34,8 @@ from services.queue_ticket.service import booking, counters, offices, tickets
 from shared.auth import Principal, require_roles
 from shared.db import TxDep
 from shared.encoding import json_bytes
-from shared.idempotency import Idempotency, KeyUsed, idempotency_guard
-from shared.problems import PROBLEM_JSON, ProblemError
+from shared.idempotency import Idempotency, KeyUsed, idempotency_guard, idempotency_key_header
+from shared.problems import ProblemError, problem_responses
 
 router = APIRouter(prefix="/v1")
 STATIC = Path(__file__).resolve().parent / "static"
@@ -50,22 +50,6 @@ Visitor = Annotated[Principal, Depends(require_roles("citizen", "kiosk", "office
 OptionalKey = Annotated[Idempotency, Depends(idempotency_guard(idempotency_keys, required=False))]
 SimpleAction = Annotated[str, PathParam(pattern="^(recall|start|skip|return)$")]
 
-DESCRIPTIONS = {
-    400: "Idempotency-Key không hợp lệ / bad Idempotency-Key",
-    401: "Chưa đăng nhập / no or invalid token",
-    403: "Không có quyền (vai trò, nơi tiếp dân) / role or office not allowed",
-    404: "Không tìm thấy / not found",
-    409: "Xung đột trạng thái / conflict (see `code`)",
-    422: "Dữ liệu không hợp lệ / invalid data (`errors`)",
-}
-
-
-def problems(*statuses: int, **details: str) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` for the problem+json answers a route can give (`s409="..."` overrides a description)."""
-    return {s: {"description": details.get(f"s{s}", DESCRIPTIONS[s]), "content": {PROBLEM_JSON: {}}}
-            for s in statuses}
-
-
 def json_response(value: Any, status_code: int = 200) -> Response:
     return Response(json_bytes(value), status_code=status_code, media_type="application/json")
 
@@ -73,14 +57,14 @@ def json_response(value: Any, status_code: int = 200) -> Response:
 def numbers_of(request: Request) -> NumberAllocator:
     numbers: NumberAllocator | None = getattr(request.app.state, "numbers", None)
     if numbers is None:
-        numbers = request.app.state.numbers = NumberAllocator(request.app.state.settings.asyncpg_dsn)
+        numbers = request.app.state.numbers = NumberAllocator(request.app.state.settings)
     return numbers
 
 
 def notifier_of(request: Request) -> BoardNotifier:
     notifier: BoardNotifier | None = getattr(request.app.state, "board_notifier", None)
     if notifier is None:
-        notifier = request.app.state.board_notifier = BoardNotifier(request.app.state.settings.asyncpg_dsn)
+        notifier = request.app.state.board_notifier = BoardNotifier(request.app.state.settings)
     return notifier
 
 
@@ -94,10 +78,13 @@ def hub_of(request: Request) -> BoardHub:
 # --- tickets ----------------------------------------------------------------------------------
 
 @router.post("/tickets", status_code=201, response_model=TicketOut, tags=["tickets"],
+             openapi_extra=idempotency_key_header(required=False),
              summary="Lấy số thứ tự / take a number (kiosk, officer, citizen); optional Idempotency-Key",
-             responses=problems(400, 401, 403, 409, 422, s409=(
-                 "office_closed (next_opening_at), office_full (next_free_slot), ticket_limit (a citizen's open "
-                 "ticket), idempotency_key_in_use"), s422="unknown office/category, idempotency_key_mismatch"))
+             responses=problem_responses(400, 401, 403, 409, 422, 503, notes={
+                 409: "Ngoài giờ, phòng chờ đầy, đã có số đang chờ / office_closed (next_opening_at), office_full "
+                      "(next_free_slot), ticket_limit, idempotency_key_in_use",
+                 422: "Nơi tiếp dân hoặc lĩnh vực không có, khóa dùng cho nội dung khác / unknown_office, "
+                      "unknown_category, idempotency_key_mismatch"}))
 async def take_ticket(body: TicketIn, request: Request, tx: TxDep, principal: Issuer, idem: OptionalKey) -> Response:
     """A retry with the same Idempotency-Key gets the first answer (`Idempotent-Replayed: true`)."""
     try:
@@ -107,7 +94,8 @@ async def take_ticket(body: TicketIn, request: Request, tx: TxDep, principal: Is
     return Response(answer, status_code=201, media_type="application/json")
 
 
-@router.get("/tickets/{ticket_id}", response_model=TicketOut, tags=["tickets"], responses=problems(401, 403, 404),
+@router.get("/tickets/{ticket_id}", response_model=TicketOut, tags=["tickets"],
+            responses=problem_responses(401, 403, 404),
             summary="Một số thứ tự, vị trí và thời gian chờ / a ticket with its position and wait")
 async def get_ticket(ticket_id: int, tx: TxDep, principal: Visitor) -> dict[str, Any]:
     return await tickets.get_ticket(tx, ticket_id, principal)
@@ -117,15 +105,17 @@ async def get_ticket(ticket_id: int, tx: TxDep, principal: Visitor) -> dict[str,
 
 @router.post("/counters/{counter_id}/call-next", response_model=CallNextOut, tags=["counters"],
              summary="Gọi số tiếp theo / call the next ticket (bookings due, then priority, then arrival)",
-             responses=problems(401, 403, 404, 409, 422, s409=(
-                 "invalid_state (counter inactive), counter_taken, category_not_served")))
+             responses=problem_responses(401, 403, 404, 409, 422, 503, notes={
+                 409: "Quầy tạm dừng, có cán bộ khác, không phục vụ lĩnh vực / invalid_state (counter inactive), "
+                      "counter_taken, category_not_served"}))
 async def call_next(counter_id: int, request: Request, tx: TxDep, principal: Staff,
                     body: CallNextIn | None = None) -> Response:
     result = await counters.call_next(tx, notifier_of(request), counter_id, body or CallNextIn(), principal)
     return json_response(result)
 
 
-ACTION_ERRORS = problems(401, 403, 404, 409, 422, s409="invalid_state, ticket_closed, other_office")
+ACTION_ERRORS = problem_responses(401, 403, 404, 409, 422, notes={
+    409: "Trạng thái không cho phép / invalid_state, ticket_closed, other_office"})
 
 
 @router.post("/counters/{counter_id}/tickets/{ticket_id}/transfer", response_model=TicketOut, tags=["counters"],
@@ -173,18 +163,18 @@ async def ticket_action(ticket_id: int, action: SimpleAction, request: Request, 
 
 
 @router.post("/counters/{counter_id}/sign-in", tags=["counters"], summary="Cán bộ nhận quầy / officer signs in",
-             responses=problems(401, 403, 404, 409, s409="counter_taken"))
+             responses=problem_responses(401, 403, 404, 409, notes={409: "Quầy đang có cán bộ khác / counter_taken"}))
 async def sign_in(counter_id: int, tx: TxDep, principal: Staff) -> dict[str, Any]:
     return await counters.counter_sign(tx, counter_id, principal, True)
 
 
 @router.post("/counters/{counter_id}/sign-out", tags=["counters"], summary="Cán bộ rời quầy / officer signs out",
-             responses=problems(401, 403, 404, 409, s409="counter_taken"))
+             responses=problem_responses(401, 403, 404, 409, notes={409: "Quầy đang có cán bộ khác / counter_taken"}))
 async def sign_out(counter_id: int, tx: TxDep, principal: Staff) -> dict[str, Any]:
     return await counters.counter_sign(tx, counter_id, principal, False)
 
 
-@router.get("/offices/{office_code}/report", tags=["reports"], responses=problems(401, 403, 404, 422),
+@router.get("/offices/{office_code}/report", tags=["reports"], responses=problem_responses(401, 403, 404, 422),
             summary="Thời gian chờ và phục vụ theo lĩnh vực, quầy, giờ / wait and service times")
 async def report(office_code: Code, tx: TxDep, principal: Staff,
                  day: date | None = Query(None, alias="date", examples=["2026-11-24"])) -> dict[str, Any]:
@@ -194,41 +184,42 @@ async def report(office_code: Code, tx: TxDep, principal: Staff,
 # --- configuration ----------------------------------------------------------------------------
 
 @router.put("/offices/{office_code}", tags=["configuration"], summary="Nơi tiếp dân / office (admin)",
-            responses=problems(401, 403, 404, 422))
+            responses=problem_responses(401, 403, 404, 422))
 async def put_office(office_code: Code, body: OfficeIn, tx: TxDep, _admin: Admin) -> dict[str, Any]:
     return await offices.put_office(tx, office_code, body)
 
 
 @router.put("/offices/{office_code}/categories/{category_code}", tags=["configuration"],
             summary="Lĩnh vực / category (admin, supervisor of the office)",
-            responses=problems(401, 403, 404, 409, 422, s409="prefix taken by another category"))
+            responses=problem_responses(401, 403, 404, 409, 422, notes={
+                409: "Chữ cái đã dùng cho lĩnh vực khác / prefix taken"}))
 async def put_category(office_code: Code, category_code: Code, body: CategoryIn, tx: TxDep,
                        principal: Supervisor) -> dict[str, Any]:
     return await offices.put_category(tx, office_code, category_code, body, principal)
 
 
 @router.put("/offices/{office_code}/counters/{number}", tags=["configuration"],
-            summary="Quầy / counter (admin, supervisor of the office)", responses=problems(401, 403, 404, 422))
+            summary="Quầy / counter (admin, supervisor of the office)", responses=problem_responses(401, 403, 404, 422))
 async def put_counter(office_code: Code, number: Annotated[int, PathParam(ge=1, le=999)], body: CounterIn,
                       tx: TxDep, principal: Supervisor) -> dict[str, Any]:
     return await offices.put_counter(tx, office_code, number, body, principal)
 
 
-@router.get("/offices/{office_code}/categories", tags=["configuration"], responses=problems(404, 422),
+@router.get("/offices/{office_code}/categories", tags=["configuration"], responses=problem_responses(404, 422),
             summary="Lĩnh vực của nơi tiếp dân / an office and its categories (public)")
 async def categories(office_code: Code, tx: TxDep) -> dict[str, Any]:
     return await offices.office_categories(tx, office_code)
 
 
 @router.get("/offices/{office_code}/counters", tags=["configuration"], summary="Quầy / counters (staff)",
-            responses=problems(401, 403, 404, 422))
+            responses=problem_responses(401, 403, 404, 422))
 async def office_counters(office_code: Code, tx: TxDep, principal: Staff) -> list[dict[str, Any]]:
     return await offices.office_counters(tx, office_code, principal)
 
 
 # --- board ------------------------------------------------------------------------------------
 
-@router.get("/offices/{office_code}/board", tags=["board"], responses=problems(404, 422),
+@router.get("/offices/{office_code}/board", tags=["board"], responses=problem_responses(404, 422),
             summary="Bảng hiển thị / board: latest calls, counters, waiting per category (public)")
 async def board(office_code: Code, tx: TxDep) -> dict[str, Any]:
     return await board_rules.board(tx, office_code)
@@ -236,7 +227,7 @@ async def board(office_code: Code, tx: TxDep) -> dict[str, Any]:
 
 @router.get("/offices/{office_code}/board/stream", tags=["board"], response_class=StreamingResponse,
             summary="Server-Sent Events: a snapshot, then every call (Last-Event-ID resumes)",
-            responses={200: {"content": {"text/event-stream": {}}}, **problems(404, 422)})
+            responses={200: {"content": {"text/event-stream": {}}}, **problem_responses(404, 422)})
 async def board_stream(
     office_code: Code, request: Request, tx: TxDep,
     last_event_id: str | None = Header(None, alias="Last-Event-ID"),
@@ -261,7 +252,7 @@ async def board_stream(
 # --- booking ----------------------------------------------------------------------------------
 
 @router.get("/offices/{office_code}/slots", response_model=list[SlotOut], tags=["booking"],
-            summary="Khung giờ đặt lịch / booking slots of a day (public)", responses=problems(422))
+            summary="Khung giờ đặt lịch / booking slots of a day (public)", responses=problem_responses(422))
 async def slots(office_code: Code, tx: TxDep,
                 category_code: str = Query(..., pattern=r"^[A-Za-z0-9_.-]{1,20}$", examples=["HT"]),
                 day: date = Query(..., alias="date", examples=["2026-11-25"])) -> list[dict[str, Any]]:
@@ -269,9 +260,10 @@ async def slots(office_code: Code, tx: TxDep,
 
 
 @router.post("/appointments", status_code=201, response_model=AppointmentOut, tags=["booking"],
+             openapi_extra=idempotency_key_header(required=False),
              summary="Giữ chỗ một khung giờ / hold a place (expires unless confirmed); optional Idempotency-Key",
-             responses=problems(400, 401, 403, 409, 422, s409="slot_full, slot_past, booking_limit, "
-                                                               "idempotency_key_in_use"))
+             responses=problem_responses(400, 401, 403, 409, 422, notes={
+                 409: "Hết chỗ, đã qua, vượt giới hạn / slot_full, slot_past, booking_limit, idempotency_key_in_use"}))
 async def book(body: AppointmentIn, tx: TxDep, principal: Citizen, idem: OptionalKey) -> Response:
     if (replay := await idem.begin()) is not None:
         return replay
@@ -280,27 +272,30 @@ async def book(body: AppointmentIn, tx: TxDep, principal: Citizen, idem: Optiona
 
 
 @router.get("/appointments/{booking_code}", response_model=AppointmentOut, tags=["booking"],
-            summary="Một lịch hẹn / a booking", responses=problems(401, 403, 404))
+            summary="Một lịch hẹn / a booking", responses=problem_responses(401, 403, 404))
 async def get_appointment(booking_code: str, tx: TxDep, principal: Visitor) -> dict[str, Any]:
     return await booking.get_appointment(tx, booking_code, principal)
 
 
 @router.post("/appointments/{booking_code}/confirm", response_model=AppointmentOut, tags=["booking"],
              summary="Xác nhận lịch hẹn / confirm the hold",
-             responses=problems(401, 403, 404, 409, s409="hold_expired, booking_closed"))
+             responses=problem_responses(401, 403, 404, 409, notes={
+                 409: "Giữ chỗ hết hạn, lịch hẹn đã đóng / hold_expired, booking_closed"}))
 async def confirm(booking_code: str, tx: TxDep, principal: Citizen) -> dict[str, Any]:
     return await booking.confirm(tx, booking_code, principal)
 
 
 @router.post("/appointments/{booking_code}/cancel", response_model=AppointmentOut, tags=["booking"],
-             summary="Hủy lịch hẹn / cancel", responses=problems(401, 403, 404, 409, s409="booking_closed"))
+             summary="Hủy lịch hẹn / cancel",
+             responses=problem_responses(401, 403, 404, 409, notes={409: "Lịch hẹn đã đóng / booking_closed"}))
 async def cancel(booking_code: str, tx: TxDep, principal: Citizen) -> dict[str, Any]:
     return await booking.cancel(tx, booking_code, principal)
 
 
 @router.post("/appointments/{booking_code}/check-in", status_code=201, response_model=CheckInOut, tags=["booking"],
              summary="Đến nơi: nhận số ưu tiên theo giờ hẹn / arrival: a ticket served at the slot time",
-             responses=problems(401, 403, 404, 409, s409="booking_closed, too_early, too_late"))
+             responses=problem_responses(401, 403, 404, 409, notes={
+                 409: "Ngoài giờ xác nhận đến / booking_closed, too_early, too_late"}))
 async def check_in(booking_code: str, request: Request, tx: TxDep, principal: Visitor) -> dict[str, Any]:
     return await booking.check_in(tx, numbers_of(request), booking_code, principal)
 

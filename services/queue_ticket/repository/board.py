@@ -7,12 +7,12 @@ import json
 from datetime import datetime
 from typing import Any
 
-import asyncpg
 import structlog
 
 from services.queue_ticket.models import BOARD_CHANNEL
-from services.queue_ticket.repository.tickets import keep_session
-from shared.db import Tx
+from services.queue_ticket.repository.tickets import NO_FSYNC_WAIT
+from shared.db import Database, Tx
+from shared.settings import Settings
 
 Row = Any  # asyncpg.Record
 log = structlog.get_logger("queue.repository")
@@ -37,23 +37,16 @@ class BoardNotifier:
     synchronous_commit off (the events are already committed in `board_events`, where a board resumes).
     """
 
-    def __init__(self, dsn: str) -> None:
-        self.dsn = dsn
-        self.pool: Any = None
-        self._lock = asyncio.Lock()
+    def __init__(self, settings: Settings) -> None:
+        self.db = Database(settings, "motcua-queue-notify", pool_size=2, server_settings=NO_FSYNC_WAIT)
         self._waiting: list[str] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def _send(self) -> None:
-        if self.pool is None:
-            async with self._lock:
-                if self.pool is None:
-                    self.pool = await asyncpg.create_pool(
-                        self.dsn, min_size=1, max_size=2, reset=keep_session, server_settings={
-                            "synchronous_commit": "off", "application_name": "motcua-queue-notify"})
         while self._waiting:  # notices committed meanwhile leave together in the next statement, in order
             notices, self._waiting = self._waiting, []
-            await self.pool.execute(f"SELECT pg_notify('{BOARD_CHANNEL}', n) FROM unnest($1::text[]) n", notices)
+            async with self.db.transaction() as tx:
+                await tx.statement(f"SELECT pg_notify('{BOARD_CHANNEL}', n) FROM unnest($1::text[]) n", notices)
 
     def send_soon(self, notices: list[str]) -> None:
         self._waiting.extend(notices)
@@ -74,9 +67,7 @@ class BoardNotifier:
     async def close(self) -> None:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self.pool is not None:
-            await self.pool.close()
-            self.pool = None
+        await self.db.dispose()
 
 
 def notify_after_commit(tx: Tx, notifier: BoardNotifier, notice: str) -> None:

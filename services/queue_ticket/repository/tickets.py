@@ -5,15 +5,15 @@ The issue path reads with `Tx.statement` (each read on its own, no BEGIN) so tha
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import date, datetime
 from typing import Any
 
 import asyncpg
 
-from shared.db import Tx
+from shared.db import Database, Tx
 from shared.idempotency import Idempotency, KeyUsed
+from shared.settings import Settings
 
 Row = Any  # asyncpg.Record
 
@@ -28,8 +28,7 @@ RETURNING last_number
 """
 
 
-async def keep_session(_conn: Any) -> None:
-    """Connections that only run single statements leave nothing behind: asyncpg's reset on release is skipped."""
+NO_FSYNC_WAIT = {"synchronous_commit": "off"}
 
 
 class NumberAllocator:
@@ -41,25 +40,16 @@ class NumberAllocator:
     never handed out twice; a ticket that fails after drawing leaves a gap.
     """
 
-    def __init__(self, dsn: str) -> None:
-        self.dsn = dsn
-        self.pool: Any = None
-        self._lock = asyncio.Lock()
+    def __init__(self, settings: Settings) -> None:
+        self.db = Database(settings, "motcua-queue-numbers", pool_size=4, server_settings=NO_FSYNC_WAIT)
 
     async def next(self, office_code: str, category_code: str, day: date) -> int:
-        if self.pool is None:
-            async with self._lock:
-                if self.pool is None:
-                    self.pool = await asyncpg.create_pool(
-                        self.dsn, min_size=1, max_size=4, reset=keep_session, server_settings={
-                            "synchronous_commit": "off", "application_name": "motcua-queue-numbers"})
-        number: int = await self.pool.fetchval(ALLOCATE_SQL, office_code, category_code, day)
-        return number
+        async with self.db.transaction() as tx:
+            rows = await tx.statement(ALLOCATE_SQL, office_code, category_code, day)
+        return int(rows[0]["last_number"])
 
     async def close(self) -> None:
-        if self.pool is not None:
-            await self.pool.close()
-            self.pool = None
+        await self.db.dispose()
 
 
 ISSUE_VALUES = """

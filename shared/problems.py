@@ -302,7 +302,20 @@ def problem_responses(*statuses: int, notes: dict[int, str] | None = None) -> di
 
 
 def add_problem_schema(openapi: dict[str, Any]) -> dict[str, Any]:
-    """The `Problem` component that `problem_responses` refers to."""
+    """The `Problem` component, and every error answer of every operation as problem+json: FastAPI's own
+    422 entry (`HTTPValidationError` as application/json) is not what the service sends."""
     schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
     schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    problem = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for item in openapi.get("paths", {}).values():
+        for op in item.values():
+            if not isinstance(op, dict) or "responses" not in op:
+                continue
+            for status, response in op["responses"].items():
+                if str(status).startswith(("4", "5")):
+                    response["content"] = problem
+                    if response.get("description") == "Validation Error":
+                        response["description"] = PROBLEM_STATUS_TEXT[422]
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
     return openapi

@@ -452,8 +452,7 @@ async def test_a_one_statement_write_inside_a_test_transaction_fails_alone(db_co
 
 
 async def test_core_statements_compile_for_asyncpg(db_conn: Tx) -> None:
-    from sqlalchemy import column, select, table, values
-    from sqlalchemy import Integer, String
+    from sqlalchemy import Integer, String, column, select, table, values
 
     rows = values(column("id", Integer), column("name", String), name="v").data([(1, "một"), (2, "hai"), (3, "ba")])
     v = rows.alias("v")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.queue_ticket.board import BoardHub
+from services.queue_ticket.board_repository import BoardNotifier
 from services.queue_ticket.jobs import registry
-from services.queue_ticket.repository.board import BoardNotifier
-from services.queue_ticket.repository.tickets import NumberAllocator
 from services.queue_ticket.router import pages, router
+from services.queue_ticket.tickets_repository import NumberAllocator
 from shared.app import create_service_app
 from shared.settings import Settings
 

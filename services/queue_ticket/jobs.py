@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from services.queue_ticket import board_service as board
+from services.queue_ticket import booking_service as booking
+from services.queue_ticket import tickets_service as tickets
 from services.queue_ticket.models import idempotency_keys
-from services.queue_ticket.service import board, booking, tickets
 from shared.db import Tx
 from shared.idempotency import purge_idempotency_keys
 from shared.jobs import JobRegistry

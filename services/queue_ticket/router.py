@@ -10,10 +10,14 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, Response, StreamingResponse
 
+from services.queue_ticket import board_service as board_rules
+from services.queue_ticket import booking_service as booking
+from services.queue_ticket import counters_service as counters
+from services.queue_ticket import offices_service as offices
+from services.queue_ticket import tickets_service as tickets
 from services.queue_ticket.board import BoardHub, stream
+from services.queue_ticket.board_repository import BoardNotifier
 from services.queue_ticket.models import idempotency_keys
-from services.queue_ticket.repository.board import BoardNotifier
-from services.queue_ticket.repository.tickets import NumberAllocator
 from services.queue_ticket.schemas import (
     AppointmentIn,
     AppointmentOut,
@@ -29,8 +33,7 @@ from services.queue_ticket.schemas import (
     TicketOut,
     TransferIn,
 )
-from services.queue_ticket.service import board as board_rules
-from services.queue_ticket.service import booking, counters, offices, tickets
+from services.queue_ticket.tickets_repository import NumberAllocator
 from shared.auth import Principal, require_roles
 from shared.db import TxDep
 from shared.encoding import json_bytes

@@ -23,7 +23,7 @@ import pytest
 
 from scripts.stack import ROOT, Stack, free_port
 from services.queue_ticket.app import create_app
-from services.queue_ticket.repository.counters import call_next
+from services.queue_ticket.counters_repository import call_next
 from shared.calendar import VN_TZ
 from shared.db import Tx
 from shared.settings import Settings

@@ -9,13 +9,11 @@ from typing import Any
 
 import asyncpg
 
+from services.queue_ticket import booking_repository as repo
 from services.queue_ticket import clock
-from services.queue_ticket.repository import booking as repo
-from services.queue_ticket.repository import offices as offices_repo
-from services.queue_ticket.repository import tickets as tickets_repo
-from services.queue_ticket.repository.tickets import NumberAllocator
-from services.queue_ticket.schemas import AppointmentIn
-from services.queue_ticket.service.common import (
+from services.queue_ticket import offices_repository as offices_repo
+from services.queue_ticket import tickets_repository as tickets_repo
+from services.queue_ticket.common import (
     field_error,
     local_day,
     local_fmt,
@@ -25,6 +23,8 @@ from services.queue_ticket.service.common import (
     ticket_out,
     unknown,
 )
+from services.queue_ticket.schemas import AppointmentIn
+from services.queue_ticket.tickets_repository import NumberAllocator
 from shared.auth import Principal
 from shared.calendar import WorkingCalendar
 from shared.db import Tx

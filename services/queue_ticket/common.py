@@ -6,7 +6,7 @@ import time as monotonic_time
 from datetime import date, datetime, time
 from typing import Any
 
-from services.queue_ticket.repository import offices as offices_repo
+from services.queue_ticket import offices_repository as offices_repo
 from shared.auth import Principal
 from shared.calendar import VN_TZ, WorkingCalendar, WorkSession
 from shared.calendars import calendar_for_agency

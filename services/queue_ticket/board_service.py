@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from services.queue_ticket import board_repository as repo
 from services.queue_ticket import clock
-from services.queue_ticket.repository import board as repo
-from services.queue_ticket.service.common import office_or_404
+from services.queue_ticket.common import office_or_404
 from shared.db import Tx
 
 REPLAY_LIMIT = 500

@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from services.queue_ticket import board_repository as board_repo
 from services.queue_ticket import clock
-from services.queue_ticket.repository import board as board_repo
-from services.queue_ticket.repository import counters as repo
-from services.queue_ticket.repository import offices as offices_repo
-from services.queue_ticket.repository import tickets as tickets_repo
-from services.queue_ticket.repository.board import BoardNotifier
+from services.queue_ticket import counters_repository as repo
+from services.queue_ticket import offices_repository as offices_repo
+from services.queue_ticket import tickets_repository as tickets_repo
+from services.queue_ticket.board_repository import BoardNotifier
+from services.queue_ticket.common import counter_for, field_error, problem, staff_of, ticket_out, unknown
 from services.queue_ticket.schemas import CallNextIn, FinishIn, TransferIn
-from services.queue_ticket.service.common import counter_for, field_error, problem, staff_of, ticket_out, unknown
 from shared.auth import Principal
 from shared.db import Tx
 from shared.problems import ProblemError

@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 import structlog
 
-from services.queue_ticket.repository.tickets import TICKET_COLUMNS
+from services.queue_ticket.tickets_repository import TICKET_COLUMNS
 from shared.db import Tx
 
 Row = Any  # asyncpg.Record

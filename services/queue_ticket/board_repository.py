@@ -10,7 +10,7 @@ from typing import Any
 import structlog
 
 from services.queue_ticket.models import BOARD_CHANNEL
-from services.queue_ticket.repository.tickets import NO_FSYNC_WAIT
+from services.queue_ticket.tickets_repository import NO_FSYNC_WAIT
 from shared.db import Database, Tx
 from shared.settings import Settings
 

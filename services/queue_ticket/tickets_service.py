@@ -8,11 +8,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from services.queue_ticket import clock
-from services.queue_ticket.repository import tickets as repo
-from services.queue_ticket.repository.tickets import NumberAllocator
-from services.queue_ticket.schemas import TicketIn, TicketOut
-from services.queue_ticket.service.booking import next_free_slot
-from services.queue_ticket.service.common import (
+from services.queue_ticket import tickets_repository as repo
+from services.queue_ticket.booking_service import next_free_slot
+from services.queue_ticket.common import (
     cached_office_and_category,
     forget_on_change,
     local_day,
@@ -24,6 +22,8 @@ from services.queue_ticket.service.common import (
     ticket_out,
     unknown,
 )
+from services.queue_ticket.schemas import TicketIn, TicketOut
+from services.queue_ticket.tickets_repository import NumberAllocator
 from shared.auth import Principal
 from shared.calendar import VN_TZ
 from shared.db import Tx

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.queue_ticket.repository import offices as repo
+from services.queue_ticket import offices_repository as repo
+from services.queue_ticket.common import field_error, forget_config, office_or_404, staff_of
 from services.queue_ticket.schemas import CategoryIn, CounterIn, OfficeIn
-from services.queue_ticket.service.common import field_error, forget_config, office_or_404, staff_of
 from shared.auth import Principal
 from shared.db import Tx
 

@@ -1,1 +1,0 @@
-"""All SQL of the queue service, by domain: offices (configuration), tickets, counters, booking, board."""

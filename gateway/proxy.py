@@ -28,6 +28,7 @@ from collections.abc import Iterable
 
 import aiohttp
 import orjson
+import structlog
 from aiohttp import ClientRequest, ClientResponse
 from aiohttp.connector import Connection
 from aiohttp.tracing import Trace
@@ -65,6 +66,7 @@ NO_BODY_STATUSES = frozenset({204, 304})
 BUFFER_LIMIT = 1024 * 1024  # answers up to this size are read whole; longer ones are streamed
 IDLE_SECONDS = 4.0  # below uvicorn's default keep-alive (5 s): the service never closes a connection we pick
 STREAM_CHUNK = 64 * 1024
+log = structlog.get_logger("gateway")
 
 
 class IdleCheckedConnector(aiohttp.TCPConnector):
@@ -84,6 +86,10 @@ class IdleCheckedConnector(aiohttp.TCPConnector):
             if protocol is None or not protocol.should_close:
                 return conn
             conn.close()
+
+
+class AnswerCut(Exception):
+    """The service failed while its answer was being passed on: the caller's connection is cut short."""
 
 
 class UpstreamDropped(aiohttp.ClientError):
@@ -223,6 +229,14 @@ class Proxy:
         except ProblemError as exc:
             await send_problem(send, scope, request_id, exc)
             return exc.status
+        except AnswerCut:
+            log.warning("answer_cut", request_id=request_id, service=target[0], path=scope["path"])
+            raise
+        except Exception:
+            log.exception("proxy_error", request_id=request_id, service=target[0], path=scope["path"])
+            await send_problem(send, scope, request_id, ProblemError(
+                500, "internal_error", "Đã có lỗi, vui lòng thử lại / Something went wrong; please retry."))
+            return 500
 
     async def _authenticate(self, method: str, path: str, authorization: bytes | None) -> Principal | None:
         if authorization is None:
@@ -317,8 +331,8 @@ class Proxy:
                     await send({"type": "http.response.body", "body": b""})
                 return status
         except (TimeoutError, aiohttp.ClientError) as exc:
-            if started:  # the answer is under way: the caller's connection is cut, not completed
-                raise
+            if started:  # the answer is under way: it can only be cut short, never completed
+                raise AnswerCut(service) from exc
             raise upstream_problem(service, exc) from exc
 
     async def _stream(self, method: str, url: URL, headers: list[tuple[str, str]], body: bytes | None,

@@ -112,3 +112,17 @@ async def test_metrics_count_requests_by_service(gateway: Running) -> None:
         text = (await c.get("/metrics")).text
     assert 'gateway_requests_total{service="intake",status="200"}' in text
     assert 'gateway_requests_total{service="gateway",status="200"}' in text
+
+
+async def test_an_unexpected_fault_in_the_gateway_is_a_problem_not_plain_text(
+        gateway: Running, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.proxy import Proxy
+
+    def broken(*_args: object) -> None:
+        raise RuntimeError("rate limit storage unreachable")
+
+    monkeypatch.setattr(Proxy, "_take_rate", broken)
+    async with httpx.AsyncClient(base_url=gateway.url) as c:
+        r = await c.get("/api/intake/v1/ping", headers=gateway.auth)
+    assert r.status_code == 500 and r.headers["content-type"] == "application/problem+json"
+    assert r.json()["code"] == "internal_error" and gateway.upstream.seen == []

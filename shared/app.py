@@ -48,21 +48,26 @@ def create_service_app(
     settings = settings or get_settings()
     configure_logging(service, settings.log_level)
 
+    async def close(app: FastAPI) -> None:
+        """Everything the process holds: the shutdown hooks' resources, then the pool."""
+        for hook in on_shutdown:
+            await hook(app)
+        await app.state.db.dispose()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for hook in on_startup:
             await hook(app)
         calm_garbage_collector()
         yield
-        for hook in on_shutdown:
-            await hook(app)
-        await app.state.db.dispose()
+        await close(app)
 
     app = FastAPI(
         title=title, description=description, version="1.0.0", lifespan=lifespan,
         docs_url=None, redoc_url=None, openapi_tags=openapi_tags,
     )
     app.state.settings = settings
+    app.state.close = close  # tests that drive the app without its lifespan release it with this
     app.state.db = Database(settings, application_name=f"motcua-{service}", waker=JobWaker(settings.asyncpg_dsn))
     app.state.verifier = TokenVerifier(
         issuer=settings.jwt_issuer, audience=settings.jwt_audience, jwks_url=settings.jwks_url,

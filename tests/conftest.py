@@ -133,15 +133,15 @@ def app_client_factory(
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
             yield c
-        await app.state.db.dispose()
+        await app.state.close(app)
 
     return client
 
 
 @pytest.fixture
-def committed_client_factory(
+async def committed_client_factory(
     settings: Settings, verifier: TokenVerifier,
-) -> Iterator[Callable[[Callable[[Settings], FastAPI]], httpx.AsyncClient]]:
+) -> AsyncIterator[Callable[[Callable[[Settings], FastAPI]], httpx.AsyncClient]]:
     """For races and jobs: an in-process app on a real pool (its commits are real)."""
     apps: list[FastAPI] = []
 
@@ -153,6 +153,8 @@ def committed_client_factory(
         return httpx.AsyncClient(transport=transport, base_url="http://test")
 
     yield build
+    for app in apps:
+        await app.state.close(app)
 
 
 @pytest.fixture(scope="session")

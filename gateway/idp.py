@@ -15,9 +15,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import insert, select
 
 from gateway.models import clients, signing_keys, users
+from gateway.passwords import verify_secret
 from shared.auth import mint_token
 from shared.db import Database
-from shared.passwords import verify_secret
 from shared.problems import ProblemError
 from shared.settings import Settings
 

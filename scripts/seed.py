@@ -8,9 +8,9 @@ import importlib
 from sqlalchemy.dialects.postgresql import insert
 
 from gateway.models import clients, users
+from gateway.passwords import hash_secret
 from scripts.demo_data import CLIENTS, USERS
 from shared.db import Database
-from shared.passwords import hash_secret
 from shared.settings import Settings, get_settings
 
 SERVICE_SEEDS = [

@@ -57,7 +57,7 @@ def test_production_refuses_the_development_secret() -> None:
 
 
 def test_password_hashes_verify_and_differ() -> None:
-    from shared.passwords import hash_secret, verify_secret
+    from gateway.passwords import hash_secret, verify_secret
 
     a, b = hash_secret("demo"), hash_secret("demo")
     assert a != b

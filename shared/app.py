@@ -13,6 +13,7 @@ from shared.auth import TokenVerifier
 from shared.db import Database
 from shared.docs import mount_docs
 from shared.health import health_router
+from shared.hot_routes import add_body_schemas
 from shared.jobs import JobRegistry
 from shared.jobs_admin import jobs_admin_router
 from shared.logging import configure_logging
@@ -83,7 +84,7 @@ def create_service_app(
 
     def openapi_with_problem() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = add_problem_schema(build_openapi())
+            app.openapi_schema = add_problem_schema(add_body_schemas(build_openapi()))
         return app.openapi_schema
 
     app.openapi = openapi_with_problem  # type: ignore[method-assign]

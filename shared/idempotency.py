@@ -78,6 +78,15 @@ class Idempotency:
         self.method = method
         self.path = path
 
+    @classmethod
+    def of_request(cls, request: Request, tx: Tx, table: Table, principal: Principal, body: bytes, *,
+                   required: bool) -> Idempotency:
+        """The key a request carries (400 when `required` and missing), for `principal` and this body."""
+        raw = request.headers.get("idempotency-key")
+        key = required_key(raw) if required else parse_key(raw)
+        fingerprint = fingerprint_of(body) if key is not None else ""
+        return cls(tx, table, scope_of(principal), key, fingerprint, request.method, request.url.path)
+
     @property
     def params(self) -> tuple[str, str, str, str, str]:
         """scope, key, method, path, fingerprint: the first five values of `keep_answer_sql`."""
@@ -123,10 +132,7 @@ def idempotency_guard(table: Table, *, required: bool = True) -> Callable[..., C
     """FastAPI dependency: the request's key (400 when `required` and missing) bound to its transaction."""
 
     async def dependency(request: Request, tx: TxDep, principal: CurrentPrincipal) -> Idempotency:
-        raw = request.headers.get("idempotency-key")
-        key = required_key(raw) if required else parse_key(raw)
-        fingerprint = fingerprint_of(await request.body()) if key is not None else ""
-        return Idempotency(tx, table, scope_of(principal), key, fingerprint, request.method, request.url.path)
+        return Idempotency.of_request(request, tx, table, principal, await request.body(), required=required)
 
     return dependency
 

@@ -17,15 +17,15 @@ from services.dossier_workflow.schemas import (
     StatsOut,
     TransferCallbackIn,
 )
-from shared.auth import CurrentPrincipal, Principal, require_roles
+from shared.auth import CurrentPrincipal, Principal, current_principal, require_roles
 from shared.db import TxDep
 from shared.encoding import json_bytes
-from shared.idempotency import Idempotency, idempotency_guard
+from shared.hot_routes import json_body, json_body_doc
+from shared.idempotency import Idempotency, idempotency_key_header
 from shared.problems import ProblemError, problem_responses
 
 router = APIRouter(prefix="/v1", tags=["dossiers"])
 STAFF = Depends(require_roles("officer", "supervisor"))
-ACTION_KEY = Depends(idempotency_guard(idempotency_keys, required=False))
 ROUTE_NOTES = {  # what the statuses mean on this service's routes
     400: "Yêu cầu sai (If-Match, Idempotency-Key, cursor hoặc JSON) / bad request",
     401: "Thiếu hoặc sai mã truy cập / missing or invalid access token",
@@ -60,15 +60,18 @@ def now() -> datetime:
 @router.get("/dossiers/{code}", response_model=DossierOut, summary="Hồ sơ: trạng thái, hạn, lịch sử / a dossier",
             responses={200: {"description": "Hồ sơ; ETag là phiên bản / the dossier; ETag is its version",
                              "headers": ETAG_HEADER}, **problems(401, 404, 422, 503)})
-async def get_dossier(code: str, principal: CurrentPrincipal, tx: TxDep) -> Response:
+async def get_dossier(code: str, request: Request) -> Response:
     """The hot read: one statement with no BEGIN, serialised once (the shape is DossierOut)."""
-    d = await service.read_for(tx, code, principal, now())
+    principal = await current_principal(request)
+    async with request.app.state.db.transaction() as tx:
+        d = await service.read_for(tx, code, principal, now())
     return Response(json_bytes(d), media_type="application/json", headers=etag(d["version"]))
 
 
 @router.post(
     "/dossiers/{code}/actions", response_model=DossierOut,
     summary='Thao tác trên hồ sơ (If-Match: "<phiên bản>") / act on a dossier',
+    openapi_extra=json_body_doc(ActionIn, **idempotency_key_header(required=False)),
     responses={
         200: {"description": "Hồ sơ sau thao tác / the dossier after the action", "headers": ACTION_HEADERS},
         202: {"model": DossierOut, "headers": ACTION_HEADERS,
@@ -83,20 +86,22 @@ async def get_dossier(code: str, principal: CurrentPrincipal, tx: TxDep) -> Resp
     },
 )
 async def act(
-    code: str, body: ActionIn, principal: CurrentPrincipal, tx: TxDep, idem: Idempotency = ACTION_KEY,
+    code: str, request: Request,
     if_match: str | None = Header(None, alias="If-Match", examples=['"3"'],
                                   description="the version read (ETag); required"),
-    idempotency_key: str | None = Header(  # read by the idempotency dependency; declared for the docs
-        None, alias="Idempotency-Key", examples=["5b1d7a4e-9c2f-4f0a-8e3b-2a6c1d9e7f10"],
-        description="optional: a retry with the same key gets the first answer (Idempotent-Replayed: true)"),
 ) -> Response:
     """The action, its history row, its jobs and messages, and the idempotency key in one transaction."""
-    if (replay := await idem.begin()) is not None:
-        return replay
-    at = now()
-    acted = await service.act(tx, code, principal, body, if_match, at)
-    view = await service.view(tx, acted.dossier, principal, at, timeline=acted.timeline)
-    return await idem.remember(acted.status, json_bytes(view), headers=etag(acted.dossier["version"]))
+    principal = await current_principal(request)
+    body, raw = await json_body(request, ActionIn)
+    async with request.app.state.db.transaction() as tx:
+        idem = Idempotency.of_request(request, tx, idempotency_keys, principal, raw, required=False)
+        if (replay := await idem.begin()) is not None:
+            return replay
+        at = now()
+        acted = await service.act(tx, code, principal, body, if_match, at)
+        view = await service.view(tx, acted.dossier, principal, at, timeline=acted.timeline)
+        answer = await idem.remember(acted.status, json_bytes(view), headers=etag(acted.dossier["version"]))
+    return answer
 
 
 @router.get("/dossiers", summary="Danh sách công việc của cơ quan / the agency's worklist (keyset pages)",

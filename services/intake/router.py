@@ -22,9 +22,10 @@ from services.intake.schemas import (
     ProcedureVersionIn,
     SupplementIn,
 )
-from shared.auth import CurrentPrincipal, Principal, require_roles
+from shared.auth import CurrentPrincipal, Principal, current_principal, require_roles
 from shared.calendar import VN_TZ
 from shared.db import TxDep
+from shared.hot_routes import json_body, json_body_doc
 from shared.idempotency import Idempotency, KeyUsed, idempotency_guard, idempotency_key_header
 from shared.problems import problem_responses
 from shared.text import search_key
@@ -95,7 +96,7 @@ dossier_router = APIRouter(prefix="/v1/dossiers", tags=["dossiers"])
     description="Một câu lệnh ghi hồ sơ, sự kiện `dossier.received` và câu trả lời cho Idempotency-Key; gửi lại "
                 "cùng khóa nhận lại đúng câu trả lời đầu tiên (header `Idempotent-Replayed: true`) / one statement "
                 "writes the dossier, its event and the answer a retry with the same key gets back.",
-    openapi_extra=idempotency_key_header(required=True),
+    openapi_extra=json_body_doc(DossierIn, **idempotency_key_header(required=True)),
     responses={
         201: {"description": "Đã tiếp nhận; `Location` là hồ sơ / received; `Location` names the dossier",
               "headers": {"Location": {"schema": {"type": "string"},
@@ -111,12 +112,15 @@ dossier_router = APIRouter(prefix="/v1/dossiers", tags=["dossiers"])
         }),
     },
 )
-async def submit_dossier(body: DossierIn, tx: TxDep, principal: CurrentPrincipal,
-                         idem: Idempotency = KEY_REQUIRED) -> Response:
-    try:
-        code, answer = await submission.submit(tx, body, principal, datetime.now(UTC), idem.params)
-    except KeyUsed:
-        return await idem.stored()
+async def submit_dossier(request: Request) -> Response:
+    principal = await current_principal(request)
+    body, raw = await json_body(request, DossierIn)
+    async with request.app.state.db.transaction() as tx:
+        idem = Idempotency.of_request(request, tx, idempotency_keys, principal, raw, required=True)
+        try:
+            code, answer = await submission.submit(tx, body, principal, datetime.now(UTC), idem.params)
+        except KeyUsed:
+            return await idem.stored()
     return Response(answer, status_code=201, media_type="application/json",
                     headers={"Location": f"/api/intake/v1/dossiers/{code}"})
 

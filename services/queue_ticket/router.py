@@ -34,20 +34,22 @@ from services.queue_ticket.schemas import (
     TransferIn,
 )
 from services.queue_ticket.tickets_repository import NumberAllocator
-from shared.auth import Principal, require_roles
+from shared.auth import Principal, check_roles, current_principal, require_roles
 from shared.db import TxDep
 from shared.encoding import json_bytes
+from shared.hot_routes import json_body, json_body_doc
 from shared.idempotency import Idempotency, KeyUsed, idempotency_guard, idempotency_key_header
 from shared.problems import ProblemError, problem_responses
 
 router = APIRouter(prefix="/v1")
 STATIC = Path(__file__).resolve().parent / "static"
 
+STAFF = ("officer", "supervisor")
+ISSUERS = ("kiosk", "officer", "supervisor", "citizen")
 Code = Annotated[str, PathParam(pattern=r"^[A-Za-z0-9_.-]{1,20}$", examples=["PBD"])]
-Staff = Annotated[Principal, Depends(require_roles("officer", "supervisor"))]
+Staff = Annotated[Principal, Depends(require_roles(*STAFF))]
 Admin = Annotated[Principal, Depends(require_roles())]
 Supervisor = Annotated[Principal, Depends(require_roles("supervisor"))]
-Issuer = Annotated[Principal, Depends(require_roles("kiosk", "officer", "supervisor", "citizen"))]
 Citizen = Annotated[Principal, Depends(require_roles("citizen"))]
 Visitor = Annotated[Principal, Depends(require_roles("citizen", "kiosk", "officer", "supervisor"))]
 OptionalKey = Annotated[Idempotency, Depends(idempotency_guard(idempotency_keys, required=False))]
@@ -81,19 +83,23 @@ def hub_of(request: Request) -> BoardHub:
 # --- tickets ----------------------------------------------------------------------------------
 
 @router.post("/tickets", status_code=201, response_model=TicketOut, tags=["tickets"],
-             openapi_extra=idempotency_key_header(required=False),
+             openapi_extra=json_body_doc(TicketIn, **idempotency_key_header(required=False)),
              summary="Lấy số thứ tự / take a number (kiosk, officer, citizen); optional Idempotency-Key",
              responses=problem_responses(400, 401, 403, 409, 422, 503, notes={
                  409: "Ngoài giờ, phòng chờ đầy, đã có số đang chờ / office_closed (next_opening_at), office_full "
                       "(next_free_slot), ticket_limit, idempotency_key_in_use",
                  422: "Nơi tiếp dân hoặc lĩnh vực không có, khóa dùng cho nội dung khác / unknown_office, "
                       "unknown_category, idempotency_key_mismatch"}))
-async def take_ticket(body: TicketIn, request: Request, tx: TxDep, principal: Issuer, idem: OptionalKey) -> Response:
+async def take_ticket(request: Request) -> Response:
     """A retry with the same Idempotency-Key gets the first answer (`Idempotent-Replayed: true`)."""
-    try:
-        answer = await tickets.issue_ticket(tx, numbers_of(request), body, principal, idem)
-    except KeyUsed:
-        return await idem.stored()
+    principal = check_roles(await current_principal(request), *ISSUERS)
+    body, raw = await json_body(request, TicketIn)
+    async with request.app.state.db.transaction() as tx:
+        idem = Idempotency.of_request(request, tx, idempotency_keys, principal, raw, required=False)
+        try:
+            answer = await tickets.issue_ticket(tx, numbers_of(request), body, principal, idem)
+        except KeyUsed:
+            return await idem.stored()
     return Response(answer, status_code=201, media_type="application/json")
 
 
@@ -106,14 +112,24 @@ async def get_ticket(ticket_id: int, tx: TxDep, principal: Visitor) -> dict[str,
 
 # --- counters ---------------------------------------------------------------------------------
 
+CALL_NEXT_BODY = json_body_doc(CallNextIn)
+CALL_NEXT_BODY["requestBody"]["required"] = False  # no body (or null): any category the counter serves
+CALL_NEXT_BODY["requestBody"]["content"]["application/json"]["schema"] = {
+    "anyOf": [{"$ref": "#/components/schemas/CallNextIn"}, {"type": "null"}], "title": "Body"}
+
+
 @router.post("/counters/{counter_id}/call-next", response_model=CallNextOut, tags=["counters"],
+             openapi_extra=CALL_NEXT_BODY,
              summary="Gọi số tiếp theo / call the next ticket (bookings due, then priority, then arrival)",
              responses=problem_responses(401, 403, 404, 409, 422, 503, notes={
                  409: "Quầy tạm dừng, có cán bộ khác, không phục vụ lĩnh vực / invalid_state (counter inactive), "
                       "counter_taken, category_not_served"}))
-async def call_next(counter_id: int, request: Request, tx: TxDep, principal: Staff,
-                    body: CallNextIn | None = None) -> Response:
-    result = await counters.call_next(tx, notifier_of(request), counter_id, body or CallNextIn(), principal)
+async def call_next(counter_id: int, request: Request) -> Response:
+    principal = check_roles(await current_principal(request), *STAFF)
+    raw = await request.body()
+    body = CallNextIn() if raw.strip() in (b"", b"null") else (await json_body(request, CallNextIn))[0]
+    async with request.app.state.db.transaction() as tx:
+        result = await counters.call_next(tx, notifier_of(request), counter_id, body, principal)
     return json_response(result)
 
 

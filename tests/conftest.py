@@ -103,6 +103,18 @@ def auth(token: str, **extra: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}", **extra}
 
 
+def assert_problem(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """An RFC 9457 answer with our fields, this status and code, and no traceback."""
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = r.json()
+    for key in ("type", "title", "status", "detail", "code", "request_id"):
+        assert key in body, key
+    assert body["code"] == code and body["status"] == status and body["detail"]
+    assert "Traceback" not in r.text
+    return body
+
+
 @pytest.fixture
 async def db_conn(settings: Settings) -> AsyncIterator[Tx]:
     """An outer transaction rolled back after the test: nothing a test writes survives it. Apps built

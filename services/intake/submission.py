@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 import asyncpg
-from vietnam_provinces import Ward, WardCode
 
 from services.intake import dossier_repository as repo
 from services.intake import files, service
 from services.intake.citizen_id import id_number_problems
 from services.intake.schemas import DossierIn
+from shared.admin_units import ward_exists
 from shared.auth import Principal
 from shared.calendar import VN_TZ, TimeLimit
 from shared.db import Tx
@@ -27,13 +26,6 @@ CHANNEL_ROLES = {"counter": {"officer", "supervisor", "admin"}, "online": {"citi
 MAX_PER_DAY = 9999
 
 
-@lru_cache(maxsize=8192)
-def ward_exists(code: str) -> bool:
-    try:
-        Ward.from_code(WardCode(int(code)))
-    except (ValueError, KeyError):
-        return False
-    return True
 
 
 def err(field: str, message: str, type_: str) -> dict[str, str]:

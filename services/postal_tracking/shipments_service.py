@@ -5,15 +5,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
-
-from vietnam_provinces import Ward, WardCode
 
 from services.postal_tracking import partners_repository as partners_repo
 from services.postal_tracking import shipments_repository as repo
 from services.postal_tracking.common import STAFF, err, not_found, valid_uuid
 from services.postal_tracking.schemas import ShipmentIn
+from shared.admin_units import ward_exists
 from shared.auth import Principal
 from shared.db import Tx
 from shared.pagination import decode_cursor, encode_cursor
@@ -22,13 +20,6 @@ from shared.problems import ProblemError
 DEFAULT_SERVICE = {"inbound": "HCC-HS", "outbound": "HCC-KQ"}
 
 
-@lru_cache(maxsize=8192)
-def ward_exists(code: str) -> bool:
-    try:
-        Ward.from_code(WardCode(int(code)))
-    except (ValueError, KeyError):
-        return False
-    return True
 
 
 def s10_check_digit(serial: int) -> int:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import httpx
-
 from shared.db import Tx
 from tests.conftest import auth
 
@@ -36,9 +34,3 @@ async def counts(tx: Tx) -> tuple[int, int]:
     return int(dossiers), int(numbers)
 
 
-def assert_problem(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/problem+json")
-    found: dict[str, Any] = r.json()
-    assert found["code"] == code and found["status"] == status and found["detail"]
-    return found

@@ -9,8 +9,7 @@ import httpx
 
 from services.intake.app import create_app
 from shared.db import Tx
-from tests.conftest import app_client_factory, auth
-from tests.intake.helpers import assert_problem
+from tests.conftest import app_client_factory, assert_problem, auth
 
 client = app_client_factory(create_app)
 

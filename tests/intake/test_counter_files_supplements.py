@@ -13,8 +13,8 @@ from pypdf import PdfReader
 from services.intake import jobs
 from services.intake.app import create_app
 from shared.db import Tx
-from tests.conftest import app_client_factory, auth
-from tests.intake.helpers import WARD, assert_problem, body, counts, officer
+from tests.conftest import app_client_factory, assert_problem, auth
+from tests.intake.helpers import WARD, body, counts, officer
 
 client = app_client_factory(create_app)
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64

@@ -26,7 +26,7 @@ from shared.jobs import JobRegistry, enqueue
 from shared.problems import ProblemError
 from shared.settings import Settings
 from shared.worker import run_worker
-from tests.conftest import TEST_KID, auth
+from tests.conftest import TEST_KID, assert_problem, auth
 
 test_md = MetaData(schema="testkit")
 test_keys = idempotency_table(test_md)
@@ -188,15 +188,6 @@ async def count(database_url: str, sql: str, *args: Any) -> int:
         return int(await tx.fetchval(sql, *args))
 
 
-def assert_problem(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = r.json()
-    for key in ("type", "title", "status", "detail", "instance", "code", "request_id"):
-        assert key in body
-    assert body["code"] == code and body["status"] == status
-    assert "Traceback" not in r.text
-    return body
 
 
 async def test_no_free_connection_answers_503_busy_then_recovers(settings: Settings, verifier: Any,

@@ -74,9 +74,3 @@ async def jobs_for(tx: Tx, entrypoint: str, needle: str) -> list[dict[str, Any]]
     return [r["data"] for r in rows]
 
 
-def assert_problem(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = r.json()
-    assert body["code"] == code and body["status"] == status and body["detail"]
-    return body

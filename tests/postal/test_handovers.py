@@ -14,8 +14,8 @@ from pypdf import PdfReader
 from services.postal_tracking.app import create_app
 from shared.db import Tx
 from shared.settings import Settings
-from tests.conftest import auth
-from tests.postal.helpers import WARD, assert_problem, jobs_for, new_shipment, officer, partner, scalar
+from tests.conftest import assert_problem, auth
+from tests.postal.helpers import WARD, jobs_for, new_shipment, officer, partner, scalar
 
 SIGNERS = {"office_signer": {"name": "Lê Thị Hoa", "title": "Công chức Bộ phận Một cửa"},
            "postal_signer": {"name": "Trần Văn Bưu", "title": "Bưu tá Bưu cục Ba Đình"}}

@@ -14,16 +14,8 @@ from services.postal_tracking.app import create_app
 from services.postal_tracking.tracking import SimulatedTrackingClient
 from shared.db import Database, Tx
 from shared.settings import Settings
-from tests.conftest import auth
-from tests.postal.helpers import (
-    WARD,
-    assert_problem,
-    new_shipment,
-    officer,
-    partner,
-    scalar,
-    shipment_body,
-)
+from tests.conftest import assert_problem, auth
+from tests.postal.helpers import WARD, new_shipment, officer, partner, scalar, shipment_body
 
 
 async def test_officer_and_partner_create_with_postage_and_s10_numbers(

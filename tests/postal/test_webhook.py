@@ -13,16 +13,8 @@ import pytest
 from services.postal_tracking import events_service
 from services.postal_tracking.seed import DEMO_WEBHOOK_SECRET
 from shared.db import Tx
-from tests.postal.helpers import (
-    EVENTS_URL,
-    assert_problem,
-    ev,
-    jobs_for,
-    new_shipment,
-    post_events,
-    scalar,
-    signed,
-)
+from tests.conftest import assert_problem
+from tests.postal.helpers import EVENTS_URL, ev, jobs_for, new_shipment, post_events, scalar, signed
 
 OTHER_SECRET = "whsec_" + base64.b64encode(b"another-partner-secret-32-bytes!").decode()
 

@@ -79,9 +79,3 @@ async def snapshot(tx: Tx, code: str) -> tuple[Any, ...]:
     return (*row.values(), n)
 
 
-def assert_problem(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/problem+json")
-    body: dict[str, Any] = r.json()
-    assert body["code"] == code and body["status"] == status and body["detail"]
-    return body

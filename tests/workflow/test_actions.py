@@ -15,17 +15,8 @@ from services.dossier_workflow import router as workflow_router
 from services.dossier_workflow.app import create_app
 from services.dossier_workflow.schemas import DossierOut, HistoryOut
 from shared.db import Tx
-from tests.conftest import app_client_factory, auth
-from tests.workflow.helpers import (
-    CITIZEN,
-    PROVINCE,
-    act,
-    assert_problem,
-    new_dossier,
-    officer,
-    snapshot,
-    vn,
-)
+from tests.conftest import app_client_factory, assert_problem, auth
+from tests.workflow.helpers import CITIZEN, PROVINCE, act, new_dossier, officer, snapshot, vn
 
 client = app_client_factory(create_app)
 

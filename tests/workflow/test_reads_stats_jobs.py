@@ -19,18 +19,8 @@ from services.dossier_workflow.schemas import ActionIn
 from shared.auth import Principal
 from shared.db import Database, Tx
 from shared.settings import Settings
-from tests.conftest import app_client_factory, auth
-from tests.workflow.helpers import (
-    CITIZEN,
-    WARD,
-    act,
-    assert_problem,
-    job_unit,
-    new_dossier,
-    officer,
-    received_job,
-    vn,
-)
+from tests.conftest import app_client_factory, assert_problem, auth
+from tests.workflow.helpers import CITIZEN, WARD, act, job_unit, new_dossier, officer, received_job, vn
 
 client = app_client_factory(create_app)
 

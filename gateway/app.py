@@ -23,7 +23,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.idp import KeyStore, build_router
 from gateway.openapi import OpenApiCache, merge
-from gateway.proxy import Proxy, route
+from gateway.proxy import Proxy
+from gateway.targets import route
 from shared.auth import TokenVerifier
 from shared.db import Database
 from shared.docs import mount_docs

@@ -4,10 +4,7 @@ For each proxied request, in order: the target is checked (400), the token verif
 caller's rate limit taken (429), the body read (413); then one exchange with the service under one
 deadline covering connect, send and answer (504), with problems for upstream faults (502/503).
 
-- The path is forwarded as the caller encoded it (ASGI `raw_path`), so `%0d%0a` stays three
-  characters on the wire and `%3F` stays in the path; raw bytes beyond ASCII are percent-encoded
-  and the service answers its own 404. A target with a control character (raw or encoded), a
-  space or a `#` is refused.
+- The target is the caller's still-encoded path, checked in `gateway.targets`.
 - A request is sent at most once: aiohttp would re-send a GET, HEAD, OPTIONS, PUT or DELETE once
   when its kept-alive connection drops before the answer (`send_once` stops that), and a request
   that may have reached the service is never sent again; the caller gets a 502.
@@ -37,17 +34,14 @@ from yarl import URL
 
 from gateway.public_routes import is_public
 from gateway.rate_limit import RateLimiter
+from gateway.targets import upstream_target
 from shared.auth import Principal, TokenVerifier
 from shared.problems import PROBLEM_JSON, ProblemError, problem_body
 from shared.settings import Settings
 
-SERVICES = {b"intake": "intake", b"workflow": "workflow", b"postal": "postal", b"queue": "queue"}
 EVENT_STREAM_ROUTE = re.compile(rb"/api/queue/v1/offices/[^/]+/board/stream/?")
 WEBHOOK_PATH = re.compile(r"/api/postal/v1/partners/([^/]+)/events/?")
 
-# A control character, raw or percent-encoded, a raw space or a raw '#': never part of a target.
-REFUSED_IN_TARGET = re.compile(rb"[\x00-\x20\x7f#]|%(?:[01][0-9A-Fa-f]|7[Ff])")
-NON_ASCII = re.compile(rb"[\x80-\xff]")
 
 # Never forwarded as the caller sent them: hop-by-hop headers (RFC 9110 7.6.1), the framing
 # (aiohttp writes its own), the host, and what the gateway itself states about the request.
@@ -106,36 +100,6 @@ async def send_once(req: ClientRequest, handler: aiohttp.ClientHandlerType) -> C
     except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
         raise UpstreamDropped(str(exc)) from exc
 
-
-
-def route(raw_path: bytes) -> tuple[str, bytes] | None:
-    """b"/api/intake/v1/x" -> ("intake", b"/v1/x"); b"/queue/board/1" -> ("queue", b"/pages/board/1")."""
-    if raw_path.startswith(b"/api/"):
-        service, slash, rest = raw_path[5:].partition(b"/")
-        name = SERVICES.get(service)
-        if name is not None and slash and (rest == b"v1" or rest.startswith(b"v1/")):
-            return name, b"/" + rest
-        return None
-    if raw_path.startswith(b"/queue/"):
-        return "queue", b"/pages/" + raw_path[7:]
-    return None
-
-
-def _percent_encode(match: re.Match[bytes]) -> bytes:
-    return b"%%%02X" % match.group()[0]
-
-
-def upstream_target(path: bytes, query: bytes) -> str:
-    """The request target for the service, still percent-encoded; 400 for what no target may hold."""
-    if REFUSED_IN_TARGET.search(path) is not None or (query and REFUSED_IN_TARGET.search(query) is not None):
-        raise ProblemError(
-            400, "bad_request",
-            "Đường dẫn chứa ký tự không hợp lệ (ký tự điều khiển, khoảng trắng hoặc '#') / "
-            "The request target holds a control character, a space or a '#'")
-    target = path + b"?" + query if query else path
-    if not target.isascii():
-        target = NON_ASCII.sub(_percent_encode, target)
-    return target.decode("ascii")
 
 
 def problem_message(path: str, request_id: str, accept_language: str | None,

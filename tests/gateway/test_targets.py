@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.proxy import route, upstream_target
+from gateway.targets import route, upstream_target
 from shared.problems import ProblemError
 
 

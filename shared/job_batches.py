@@ -9,6 +9,7 @@ payload fails (and is retried) alone.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -28,7 +29,7 @@ class JobBatcher:
         self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._running: set[asyncio.Task[None]] = set()
-        self.sizes: list[int] = []  # batch sizes run so far (tests and logs read them)
+        self.sizes: deque[int] = deque(maxlen=1000)  # the last batches' sizes (tests, logs): bounded in a worker
 
     async def submit(self, data: dict[str, Any]) -> None:
         """Resolves when this payload's batch (or, after a failed batch, the payload alone) is done."""

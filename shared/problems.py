@@ -294,11 +294,10 @@ PROBLEM_STATUS_TEXT = {
 
 
 def problem_responses(*statuses: int, notes: dict[int, str] | None = None) -> dict[int | str, dict[str, Any]]:
-    """`responses=` entries for the problem+json answers a route can give (`notes`: what they mean there)."""
+    """`responses=` entries for the problem+json answers a route can give (`notes`: what they mean there);
+    `add_problem_schema` gives every error answer its problem+json content."""
     notes = notes or {}
-    return {status: {"description": notes.get(status, PROBLEM_STATUS_TEXT[status]),
-                     "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
-            for status in statuses}
+    return {status: {"description": notes.get(status, PROBLEM_STATUS_TEXT[status])} for status in statuses}
 
 
 def add_problem_schema(openapi: dict[str, Any]) -> dict[str, Any]:

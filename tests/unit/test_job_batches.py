@@ -42,7 +42,7 @@ async def test_a_lone_payload_is_not_held_past_the_window() -> None:
 
     batcher = JobBatcher(run, max_batch=50, window=0.005)
     await asyncio.wait_for(batcher.submit({"n": 1}), timeout=1)
-    assert batcher.sizes == [1]
+    assert list(batcher.sizes) == [1]
     with pytest.raises(asyncio.TimeoutError):  # a batch that never ends keeps its jobs waiting (not done)
         slow = JobBatcher(lambda items: asyncio.sleep(10), max_batch=50, window=0.001)
         await asyncio.wait_for(slow.submit({"n": 1}), timeout=0.05)

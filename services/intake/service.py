@@ -10,7 +10,7 @@ from services.intake import catalog_repository as repository
 from services.intake import dossier_repository
 from services.intake.receipt import render_receipt
 from shared.auth import Principal
-from shared.calendar import VN_TZ, DueResult, TimeLimit, WorkingCalendar
+from shared.calendar import VN_TZ, DueResult, TimeLimit
 from shared.calendars import calendar_for_agency
 from shared.db import Tx
 from shared.problems import ProblemError
@@ -104,11 +104,6 @@ async def _competent_agency(tx: Tx, level: str, ward_code: str, receiving: dict[
     return str(receiving["code"]) if receiving["level"] == level else None
 
 
-async def calendar_for(tx: Tx, agency_row: dict[str, Any]) -> WorkingCalendar:
-    """The agency's sessions and overrides on top of the national calendar."""
-    return await calendar_for_agency(tx, agency_row["code"])
-
-
 async def due(tx: Tx, procedure_code: str, agency_code: str,
               received_at: datetime) -> tuple[DueResult, dict[str, Any]]:
     if received_at.tzinfo is None:
@@ -117,7 +112,7 @@ async def due(tx: Tx, procedure_code: str, agency_code: str,
                                     "type": "timezone_aware"}])
     proc = await procedure(tx, procedure_code, received_at.astimezone(VN_TZ).date())
     agency_row = await agency(tx, agency_code)
-    cal = await calendar_for(tx, agency_row)
+    cal = await calendar_for_agency(tx, agency_row["code"])
     limit = proc["time_limit"]
     return cal.due_at(received_at, TimeLimit(int(limit["value"]), limit["unit"])), proc
 

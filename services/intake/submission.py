@@ -15,6 +15,7 @@ from services.intake.schemas import DossierIn
 from shared.admin_units import ward_exists
 from shared.auth import Principal
 from shared.calendar import VN_TZ, TimeLimit
+from shared.calendars import calendar_for_agency
 from shared.db import Tx
 from shared.idempotency import KeyUsed
 from shared.jobs import enqueue, request_id
@@ -24,8 +25,6 @@ from shared.settings import get_settings
 CHANNEL_ROLES = {"counter": {"officer", "supervisor", "admin"}, "online": {"citizen"},
                  "postal": {"postal_partner", "officer", "supervisor", "admin"}}
 MAX_PER_DAY = 9999
-
-
 
 
 def err(field: str, message: str, type_: str) -> dict[str, str]:
@@ -138,7 +137,7 @@ async def _receive(tx: Tx, body: DossierIn, who: Principal, proc: dict[str, Any]
                    agency: dict[str, Any], competent: str, received_at: datetime,
                    idempotency: tuple[str, str, str, str, str]) -> tuple[str, str]:
     local_day = received_at.astimezone(VN_TZ).date()
-    calendar = await service.calendar_for(tx, agency)
+    calendar = await calendar_for_agency(tx, agency["code"])
     limit = proc["time_limit"]
     due = calendar.due_at(received_at, TimeLimit(int(limit["value"]), limit["unit"]))
     fee = fee_for(proc["fee"], body.number_of_sets, body.pages_per_copy)
@@ -192,7 +191,7 @@ async def start_clock(tx: Tx, code: str, arrived_at: datetime) -> None:
     if found is None or found["clock_started"]:
         return
     proc = await service.procedure(tx, found["procedure_code"], arrived_at.astimezone(VN_TZ).date())
-    calendar = await service.calendar_for(tx, {"code": found["competent_agency"]})
+    calendar = await calendar_for_agency(tx, found["competent_agency"])
     limit = proc["time_limit"]
     due = calendar.due_at(arrived_at, TimeLimit(int(limit["value"]), limit["unit"])).due_at
     await repo.start_clock(tx, code, due)

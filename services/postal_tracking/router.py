@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from pydantic import BaseModel
 
 from services.postal_tracking import events_service, handovers_service, shipments_service, webhook
 from services.postal_tracking.common import now_utc
@@ -19,22 +20,27 @@ from services.postal_tracking.schemas import (
     Status,
     WebhookBody,
     WebhookResult,
-    inline_schema,
 )
 from shared.auth import CurrentPrincipal, Principal, require_roles
 from shared.db import TxDep
+from shared.hot_routes import json_body_doc
 from shared.idempotency import Idempotency, idempotency_guard
 from shared.problems import problem_responses
 
 router = APIRouter(prefix="/v1")
 OfficeOrPartner = Depends(require_roles("officer", "supervisor", "postal_partner"))
 IdempotencyKey = Depends(idempotency_guard(idempotency_keys))
-WEBHOOK_BODY = {"requestBody": {"required": True, "content": {"application/json": {
-    "schema": inline_schema(WebhookBody),
-    "example": {"events": [{"event_id": "VNP-EV-0001", "tracking_number": "HC100000014VN",
-                            "status": "failed_attempt", "occurred_at": "2026-03-02T10:15:00+07:00",
-                            "reason_code": "KH_VANG_NHA", "location": "Bưu cục Ba Đình",
-                            "note": "Người nhận vắng nhà, hẹn phát lại"}]}}}}}
+WEBHOOK_BODY = json_body_doc(WebhookBody)  # documented only: the signature is checked over the raw bytes first
+WEBHOOK_BODY["requestBody"]["content"]["application/json"]["example"] = {"events": [{
+    "event_id": "VNP-EV-0001", "tracking_number": "HC100000014VN", "status": "failed_attempt",
+    "occurred_at": "2026-03-02T10:15:00+07:00", "reason_code": "KH_VANG_NHA", "location": "Bưu cục Ba Đình",
+    "note": "Người nhận vắng nhà, hẹn phát lại"}]}
+
+
+async def _created(idem: Idempotency, collection: str, out: type[BaseModel], result: dict[str, Any]) -> Response:
+    """The 201 answer (kept for the Idempotency-Key) naming the new resource in `Location`."""
+    return await idem.remember(201, out.model_validate(result).model_dump(mode="json"),
+                               headers={"Location": f"/api/postal/v1/{collection}/{result['id']}"})
 
 
 @router.post("/shipments", status_code=201, response_model=ShipmentOut, tags=["shipments"],
@@ -45,8 +51,7 @@ async def create_shipment(body: ShipmentIn, tx: TxDep, principal: Principal = Of
     if (replay := await idem.begin()) is not None:
         return replay
     result = await shipments_service.create_shipment(tx, body, principal, now_utc())
-    encoded = ShipmentOut.model_validate(result).model_dump(mode="json")
-    return await idem.remember(201, encoded, headers={"Location": f"/api/postal/v1/shipments/{result['id']}"})
+    return await _created(idem, "shipments", ShipmentOut, result)
 
 
 @router.get("/shipments", response_model=ShipmentPage, tags=["shipments"],
@@ -97,8 +102,7 @@ async def create_handover(body: HandoverIn, tx: TxDep, principal: Principal = Of
     if (replay := await idem.begin()) is not None:
         return replay
     result = await handovers_service.create_handover(tx, body, principal, now_utc())
-    encoded = HandoverOut.model_validate(result).model_dump(mode="json")
-    return await idem.remember(201, encoded, headers={"Location": f"/api/postal/v1/handovers/{result['id']}"})
+    return await _created(idem, "handovers", HandoverOut, result)
 
 
 @router.get("/handovers/{handover_id}", response_model=HandoverOut, tags=["handovers"],

@@ -227,9 +227,13 @@ async def test_unknown_or_other_partners_numbers_and_bad_bodies_store_nothing(
 async def test_openapi_declares_the_webhook_body_and_every_problem(client: httpx.AsyncClient) -> None:
     spec = (await client.get("/openapi.json")).json()
     op = spec["paths"]["/v1/partners/{partner_code}/events"]["post"]
-    schema = op["requestBody"]["content"]["application/json"]["schema"]
-    event = schema["properties"]["events"]["items"]
+    body = op["requestBody"]["content"]["application/json"]
+    schemas = spec["components"]["schemas"]
+    assert body["schema"] == {"$ref": "#/components/schemas/WebhookBody"}
+    schema = schemas["WebhookBody"]
+    event = schemas[schema["properties"]["events"]["items"]["$ref"].rsplit("/", 1)[-1]]
     assert schema["required"] == ["events"] and "tracking_number" in event["properties"]
+    assert body["example"]["events"][0]["tracking_number"] == "HC100000014VN"
     for status in ("400", "401", "413", "422"):
         assert "application/problem+json" in op["responses"][status]["content"]
     for path, ops in spec["paths"].items():

@@ -55,6 +55,11 @@ TITLES: dict[str, tuple[str, str]] = {
 log = structlog.get_logger("problems")
 
 
+def error_item(field: str, message: str, type_: str) -> dict[str, str]:
+    """One entry of a problem's `errors`: the field, what is wrong (Vietnamese / English), a stable type."""
+    return {"field": field, "message": message, "type": type_}
+
+
 class ProblemError(Exception):
     """Raise anywhere in a request to answer with a problem+json body."""
 

@@ -19,16 +19,13 @@ from shared.calendars import calendar_for_agency
 from shared.db import Tx
 from shared.idempotency import KeyUsed
 from shared.jobs import enqueue, request_id
-from shared.problems import ProblemError
+from shared.problems import ProblemError, error_item
 from shared.settings import get_settings
 
 CHANNEL_ROLES = {"counter": {"officer", "supervisor", "admin"}, "online": {"citizen"},
                  "postal": {"postal_partner", "officer", "supervisor", "admin"}}
 MAX_PER_DAY = 9999
 
-
-def err(field: str, message: str, type_: str) -> dict[str, str]:
-    return {"field": field, "message": message, "type": type_}
 
 
 def fee_for(rule: dict[str, Any], sets: int, pages: int) -> int:
@@ -47,35 +44,39 @@ def fee_for(rule: dict[str, Any], sets: int, pages: int) -> int:
 def _check_people(body: DossierIn, who: Principal, errors: list[dict[str, str]]) -> None:
     applicant = body.applicant
     for problem in id_number_problems(applicant.id_number, applicant.date_of_birth):
-        errors.append(err("applicant.id_number", problem, "id_number"))
+        errors.append(error_item("applicant.id_number", problem, "id_number"))
     if not ward_exists(applicant.address.ward_code):
-        errors.append(err("applicant.address.ward_code", f"mã phường/xã {applicant.address.ward_code} không tồn tại"
+        errors.append(error_item(
+            "applicant.address.ward_code", f"mã phường/xã {applicant.address.ward_code} không tồn tại"
                           f" / unknown ward code {applicant.address.ward_code}", "unknown_ward"))
     if body.representative is not None:
         for problem in id_number_problems(body.representative.id_number, None):
-            errors.append(err("representative.id_number", problem, "id_number"))
+            errors.append(error_item("representative.id_number", problem, "id_number"))
     if who.role == "citizen":
         acting_as = body.representative.id_number if body.representative else applicant.id_number
         if acting_as != who.subject:
-            errors.append(err("applicant.id_number", "công dân chỉ nộp cho chính mình hoặc với tư cách người đại "
+            errors.append(error_item(
+                "applicant.id_number", "công dân chỉ nộp cho chính mình hoặc với tư cách người đại "
                               "diện / a citizen submits only for themselves or as the named representative",
                               "not_self"))
 
 
 def _check_procedure(body: DossierIn, proc: dict[str, Any], errors: list[dict[str, str]]) -> None:
     if body.channel not in proc["channels"]:
-        errors.append(err("channel", f"thủ tục không nhận qua kênh {body.channel} / procedure not offered on "
+        errors.append(error_item("channel", f"thủ tục không nhận qua kênh {body.channel} / procedure not offered on "
                           f"channel '{body.channel}' (allowed: {', '.join(proc['channels'])})", "channel_not_allowed"))
     given = {d.name.strip().lower() for d in body.documents}
     for doc in proc["documents"]:
         if doc.get("mandatory") and doc["name"].strip().lower() not in given:
-            errors.append(err("documents", f"thiếu giấy tờ bắt buộc: {doc['name']} / missing mandatory document: "
+            errors.append(error_item(
+                "documents", f"thiếu giấy tờ bắt buộc: {doc['name']} / missing mandatory document: "
                               f"{doc['name']}", "missing_document"))
     if body.result_delivery == "postal" and body.delivery_address is None:
-        errors.append(err("delivery_address", "cần địa chỉ nhận kết quả qua bưu chính / a delivery address is "
+        errors.append(error_item("delivery_address", "cần địa chỉ nhận kết quả qua bưu chính / a delivery address is "
                           "required for postal return", "required"))
     if body.result_delivery not in proc["result_delivery"]:
-        errors.append(err("result_delivery", "hình thức trả kết quả không được hỗ trợ / unsupported result delivery",
+        errors.append(error_item(
+            "result_delivery", "hình thức trả kết quả không được hỗ trợ / unsupported result delivery",
                           "not_allowed"))
 
 
@@ -99,10 +100,11 @@ async def submit(tx: Tx, body: DossierIn, who: Principal, now: datetime,
     proc = await _optional(service.procedure(tx, body.procedure_code, now.astimezone(VN_TZ).date()))
     agency = await _optional(service.agency(tx, body.receiving_agency_code))
     if proc is None:
-        errors.append(err("procedure_code", f"không có thủ tục {body.procedure_code} / unknown procedure",
+        errors.append(error_item("procedure_code", f"không có thủ tục {body.procedure_code} / unknown procedure",
                           "unknown_procedure"))
     if agency is None:
-        errors.append(err("receiving_agency_code", f"không có cơ quan {body.receiving_agency_code} / unknown agency",
+        errors.append(error_item(
+            "receiving_agency_code", f"không có cơ quan {body.receiving_agency_code} / unknown agency",
                           "unknown_agency"))
     elif who.role in ("officer", "supervisor") and who.agency_code != agency["code"]:
         raise ProblemError(403, "forbidden", "Cán bộ chỉ tiếp nhận cho cơ quan của mình / an officer receives "
@@ -113,7 +115,8 @@ async def submit(tx: Tx, body: DossierIn, who: Principal, now: datetime,
     received_at = now
     if body.channel == "postal" and body.received_at is not None:
         if body.received_at.tzinfo is None or body.received_at > now:
-            errors.append(err("received_at", "thời điểm bàn giao bưu chính phải có múi giờ và không ở tương lai / "
+            errors.append(error_item(
+                "received_at", "thời điểm bàn giao bưu chính phải có múi giờ và không ở tương lai / "
                               "postal handover time needs an offset and cannot be in the future", "invalid"))
         else:
             received_at = body.received_at
@@ -121,11 +124,13 @@ async def submit(tx: Tx, body: DossierIn, who: Principal, now: datetime,
     if proc is not None and agency is not None:
         competent = await service.competent_agency(tx, proc["level"], body.applicant.address.ward_code, agency)
         if competent is None:
-            errors.append(err("applicant.address.ward_code", "không có cơ quan có thẩm quyền cho địa bàn này / no "
+            errors.append(error_item(
+                "applicant.address.ward_code", "không có cơ quan có thẩm quyền cho địa bàn này / no "
                               "competent agency for this ward", "no_competent_agency"))
     file_ids = [f for d in body.documents for f in d.file_ids]
     for missing in sorted(await files.unknown_ids(tx, file_ids, who)):
-        errors.append(err("documents.file_ids", f"không có tệp {missing} / unknown file {missing}", "unknown_file"))
+        errors.append(error_item(
+            "documents.file_ids", f"không có tệp {missing} / unknown file {missing}", "unknown_file"))
     if errors:
         raise ProblemError(422, "validation_error", "Hồ sơ chưa hợp lệ: " + "; ".join(e["message"] for e in errors),
                            errors=errors)

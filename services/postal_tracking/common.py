@@ -10,9 +10,6 @@ from shared.problems import ProblemError
 STAFF = ("officer", "supervisor")
 
 
-def err(field: str, message: str, type_: str) -> dict[str, str]:
-    return {"field": field, "message": message, "type": type_}
-
 
 def not_found(what_vi: str, what_en: str, ident: str) -> ProblemError:
     return ProblemError(404, "not_found", f"Không tìm thấy {what_vi} {ident} / No {what_en} {ident} for you")

@@ -15,13 +15,12 @@ from services.postal_tracking import events_repository as repo
 from services.postal_tracking import partners_repository as partners_repo
 from services.postal_tracking import shipments_repository as shipments_repo
 from services.postal_tracking import webhook
-from services.postal_tracking.common import err
 from services.postal_tracking.models import FINAL_STATUSES
 from services.postal_tracking.schemas import EventIn, WebhookBody
 from services.postal_tracking.timeline import REASON_TEXT, dedupe_key, fold, normalise_reason
 from shared.db import Tx
 from shared.jobs import enqueue
-from shared.problems import ProblemError
+from shared.problems import ProblemError, error_item
 
 FUTURE_SKEW = timedelta(minutes=10)
 SECRETS_TTL_SECONDS = 5.0
@@ -74,14 +73,14 @@ def parse_delivery(body: bytes) -> WebhookBody:
     try:
         return WebhookBody.model_validate(raw)
     except ValidationError as exc:
-        errors = [err(".".join(str(p) for p in e["loc"]), e["msg"], e["type"]) for e in exc.errors()[:50]]
+        errors = [error_item(".".join(str(p) for p in e["loc"]), e["msg"], e["type"]) for e in exc.errors()[:50]]
         raise ProblemError(422, "validation_error", "Sự kiện không hợp lệ / Invalid events", errors=errors) from exc
 
 
 async def receive_delivery(tx: Tx, partner_code: str, msg_id: str, body: bytes, delivery: WebhookBody,
                            now: datetime) -> dict[str, Any]:
     """A verified delivery: stored once per webhook-id; its events placed; their effects enqueued."""
-    late = [err(f"events.{i}.occurred_at", "quá 10 phút trong tương lai / more than 10 minutes in the future",
+    late = [error_item(f"events.{i}.occurred_at", "quá 10 phút trong tương lai / more than 10 minutes in the future",
                 "future")
             for i, e in enumerate(delivery.events) if e.occurred_at > now + FUTURE_SKEW]
     if late:
@@ -101,7 +100,7 @@ def unknown_numbers(partner_code: str, unknown: Sequence[str]) -> ProblemError:
         f"Số hiệu bưu gửi không có hoặc không thuộc đối tác {partner_code} / "
         f"unknown tracking numbers for partner {partner_code}: {', '.join(unknown[:20])}",
         title=("Số hiệu bưu gửi không xác định", "Unknown tracking number"),
-        errors=[err("tracking_number", n, "unknown_tracking_number") for n in unknown[:100]])
+        errors=[error_item("tracking_number", n, "unknown_tracking_number") for n in unknown[:100]])
 
 
 async def ingest_events(tx: Tx, partner_code: str, events: Sequence[EventIn], *, source: str,

@@ -11,13 +11,13 @@ from typing import Any
 from services.postal_tracking import handovers_repository as repo
 from services.postal_tracking import partners_repository as partners_repo
 from services.postal_tracking import shipments_repository as shipments_repo
-from services.postal_tracking.common import STAFF, err, not_found, valid_uuid
+from services.postal_tracking.common import STAFF, not_found, valid_uuid
 from services.postal_tracking.events_service import ingest_events
 from services.postal_tracking.models import FINAL_STATUSES
 from services.postal_tracking.schemas import EventIn, HandoverIn
 from shared.auth import Principal
 from shared.db import Tx
-from shared.problems import ProblemError
+from shared.problems import ProblemError, error_item
 
 
 def handover_visible(principal: Principal, h: dict[str, Any]) -> bool:
@@ -42,10 +42,11 @@ def recording_partner(body: HandoverIn, principal: Principal) -> str | None:
 
 
 def checked_ids(ids: Sequence[str]) -> list[str]:
-    errors = [err(f"shipment_ids.{i}", "không phải mã bưu gửi / not a shipment id", "invalid")
+    errors = [error_item(f"shipment_ids.{i}", "không phải mã bưu gửi / not a shipment id", "invalid")
               for i, sid in enumerate(ids) if not valid_uuid(sid)]
     if len(set(ids)) != len(ids):
-        errors.append(err("shipment_ids", "một bưu gửi được kê hai lần / a shipment is listed twice", "duplicate"))
+        errors.append(error_item(
+            "shipment_ids", "một bưu gửi được kê hai lần / a shipment is listed twice", "duplicate"))
     if errors:
         raise ProblemError(422, "validation_error", "Danh sách bưu gửi không hợp lệ / invalid shipment list",
                            errors=errors)
@@ -59,13 +60,14 @@ def listed_shipment_errors(body: HandoverIn, partner_code: str | None, ids: Sequ
     for i, sid in enumerate(ids):
         s = locked.get(sid)
         if s is None or s["agency_code"] != body.agency_code or (partner_code and s["partner_code"] != partner_code):
-            errors.append(err(f"shipment_ids.{i}", f"không có bưu gửi {sid} của cơ quan và đối tác này / "
+            errors.append(error_item(f"shipment_ids.{i}", f"không có bưu gửi {sid} của cơ quan và đối tác này / "
                               f"no shipment {sid} of this agency and partner", "unknown"))
         elif s["direction"] != want_direction:
-            errors.append(err(f"shipment_ids.{i}", f"biên bản {body.kind} chỉ kê bưu gửi {want_direction} / "
+            errors.append(error_item(f"shipment_ids.{i}", f"biên bản {body.kind} chỉ kê bưu gửi {want_direction} / "
                               f"a {body.kind} handover lists {want_direction} shipments", "wrong_direction"))
         elif s["status"] in FINAL_STATUSES:
-            errors.append(err(f"shipment_ids.{i}", f"bưu gửi đã {s['status']} / shipment is already {s['status']}",
+            errors.append(error_item(
+                f"shipment_ids.{i}", f"bưu gửi đã {s['status']} / shipment is already {s['status']}",
                               "final"))
     return errors
 
@@ -77,7 +79,7 @@ async def create_handover(tx: Tx, body: HandoverIn, principal: Principal, now: d
     errors = listed_shipment_errors(body, partner_code, ids, locked)
     partners_seen = {s["partner_code"] for s in locked.values()}
     if not errors and len(partners_seen) != 1:
-        errors.append(err("shipment_ids", "một biên bản chỉ với một đối tác / one handover is with one partner",
+        errors.append(error_item("shipment_ids", "một biên bản chỉ với một đối tác / one handover is with one partner",
                           "mixed_partners"))
     if errors:
         raise ProblemError(422, "validation_error", "Kiểm tra lại danh sách bưu gửi / check the shipments",
@@ -102,7 +104,7 @@ def in_open_handover(rows: Sequence[dict[str, Any]]) -> ProblemError:
         "Bưu gửi đã nằm trong một biên bản bàn giao khác đang mở / "
         "a shipment is already in another open handover record",
         title=("Bưu gửi đang trong biên bản khác", "Shipment already in an open handover"),
-        errors=[err("shipment_ids", f"{r['shipment_id']} đang trong biên bản {r['handover_id']} / "
+        errors=[error_item("shipment_ids", f"{r['shipment_id']} đang trong biên bản {r['handover_id']} / "
                     f"{r['shipment_id']} is in open handover {r['handover_id']}", "in_open_handover")
                 for r in rows])
 

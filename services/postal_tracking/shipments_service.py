@@ -9,13 +9,13 @@ from typing import Any
 
 from services.postal_tracking import partners_repository as partners_repo
 from services.postal_tracking import shipments_repository as repo
-from services.postal_tracking.common import STAFF, err, not_found, valid_uuid
+from services.postal_tracking.common import STAFF, not_found, valid_uuid
 from services.postal_tracking.schemas import ShipmentIn
 from shared.admin_units import ward_exists
 from shared.auth import Principal
 from shared.db import Tx
 from shared.pagination import decode_cursor, encode_cursor
-from shared.problems import ProblemError
+from shared.problems import ProblemError, error_item
 
 DEFAULT_SERVICE = {"inbound": "HCC-HS", "outbound": "HCC-KQ"}
 
@@ -83,22 +83,24 @@ async def create_shipment(tx: Tx, body: ShipmentIn, principal: Principal, now: d
     partner = await (partners_repo.get_partner(tx, partner_code) if partner_code
                      else partners_repo.default_partner(tx))
     if partner is None or not partner["active"]:
-        errors.append(err("partner_code", "không có đối tác bưu chính này / unknown postal partner",
+        errors.append(error_item("partner_code", "không có đối tác bưu chính này / unknown postal partner",
                           "unknown_partner"))
     agency = await partners_repo.get_agency(tx, body.agency_code)
     if agency is None:
-        errors.append(err("agency_code", "không có cơ quan này / unknown agency", "unknown_agency"))
+        errors.append(error_item("agency_code", "không có cơ quan này / unknown agency", "unknown_agency"))
     citizen_field = "sender" if body.direction == "inbound" else "recipient"
     citizen = body.sender if body.direction == "inbound" else body.recipient
     if citizen is None:
-        errors.append(err(citizen_field, "cần địa chỉ của công dân / the citizen's address is needed for an "
+        errors.append(error_item(citizen_field, "cần địa chỉ của công dân / the citizen's address is needed for an "
                           f"{body.direction} shipment", "missing"))
     for name, addr in (("sender", body.sender), ("recipient", body.recipient)):
         if addr is not None and not ward_exists(addr.ward_code):
-            errors.append(err(f"{name}.ward_code", "mã phường/xã không tồn tại / unknown ward code", "unknown_ward"))
+            errors.append(error_item(
+                f"{name}.ward_code", "mã phường/xã không tồn tại / unknown ward code", "unknown_ward"))
     service_code = body.service_code or DEFAULT_SERVICE[body.direction]
     if partner is not None and not await partners_repo.service_exists(tx, partner["code"], service_code):
-        errors.append(err("service_code", "đối tác không có dịch vụ này / the partner does not offer this service",
+        errors.append(error_item(
+            "service_code", "đối tác không có dịch vụ này / the partner does not offer this service",
                           "unknown_service"))
     if errors:
         raise ProblemError(422, "validation_error", "Kiểm tra lại bưu gửi / Check the shipment: "
@@ -110,7 +112,7 @@ async def create_shipment(tx: Tx, body: ShipmentIn, principal: Principal, now: d
         if postage is None:
             raise ProblemError(422, "validation_error", "Quá khối lượng tối đa của bảng cước / "
                                "heavier than the partner's fee table allows",
-                               errors=[err("weight_grams", "không có cước cho khối lượng này / "
+                               errors=[error_item("weight_grams", "không có cước cho khối lượng này / "
                                            "no postage for this weight", "too_heavy")])
     agency_side = agency_address(agency)
     tracking = body.tracking_number or await allocate_tracking_number(tx, partner["tracking_prefix"])
@@ -133,7 +135,7 @@ async def create_shipment(tx: Tx, body: ShipmentIn, principal: Principal, now: d
                                f"dossier {body.dossier_code} already has an {body.direction} shipment",
                                extra={"shipment_id": str(existing["id"])} if can_read(principal, existing) else None)
         raise ProblemError(409, "conflict", f"Số hiệu {tracking} đã được dùng / tracking number {tracking} is taken",
-                           errors=[err("tracking_number", "số hiệu đã dùng / already used", "duplicate")])
+                           errors=[error_item("tracking_number", "số hiệu đã dùng / already used", "duplicate")])
     return public_shipment(row, [])
 
 

@@ -26,17 +26,12 @@ from shared.problems import ProblemError, problem_responses
 
 router = APIRouter(prefix="/v1", tags=["dossiers"])
 STAFF = Depends(require_roles("officer", "supervisor"))
-ROUTE_NOTES = {  # what the statuses mean on this service's routes
+ROUTE_NOTES = {  # what the statuses mean on this service's routes (the others: shared PROBLEM_STATUS_TEXT)
     400: "Yêu cầu sai (If-Match, Idempotency-Key, cursor hoặc JSON) / bad request",
-    401: "Thiếu hoặc sai mã truy cập / missing or invalid access token",
-    403: "Không có quyền / forbidden",
     404: "Không có hồ sơ (hoặc bạn không được xem) / not found (or not yours to see)",
-    409: "Xung đột trạng thái / conflict with the current state",
     412: "Phiên bản đã cũ: tải lại rồi thử lại (ETag hiện tại trong header) / stale version (current ETag sent)",
-    422: "Dữ liệu không hợp lệ (từng trường trong `errors`) / invalid data, each field in `errors`",
     428: 'Thiếu If-Match: "<phiên bản>" / If-Match is required',
     429: "Quá nhiều lần tra cứu / too many look-ups",
-    503: "Hệ thống đang bận, thử lại sau (Retry-After) / busy, retry later",
 }
 ETAG_HEADER = {"ETag": {"description": 'phiên bản hồ sơ / the dossier\'s version, e.g. "3"',
                         "schema": {"type": "string"}}}

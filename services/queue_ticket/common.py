@@ -11,7 +11,7 @@ from shared.auth import Principal
 from shared.calendar import VN_TZ, WorkingCalendar, WorkSession
 from shared.calendars import calendar_for_agency
 from shared.db import Tx
-from shared.problems import ProblemError
+from shared.problems import ProblemError, error_item
 
 ALWAYS_OPEN = WorkingCalendar(sessions=[WorkSession(time(0), time(23, 59, 59))], overrides=(),
                               weekend_days=frozenset(), country_holidays=False)
@@ -41,7 +41,7 @@ def problem(status: int, code: str, detail: str, **kw: Any) -> ProblemError:
 
 def field_error(field: str, kind: str, detail: str, status: int = 422) -> ProblemError:
     return ProblemError(status, "validation_error", detail,
-                        errors=[{"field": field, "message": detail, "type": kind}])
+                        errors=[error_item(field, detail, kind)])
 
 
 def local_fmt(t: datetime) -> str:

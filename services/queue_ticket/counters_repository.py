@@ -96,7 +96,8 @@ async def finish_current(tx: Tx, counter_id: int, now: datetime) -> None:
         "WHERE counter_id = $1 AND status IN ('called', 'serving')", counter_id, now)
 
 
-async def sign_in(tx: Tx, counter_id: int, subject: str | None, name: str | None, at: datetime | None) -> None:
-    await tx.execute(
-        "UPDATE queue.counters SET officer_subject = $2, officer_name = $3, signed_in_at = $4 WHERE id = $1",
-        counter_id, subject, name, at)
+async def sign_in(tx: Tx, counter_id: int, subject: str | None, name: str | None, at: datetime | None) -> Row:
+    """The counter's officer (None: signed out); the counter row after it."""
+    return await tx.fetchrow(
+        "UPDATE queue.counters SET officer_subject = $2, officer_name = $3, signed_in_at = $4 WHERE id = $1 "
+        "RETURNING *", counter_id, subject, name, at)

@@ -17,8 +17,6 @@ from shared.auth import Principal
 from shared.db import Tx
 from shared.problems import ProblemError
 
-ACTIONS = ("recall", "start", "skip", "return", "transfer", "finish")
-
 
 async def call_next(tx: Tx, notifier: BoardNotifier, counter_id: int, body: CallNextIn,
                     principal: Principal) -> dict[str, Any]:
@@ -133,8 +131,6 @@ async def counter_sign(tx: Tx, counter_id: int, principal: Principal, sign_in: b
         raise problem(409, "counter_taken", f"Quầy {c['number']} đang do cán bộ khác phụ trách / "
                                             f"counter {c['number']} is signed in by another officer")
     if sign_in:
-        await repo.sign_in(tx, counter_id, principal.subject, principal.name, now)
-    else:
-        await repo.finish_current(tx, counter_id, now)
-        await repo.sign_in(tx, counter_id, None, None, None)
-    return dict(await offices_repo.counter(tx, counter_id) or {})
+        return dict(await repo.sign_in(tx, counter_id, principal.subject, principal.name, now))
+    await repo.finish_current(tx, counter_id, now)
+    return dict(await repo.sign_in(tx, counter_id, None, None, None))

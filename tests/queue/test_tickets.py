@@ -283,3 +283,29 @@ async def test_retry_with_the_same_idempotency_key_gets_the_same_ticket(
     assert r.status_code == 409 and r.json()["code"] == "ticket_limit"
     r = await client.get(f"/v1/tickets/{first.json()['id']}", headers=kiosk(make_token, code))
     assert r.status_code == 200 and r.json()["position"] == 1
+
+
+async def test_sign_in_holds_the_counter_and_sign_out_finishes_its_ticket(
+    client: httpx.AsyncClient, make_token: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    code = new_code()
+    office = await setup_office(client, make_token, code, counters=1)
+    Clock(monkeypatch, MONDAY_9AM)
+    counter = office["counters"][0]
+    staff, other = officer(make_token, code), officer(make_token, code, subject="canbo.khac")
+    r = await client.post(f"/v1/counters/{counter}/sign-in", headers=staff)
+    assert r.status_code == 200, r.text
+    assert (r.json()["id"], r.json()["officer_subject"], r.json()["signed_in_at"]) == (
+        counter, "canbo.test", MONDAY_9AM.isoformat().replace("+00:00", "Z"))
+    r = await client.post(f"/v1/counters/{counter}/sign-in", headers=other)
+    assert r.status_code == 409 and r.json()["code"] == "counter_taken"
+    ticket = await take(client, make_token, code)
+    r = await client.post(f"/v1/counters/{counter}/call-next", headers=staff)
+    assert r.status_code == 200 and r.json()["ticket"]["id"] == ticket["id"]
+    r = await client.post(f"/v1/counters/{counter}/sign-out", headers=staff)
+    assert r.status_code == 200, r.text
+    assert (r.json()["officer_subject"], r.json()["signed_in_at"]) == (None, None)
+    r = await client.get(f"/v1/tickets/{ticket['id']}", headers=staff)
+    assert r.json()["status"] == "finished"
+    r = await client.post(f"/v1/counters/{counter}/sign-in", headers=other)
+    assert r.status_code == 200 and r.json()["officer_subject"] == "canbo.khac"

@@ -170,7 +170,6 @@ class Proxy:
         self.deadline = deadline
         self.timeout = aiohttp.ClientTimeout(total=deadline)
         self.stream_timeout = aiohttp.ClientTimeout(total=None, connect=deadline)
-        self.buffer_limit = BUFFER_LIMIT
 
     async def start(self) -> None:
         connector = IdleCheckedConnector(limit=0, limit_per_host=0, keepalive_timeout=IDLE_SECONDS,
@@ -258,7 +257,7 @@ class Proxy:
         self._take_rate(path, principal, scope)
         body = await self._read_body(receive, declared_length)
         url = URL(upstream_url, encoded=True)
-        if EVENT_STREAM_ROUTE.fullmatch(scope.get("raw_path") or b"") is not None:
+        if service == "queue" and EVENT_STREAM_ROUTE.fullmatch(scope.get("raw_path") or b"") is not None:
             return await self._stream(method, url, headers, body, service, request_id, send, receive)
         return await self._exchange(method, url, headers, body, service, request_id, send)
 
@@ -279,7 +278,7 @@ class Proxy:
                     started = True
                     await send({"type": "http.response.start", "status": status, "headers": out})
                     await send({"type": "http.response.body", "body": b""})
-                elif length is not None and length <= self.buffer_limit:
+                elif length is not None and length <= BUFFER_LIMIT:
                     payload = await resp.read()
                     out.append((b"content-length", b"%d" % len(payload)))
                     started = True

@@ -106,6 +106,25 @@ async def test_refusals_before_forwarding(database_url: str) -> None:
         assert [s.target for s in up.seen] == ["/v1/ping"] * (codes.count(200))
 
 
+
+async def test_callers_without_a_token_are_limited_by_address_and_partners_by_their_own_budget(
+        database_url: str) -> None:
+    async with fake_upstream() as up, gateway_before(database_url, up.url, rate_limit="2/minute",
+                                                      webhook_rate_limit="3/minute") as url, httpx.AsyncClient(
+            base_url=url) as c:
+        codes = [(await c.get("/api/intake/v1/procedures")).status_code for _ in range(3)]
+        assert codes == [200, 200, 429]
+        # the address's budget is spent, yet a partner's signed deliveries count on the partner's own
+        codes = [(await c.post("/api/postal/v1/partners/vnpost/events", content=b"{}")).status_code
+                 for _ in range(4)]
+        assert codes == [200, 200, 200, 429]
+        r = await c.post("/api/postal/v1/partners/vnpost/events", content=b"{}")
+        assert r.status_code == 429 and r.json()["code"] == "rate_limited"
+        assert int(r.headers["retry-after"]) >= 1
+        assert (await c.post("/api/postal/v1/partners/viettel/events", content=b"{}")).status_code == 200
+    assert [s.target for s in up.seen] == ["/v1/procedures"] * 2 + ["/v1/partners/vnpost/events"] * 3 + [
+        "/v1/partners/viettel/events"]
+
 async def test_metrics_count_requests_by_service(gateway: Running) -> None:
     async with httpx.AsyncClient(base_url=gateway.url) as c:
         await c.get("/api/intake/v1/ping", headers=gateway.auth)

@@ -51,9 +51,9 @@ async def test_an_upstream_that_never_answers_is_a_504_at_the_deadline(gateway: 
 
 @pytest.fixture
 async def hanging_gateway(database_url: str) -> AsyncIterator[tuple[str, str]]:
-    """intake's port never accepts a connection; postal's port is closed."""
+    """intake's and queue's ports never accept a connection; postal's port is closed."""
     async with fake_upstream() as up, unaccepting_port() as port, gateway_before(
-            database_url, up.url, intake_url=f"http://127.0.0.1:{port}",
+            database_url, up.url, intake_url=f"http://127.0.0.1:{port}", queue_url=f"http://127.0.0.1:{port}",
             postal_url=f"http://127.0.0.1:{free_port()}") as url:
         yield url, await login(url, "congdan", "demo-citizen")
 
@@ -68,6 +68,10 @@ async def test_an_upstream_that_never_accepts_is_a_504_and_a_closed_one_a_503(
         r = await c.get("/api/postal/v1/ping")
         assert_problem(r, 503, "upstream_unavailable")
         assert r.headers["retry-after"] == "2"
+        # the board's stream has no deadline for its events, but one for reaching the service
+        r, took = await timed(c, "GET", "/api/queue/v1/offices/PBD/board/stream")
+        assert_problem(r, 504, "upstream_timeout")
+        assert DEADLINE - 0.05 <= took < DEADLINE + MARGIN
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE", "GET"])

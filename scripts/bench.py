@@ -169,7 +169,7 @@ def main() -> None:
                   extra_env={"ACCESS_LOG": "false", "RATE_LIMIT": "100000000/minute", "LOG_LEVEL": "WARNING"})
     base_port = free_port()
     env = {**stack.env(), "PYTHONPATH": str(ROOT)}
-    baseline = subprocess.Popen([sys.executable, *Stack.server_args("scripts.bench_baseline:create_app", base_port)],
+    baseline = subprocess.Popen([sys.executable, *Stack.uvicorn_args("scripts.bench_baseline:create_app", base_port)],
                                 env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     results: dict[str, Result] = {}
     extra: list[subprocess.Popen[bytes]] = []
@@ -205,7 +205,7 @@ def main() -> None:
         # The same raw insert behind a second gateway (its "queue" upstream points at the yardstick):
         # what the proxy adds to a database write, whatever the service does.
         gw2_port = free_port()
-        gw2 = subprocess.Popen([sys.executable, *Stack.server_args("gateway.app:create_app", gw2_port)],
+        gw2 = subprocess.Popen([sys.executable, *Stack.uvicorn_args("gateway.app:create_app", gw2_port)],
                                env={**env, "QUEUE_URL": raw}, cwd=ROOT, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
         extra.append(gw2)

@@ -188,7 +188,7 @@ def main() -> None:
                   extra_env={"ACCESS_LOG": "false", "RATE_LIMIT": "100000000/minute", "LOG_LEVEL": "WARNING"})
     base_port = free_port()
     env = {**stack.env(), "PYTHONPATH": str(ROOT)}
-    baseline = subprocess.Popen([sys.executable, *Stack.server_args("scripts.bench_baseline:create_app", base_port)],
+    baseline = subprocess.Popen([sys.executable, *Stack.uvicorn_args("scripts.bench_baseline:create_app", base_port)],
                                 env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         stack.start()

@@ -77,11 +77,6 @@ class Stack:
         self.procs.append((name, proc))
 
     @staticmethod
-    def server_args(target: str, port: int, workers: int = 1) -> list[str]:
-        """The command line that serves an ASGI app factory (every process, the gateway included)."""
-        return Stack.uvicorn_args(target, port, workers)
-
-    @staticmethod
     def uvicorn_args(target: str, port: int, workers: int = 1) -> list[str]:
         """Plain uvicorn: uvloop and httptools when installed (uvicorn[standard]), else its defaults."""
         args = ["-m", "uvicorn", "--factory", target, "--host", "127.0.0.1", "--port", str(port),
@@ -98,9 +93,9 @@ class Stack:
 
     def start(self) -> None:
         for name, target in SERVICES.items():
-            self._spawn(name, self.server_args(target, self.service_ports[name],
+            self._spawn(name, self.uvicorn_args(target, self.service_ports[name],
                                                self.replicas.get(name, 1)))
-        self._spawn("gateway", self.server_args("gateway.app:create_app", self.gateway_port,
+        self._spawn("gateway", self.uvicorn_args("gateway.app:create_app", self.gateway_port,
                                                 self.gateway_workers))
         for i in range(self.workers):
             self._spawn(f"worker{i}", ["-m", "shared.worker", *WORKER_MODULES])

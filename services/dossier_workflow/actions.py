@@ -14,7 +14,7 @@ from shared.auth import Principal
 from shared.calendar import TimeLimit, WorkingCalendar
 from shared.db import Tx
 from shared.jobs import enqueue
-from shared.problems import ProblemError
+from shared.problems import ProblemError, error_item
 
 
 @dataclass
@@ -40,7 +40,7 @@ class Outcome:
 
 def invalid(field_name: str, message: str) -> ProblemError:
     return ProblemError(422, "validation_error", message,
-                        errors=[{"field": field_name, "message": message, "type": "invalid"}])
+                        errors=[error_item(field_name, message, "invalid")])
 
 
 async def assign(ctx: Context) -> Outcome:

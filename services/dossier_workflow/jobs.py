@@ -176,4 +176,4 @@ async def _warn_supervisors(tx: Tx, rows: list[dict[str, Any]], kind: str, now: 
 @registry.every("workflow.purge_idempotency_keys", "17 3 * * *")
 async def purge_keys(tx: Tx) -> None:
     """Idempotency keys are kept 24 hours, then dropped."""
-    await purge_idempotency_keys(tx, idempotency_keys, timedelta(hours=24))
+    await purge_idempotency_keys(tx, idempotency_keys)

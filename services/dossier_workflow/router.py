@@ -22,7 +22,7 @@ from shared.db import TxDep
 from shared.encoding import json_bytes
 from shared.hot_routes import json_body, json_body_doc
 from shared.idempotency import Idempotency, idempotency_key_header
-from shared.problems import ProblemError, problem_responses
+from shared.problems import ProblemError, error_item, problem_responses
 
 router = APIRouter(prefix="/v1", tags=["dossiers"])
 STAFF = Depends(require_roles("officer", "supervisor"))
@@ -186,7 +186,7 @@ async def get_stats(
 ) -> list[dict[str, Any]]:
     if from_ > to:
         raise ProblemError(422, "validation_error", "'from' phải trước 'to' / 'from' must not be after 'to'",
-                           errors=[{"field": "from", "message": "after 'to'", "type": "range"}])
+                           errors=[error_item("from", "after 'to'", "range")])
     return await stats.figures(tx, principal, agency_code, province, from_, to, group_by, now())
 
 

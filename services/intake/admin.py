@@ -12,13 +12,12 @@ from services.intake.schemas import CalendarOverrideIn, ProcedureVersionIn
 from shared.calendar import WorkingCalendar, WorkSession
 from shared.calendars import forget_calendars
 from shared.db import Tx
-from shared.problems import ProblemError
+from shared.problems import ProblemError, error_item
 from shared.text import search_key
 
 
 def _invalid(field: str, message: str) -> ProblemError:
-    return ProblemError(422, "validation_error", message, errors=[{"field": field, "message": message,
-                                                                   "type": "invalid"}])
+    return ProblemError(422, "validation_error", message, errors=[error_item(field, message, "invalid")])
 
 
 async def add_procedure_version(tx: Tx, body: ProcedureVersionIn, today: date) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from services.intake.schemas import CounterRecordIn, SupplementIn
 from shared.auth import Principal
 from shared.db import Tx
 from shared.jobs import enqueue
-from shared.problems import ProblemError
+from shared.problems import ProblemError, error_item
 
 
 async def create_record(tx: Tx, body: CounterRecordIn, who: Principal, now: datetime) -> dict[str, Any]:
@@ -24,8 +24,7 @@ async def create_record(tx: Tx, body: CounterRecordIn, who: Principal, now: date
                            "only for their own agency")
     if body.kind == "completion_request" and not body.documents:
         raise ProblemError(422, "validation_error", "Phiếu yêu cầu bổ sung cần liệt kê giấy tờ / list the documents "
-                           "to add or complete", errors=[{"field": "documents", "message": "required",
-                                                          "type": "required"}])
+                           "to add or complete", errors=[error_item("documents", "required", "required")])
     row = {"kind": body.kind, "agency_code": body.receiving_agency_code, "procedure_code": body.procedure_code,
            "applicant": body.applicant.model_dump(mode="json"), "reason": body.reason, "documents": body.documents,
            "officer": who.subject, "created_at": now}

@@ -13,7 +13,7 @@ import puremagic
 from services.intake import file_repository as repo
 from shared.auth import Principal
 from shared.db import Tx
-from shared.problems import ProblemError
+from shared.problems import ProblemError, error_item
 
 ALLOWED_TYPES = {"application/pdf", "image/jpeg", "image/png"}
 
@@ -66,7 +66,7 @@ async def store(tx: Tx, storage: FileStorage, who: Principal, name: str, content
                            f"large (at most {max_bytes} bytes)")
     if not content:
         raise ProblemError(422, "validation_error", "Tệp rỗng / the file is empty",
-                           errors=[{"field": "file", "message": "empty", "type": "empty"}])
+                           errors=[error_item("file", "empty", "empty")])
     file_id = str(uuid.uuid4())
     row: dict[str, Any] = {"id": file_id, "owner": who.subject, "owner_role": who.role, "name": name[:255] or "tep",
            "content_type": sniff(content), "size": len(content), "sha256": hashlib.sha256(content).hexdigest(),

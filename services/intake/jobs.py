@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from services.intake import counter, submission
@@ -32,4 +32,4 @@ async def on_paper_arrived(tx: Tx, payloads: list[dict[str, Any]]) -> None:
 @registry.every("intake.purge_idempotency_keys", "17 3 * * *")
 async def purge_keys(tx: Tx) -> None:
     """Idempotency keys are kept 24 hours, then dropped."""
-    await purge_idempotency_keys(tx, idempotency_keys, timedelta(hours=24))
+    await purge_idempotency_keys(tx, idempotency_keys)

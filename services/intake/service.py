@@ -13,7 +13,7 @@ from shared.auth import Principal
 from shared.calendar import VN_TZ, DueResult, TimeLimit
 from shared.calendars import calendar_for_agency
 from shared.db import Tx
-from shared.problems import ProblemError
+from shared.problems import ProblemError, error_item
 from shared.text import search_key
 
 REFERENCE_TTL_SECONDS = 30.0
@@ -63,7 +63,7 @@ async def procedure(tx: Tx, code: str, as_of: date | None = None) -> dict[str, A
             _remember(("procedure", code, day.isoformat()), found)
     if found is None:
         raise ProblemError(404, "not_found", f"Không có thủ tục {code} / Unknown procedure {code}",
-                           errors=[{"field": "procedure_code", "message": "unknown procedure", "type": "unknown"}])
+                           errors=[error_item("procedure_code", "unknown procedure", "unknown")])
     return found
 
 
@@ -79,7 +79,7 @@ async def agency(tx: Tx, code: str) -> dict[str, Any]:
             _remember(("agency", code), found)
     if found is None:
         raise ProblemError(404, "not_found", f"Không có cơ quan {code} / Unknown agency {code}",
-                           errors=[{"field": "agency_code", "message": "unknown agency", "type": "unknown"}])
+                           errors=[error_item("agency_code", "unknown agency", "unknown")])
     return found
 
 
@@ -108,8 +108,7 @@ async def due(tx: Tx, procedure_code: str, agency_code: str,
               received_at: datetime) -> tuple[DueResult, dict[str, Any]]:
     if received_at.tzinfo is None:
         raise ProblemError(422, "validation_error", "received_at cần múi giờ / received_at needs a UTC offset",
-                           errors=[{"field": "received_at", "message": "timezone offset required",
-                                    "type": "timezone_aware"}])
+                           errors=[error_item("received_at", "timezone offset required", "timezone_aware")])
     proc = await procedure(tx, procedure_code, received_at.astimezone(VN_TZ).date())
     agency_row = await agency(tx, agency_code)
     cal = await calendar_for_agency(tx, agency_row["code"])

@@ -41,4 +41,4 @@ async def poll_stale(tx: Tx) -> None:
 @registry.every("postal.purge_idempotency_keys", "17 3 * * *")
 async def purge_keys(tx: Tx) -> None:
     """Idempotency keys are kept 24 hours, then dropped."""
-    await purge_idempotency_keys(tx, idempotency_keys, timedelta(hours=24))
+    await purge_idempotency_keys(tx, idempotency_keys)

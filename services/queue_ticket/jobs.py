@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from services.queue_ticket import board_service as board
 from services.queue_ticket import booking_service as booking
 from services.queue_ticket import tickets_service as tickets
@@ -18,7 +16,7 @@ registry = JobRegistry("queue")
 @registry.every("queue.purge_idempotency_keys", "17 3 * * *")
 async def purge_keys(tx: Tx) -> None:
     """Idempotency keys are kept 24 hours, then dropped."""
-    await purge_idempotency_keys(tx, idempotency_keys, timedelta(hours=24))
+    await purge_idempotency_keys(tx, idempotency_keys)
 
 
 @registry.every("queue.release_bookings", "* * * * *")

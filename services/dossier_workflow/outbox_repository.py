@@ -95,10 +95,11 @@ async def queue_notification(tx: Tx, message: dict[str, Any]) -> None:
 
 
 TAKE_NOTIFICATIONS = f"""
-WITH taken AS (
-    DELETE FROM workflow.notification_outbox WHERE id IN (
-        SELECT id FROM workflow.notification_outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
-    RETURNING {", ".join(OUTBOX_FIELDS)}
+WITH picked AS MATERIALIZED (  -- taken once: `IN (… LIMIT … SKIP LOCKED)` may be re-scanned and take more
+    SELECT id FROM workflow.notification_outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
+), taken AS (
+    DELETE FROM workflow.notification_outbox o USING picked WHERE o.id = picked.id
+    RETURNING {", ".join("o." + f for f in OUTBOX_FIELDS)}
 ), kept AS (
     INSERT INTO workflow.notifications ({", ".join(OUTBOX_FIELDS)}, sent_at)
     SELECT {", ".join(OUTBOX_FIELDS)}, $2 FROM taken
@@ -153,10 +154,11 @@ SELECT code, $2, 'system', 'system', NULL, 'portal_synced', status, status, step
 """
 
 SYNC_OUTBOX = f"""
-WITH o AS (
-    DELETE FROM workflow.portal_outbox WHERE code IN (
-        SELECT code FROM workflow.portal_outbox ORDER BY queued_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-    RETURNING code
+WITH picked AS MATERIALIZED (  -- taken once, as in TAKE_NOTIFICATIONS
+    SELECT code FROM workflow.portal_outbox ORDER BY queued_at LIMIT $1 FOR UPDATE SKIP LOCKED
+), o AS (
+    DELETE FROM workflow.portal_outbox p USING picked WHERE p.code = picked.code
+    RETURNING p.code
 ), d AS (
     UPDATE workflow.dossiers SET synced_at = $2 FROM o WHERE dossiers.code = o.code AND synced_at IS NULL
     RETURNING dossiers.code, status, step, receiving_agency, procedure_code, field_code, channel

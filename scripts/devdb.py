@@ -186,6 +186,18 @@ def stop(name: str) -> None:
          run_as_user(), capture_output=True)
 
 
+def restart(name: str, mode: str = "fast") -> None:
+    """Fault drills: restart a running instance with shutdown mode `fast` or `immediate` (crash-like)."""
+    target = ROOT / ".data" / name
+    pgdata = target.resolve()
+    port = running_port(pgdata)
+    res = _run([str(find_bindir() / "pg_ctl"), "-D", str(pgdata), "-m", mode, "-w", "-t", "60",
+                "-l", str(pgdata / "server.log"), "-o", f"-p {port}", "restart"], run_as_user(),
+               capture_output=True)
+    if res.returncode != 0:
+        raise RuntimeError(f"pg_ctl restart failed: {res.stdout}{res.stderr}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("action", choices=["start", "stop", "url"])

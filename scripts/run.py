@@ -1,11 +1,13 @@
-"""`make run`: database (embedded unless DATABASE_URL is set), migrations, demo data, all processes."""
+"""`make run`: database (embedded unless DATABASE_URL is set), migrations, demo data, all processes.
+
+A process that dies is started again (`<name> exited (<code>); restarting`); Ctrl-C stops everything.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import signal
-import sys
 import time
 
 from scripts.demo_data import CLIENTS, USERS
@@ -74,12 +76,9 @@ def main() -> None:
         clients = "\n".join(f"   {c.client_id:<16} {c.secret:<20} {c.role}" for c in CLIENTS)
         print(BANNER.format(gw=stack.gateway_url, db=url.split("@")[-1], users=users,
                             clients=clients), flush=True)
-        while not stopping:
-            for name, proc in stack.procs:
-                if proc.poll() is not None:
-                    print(f"{name} exited ({proc.returncode}); stopping.", file=sys.stderr)
-                    stopping = True
-            time.sleep(0.5)
+        while not stopping:  # a process that dies is started again (with backoff if it keeps dying)
+            stack.restart_dead()
+            time.sleep(0.2)
     finally:
         print("Stopping ...", flush=True)
         stack.stop()

@@ -1,8 +1,17 @@
-"""Starts and stops the whole system as real processes (used by `make run`, e2e tests, bench)."""
+"""Starts and stops the whole system as real processes (used by `make run`, e2e tests, bench, chaos).
+
+Each process is started in a session (process group) of its own, so it can be stopped or killed with
+everything it started (uvicorn's --workers). On Linux each also gets SIGTERM when the process that
+started it dies (PR_SET_PDEATHSIG), so killing `make run` or a test run leaves no orphan behind; the
+death that counts is that of the starting *thread*, so start processes from a thread that outlives them
+(the main thread). `restart_dead` brings back a process that died, with backoff when it keeps dying.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import os
 import signal
 import socket
@@ -10,6 +19,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +34,42 @@ WORKER_MODULES = [
     "services.intake.jobs", "services.dossier_workflow.jobs",
     "services.postal_tracking.jobs", "services.queue_ticket.jobs",
 ]
+
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+RESTART_FIRST = 0.5  # seconds before restarting a process that died again soon after a restart, doubled ...
+RESTART_MAX = 30.0  # ... up to this; the first death after a healthy run is restarted at once
+HEALTHY_AFTER = 30.0  # a process that ran this long before dying starts the backoff again
+
+
+def _libc_prctl() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    return prctl
+
+
+_PRCTL = _libc_prctl()  # looked up in the parent: the child, between fork and exec, only calls it
+
+
+def _die_with_parent(parent: int) -> None:
+    """Runs in the child before exec: SIGTERM when the parent dies (or has died already)."""
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+@dataclass
+class Restarts:
+    """A process's deaths: how many in a row came soon after a start, and when it may start again."""
+
+    started: float
+    failures: int = 0
+    due: float | None = None
 
 
 def free_port() -> int:
@@ -46,6 +92,8 @@ class Stack:
     log_dir: Path | None = None
     quiet: bool = False
     procs: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
+    commands: dict[str, list[str]] = field(default_factory=dict)
+    restarts: dict[str, Restarts] = field(default_factory=dict)
 
     @property
     def gateway_url(self) -> str:
@@ -65,16 +113,63 @@ class Stack:
         env.update(self.extra_env)
         return env
 
-    def _spawn(self, name: str, args: list[str]) -> None:
+    def spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+        """Starts `python <args>` as the process `name` (replacing a dead one of that name)."""
         out: int | object = subprocess.DEVNULL if self.quiet else None
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - lives with the process
         proc = subprocess.Popen(
             [sys.executable, *args], env=self.env(), cwd=ROOT, stdout=out, stderr=out,  # type: ignore[arg-type]
-            start_new_session=True,
+            start_new_session=True, preexec_fn=functools.partial(_die_with_parent, os.getpid()),
         )
-        self.procs.append((name, proc))
+        if out is not None and not isinstance(out, int):
+            out.close()  # type: ignore[attr-defined]  # the child has its own copy
+        self.commands[name] = args
+        self.procs = [(n, p) for n, p in self.procs if n != name] + [(name, proc)]
+        self.restarts.setdefault(name, Restarts(started=time.monotonic())).started = time.monotonic()
+        return proc
+
+    def proc(self, name: str) -> subprocess.Popen[bytes]:
+        for n, p in self.procs:
+            if n == name:
+                return p
+        raise KeyError(name)
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Sends `sig` to the process `name` and everything it started (its process group)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc(name).pid, sig)
+
+    def restart(self, name: str) -> subprocess.Popen[bytes]:
+        """Stops the process `name` (SIGTERM, SIGKILL after 10 s) and starts it again, at once."""
+        self._stop_one(self.proc(name), grace=10)
+        return self.spawn(name, self.commands[name])
+
+    def restart_dead(self, now: float | None = None) -> list[str]:
+        """Starts again every process that has died; call it in a loop (it never blocks). The first death
+        after a healthy run (HEALTHY_AFTER) restarts at once; one dying again soon after waits RESTART_FIRST,
+        doubled per death up to RESTART_MAX, so a crash loop does not spin. Returns the names started."""
+        now = time.monotonic() if now is None else now
+        started: list[str] = []
+        for name, proc in list(self.procs):
+            code = proc.poll()
+            if code is None:
+                continue
+            state = self.restarts.setdefault(name, Restarts(started=now))
+            if state.due is None:
+                state.failures = 0 if now - state.started >= HEALTHY_AFTER else state.failures + 1
+                delay = 0.0 if state.failures == 0 else min(RESTART_FIRST * 2 ** (state.failures - 1), RESTART_MAX)
+                state.due = now + delay
+                print(f"{name} exited ({code}); restarting" + (f" in {delay:.1f} s" if delay else ""),
+                      file=sys.stderr, flush=True)
+            if now >= state.due:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)  # what it started dies with it
+                state.due = None
+                self.spawn(name, self.commands[name])
+                started.append(name)
+        return started
 
     @staticmethod
     def uvicorn_args(target: str, port: int, workers: int = 1) -> list[str]:
@@ -93,12 +188,10 @@ class Stack:
 
     def start(self) -> None:
         for name, target in SERVICES.items():
-            self._spawn(name, self.uvicorn_args(target, self.service_ports[name],
-                                               self.replicas.get(name, 1)))
-        self._spawn("gateway", self.uvicorn_args("gateway.app:create_app", self.gateway_port,
-                                                self.gateway_workers))
+            self.spawn(name, self.uvicorn_args(target, self.service_ports[name], self.replicas.get(name, 1)))
+        self.spawn("gateway", self.uvicorn_args("gateway.app:create_app", self.gateway_port, self.gateway_workers))
         for i in range(self.workers):
-            self._spawn(f"worker{i}", ["-m", "shared.worker", *WORKER_MODULES])
+            self.spawn(f"worker{i}", ["-m", "shared.worker", *WORKER_MODULES])
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -123,9 +216,18 @@ class Stack:
                     os.killpg(proc.pid, signal.SIGTERM)
         deadline = time.monotonic() + 10
         for _, proc in self.procs:
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            self._stop_one(proc, grace=max(0.1, deadline - time.monotonic()))
         self.procs.clear()
+        self.restarts.clear()
+
+    @staticmethod
+    def _stop_one(proc: subprocess.Popen[bytes], grace: float) -> None:
+        """SIGTERM to the process's group, SIGKILL after `grace` seconds; the group is gone afterwards."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import json
 import os
+import random
 import signal
 import time
 from collections.abc import Sequence
@@ -33,6 +35,19 @@ RECHECK_WHEN_BUSY = timedelta(milliseconds=10)
 GATHER_SECONDS = 0.02  # after a dequeue that found less than a batch, let the next jobs gather this long
 log = structlog.get_logger("worker")
 MAX_ATTEMPTS = 5
+QUICK = {"synchronous_commit": "off"}
+# A running job's heartbeat is written every HEARTBEAT_TIMEOUT / 2; a picked job whose heartbeat is older
+# than HEARTBEAT_TIMEOUT belongs to a dead worker and is taken again by the next dequeue. An idle worker
+# dequeues at least every IDLE_POLL, so a dead worker's job runs again 1-4 s after the death. A live job
+# is taken twice only if its worker's event loop stalls for more than ~1 s (handlers are idempotent).
+HEARTBEAT_TIMEOUT = timedelta(seconds=3)
+IDLE_POLL = timedelta(seconds=1)
+# The queue connection: a statement this slow means a dead peer (a network blip with no reset).
+QUEUE_COMMAND_TIMEOUT = 10.0
+CONNECT_TIMEOUT = 5.0
+RECONNECT_FIRST = 0.2  # seconds; doubled per failed attempt up to RECONNECT_MAX
+RECONNECT_MAX = 2.0  # a database back up is found again within this long
+HEALTHY_AFTER = 10.0  # a connection that lasted this long starts the backoff from RECONNECT_FIRST again
 
 
 def load_registries(modules: Sequence[str]) -> list[JobRegistry]:
@@ -131,52 +146,127 @@ def build(pgq: PgQueuer, db: Database, registries: Sequence[JobRegistry]) -> Non
             pgq.schedule(name, cron)(_periodic_runner(db, name, pfn))
 
 
+class ConnectionLost(Exception):
+    """The queue connection closed under the worker (a database restart, a terminated session)."""
+
+
+# What a lost database looks like (logged without a traceback). Anything else that ends a connected run
+# (asyncpg's protocol state after a connection broke mid-statement, a schema not migrated yet) is logged
+# with its traceback, and the worker starts again all the same: it never exits but when told to.
+CONNECTION_LOST = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError,
+                   asyncpg.exceptions.InternalClientError, ConnectionLost)
+
+
+def reconnect_delay(failures: int) -> float:
+    """Seconds to wait before reconnect attempt `failures` (1, 2, ...): doubling from RECONNECT_FIRST up to
+    RECONNECT_MAX, with jitter so the workers of a fleet do not knock all at once."""
+    base: float = min(RECONNECT_FIRST * 2.0 ** (failures - 1), RECONNECT_MAX)
+    return base * random.uniform(0.8, 1.0)
+
+
 async def run_worker(
     modules: Sequence[str], *, settings: Settings | None = None, drain: bool = False,
     stop: asyncio.Event | None = None,
 ) -> None:
-    """Run until signalled or `stop` is set (or, with drain=True, until the queue is empty)."""
+    """Run until signalled or `stop` is set (or, with drain=True, until the queue is empty).
+
+    A lost database connection never ends it: the queue connection is opened again with backoff
+    (`worker_reconnecting`), the handlers' pool replaces its dead connections, and the jobs that were
+    running when the connection went are taken again once their heartbeat is HEARTBEAT_TIMEOUT old.
+    """
     settings = settings or get_settings()
+    registries = load_registries(modules)
+    stopping = stop or asyncio.Event()
+    signals: tuple[signal.Signals, ...] = ()
+    if stop is None and not drain:
+        loop = asyncio.get_running_loop()
+        signals = (signal.SIGINT, signal.SIGTERM)
+        for sig in signals:
+            loop.add_signal_handler(sig, stopping.set)
     # Bounded: unbounded, a backlog of thousands of jobs would all start at once and wait for connections.
     concurrency = max(settings.worker_concurrency, 2)
-    batch = min(10, concurrency // 2)  # jobs taken per dequeue (pgqueuer wants concurrency >= 2 batches)
     # A job's commit does not wait for the WAL flush: delivery is at least once and handlers are
     # idempotent, so a commit lost in a database crash only means the job runs again. A request's
     # commit (a citizen told "received") keeps waiting for it.
-    quick = {"synchronous_commit": "off"}
-    db = Database(settings, application_name="motcua-worker", pool_size=concurrency + 2, server_settings=quick)
-    conn = await asyncpg.connect(settings.asyncpg_dsn, server_settings={"application_name": "motcua-queue",
-                                                                        **quick})
+    db = Database(settings, application_name="motcua-worker", pool_size=concurrency + 2, server_settings=QUICK)
+    failures = 0
+    try:
+        while not stopping.is_set():
+            started = time.monotonic()
+            try:
+                await _run_connected(db, registries, settings, concurrency, drain=drain, stopping=stopping)
+            except Exception as exc:  # whatever broke the queue connection: start it again
+                failure: Exception = exc
+            else:
+                return  # stopped, or drained
+            if stopping.is_set():
+                return
+            failures = 1 if time.monotonic() - started > HEALTHY_AFTER else failures + 1
+            delay = reconnect_delay(failures)
+            log.warning("worker_reconnecting", error=f"{type(failure).__name__}: {failure}", attempt=failures,
+                        delay=round(delay, 2), exc_info=not isinstance(failure, CONNECTION_LOST))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), delay)
+    finally:
+        for sig in signals:
+            asyncio.get_running_loop().remove_signal_handler(sig)
+        await db.dispose()
+
+
+async def _run_connected(
+    db: Database, registries: Sequence[JobRegistry], settings: Settings, concurrency: int, *,
+    drain: bool, stopping: asyncio.Event,
+) -> None:
+    """One queue connection's life: returns when stopped or drained, raises when the connection is lost."""
+    conn = await asyncpg.connect(
+        settings.asyncpg_dsn, timeout=CONNECT_TIMEOUT, command_timeout=QUEUE_COMMAND_TIMEOUT,
+        server_settings={"application_name": "motcua-queue", **QUICK},
+    )
     pgq = PgQueuer.from_asyncpg_connection(conn)
-    # With every slot busy, pgqueuer sleeps this long (100 ms by default) before claiming again unless
-    # a NOTIFY arrives; finished jobs send none (jobs_0002), so a backlog drained at ~20 jobs per
-    # 100 ms. The re-check is two index probes (a LIMIT 1 and a count by worker).
-    pgq.qm.min_dequeue_poll_interval = RECHECK_WHEN_BUSY
-    pace_dequeues(pgq)
-    build(pgq, db, load_registries(modules))
-    if stop is not None:
+    lost = False
+
+    def on_closed(_conn: object) -> None:  # the server ended the session: stop dequeuing, reconnect
+        nonlocal lost
+        lost = True
+        pgq.shutdown.set()
+
+    conn.add_termination_listener(on_closed)
+    relay_task: asyncio.Task[None] | None = None
+    try:
+        # The handlers' pool may hold connections that died with this one (a restart, a terminated
+        # session): they are replaced on their next use instead of failing a job each.
+        await (await db.pool()).expire_connections()
+        # With every slot busy, pgqueuer sleeps this long (100 ms by default) before claiming again unless
+        # a NOTIFY arrives; finished jobs send none (jobs_0002), so a backlog drained at ~20 jobs per
+        # 100 ms. The re-check is two index probes (a LIMIT 1 and a count by worker).
+        pgq.qm.min_dequeue_poll_interval = RECHECK_WHEN_BUSY
+        pace_dequeues(pgq)
+        build(pgq, db, registries)
+
         async def relay() -> None:
-            await stop.wait()
+            await stopping.wait()
             pgq.shutdown.set()
 
         relay_task = asyncio.create_task(relay())
-    elif not drain:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, pgq.shutdown.set)
-    try:
-        mode = QueueExecutionMode.drain if drain else QueueExecutionMode.continuous
+        batch = min(10, concurrency // 2)  # jobs taken per dequeue (pgqueuer wants concurrency >= 2 batches)
         if drain:
-            await pgq.qm.run(mode=mode, dequeue_timeout=timedelta(seconds=1), batch_size=batch,
-                             max_concurrent_tasks=concurrency)
+            await pgq.qm.run(mode=QueueExecutionMode.drain, dequeue_timeout=timedelta(seconds=1),
+                             batch_size=batch, max_concurrent_tasks=concurrency,
+                             heartbeat_timeout=HEARTBEAT_TIMEOUT)
         else:
-            await pgq.run(dequeue_timeout=timedelta(seconds=5), batch_size=batch,
-                          max_concurrent_tasks=concurrency)
+            await pgq.run(dequeue_timeout=IDLE_POLL, batch_size=batch, max_concurrent_tasks=concurrency,
+                          heartbeat_timeout=HEARTBEAT_TIMEOUT)
     finally:
-        if stop is not None:
+        if relay_task is not None:
             relay_task.cancel()
-        await conn.close()
-        await db.dispose()
+        if not conn.is_closed():
+            conn.remove_termination_listener(on_closed)
+            try:
+                await conn.close(timeout=2)
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                conn.terminate()
+    if lost and not stopping.is_set():
+        raise ConnectionLost("the queue connection was closed by the server")
 
 
 def main() -> None:

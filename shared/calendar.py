@@ -24,6 +24,47 @@ import holidays
 
 VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 MAX_DAYS = 3660  # a limit that runs past ten years of calendar is a data error
+FIRST_DAY = date(2000, 1, 1)  # the calendar answers for moments in these years only: a date outside them is
+LAST_DAY = date(2100, 12, 31)  # a client's error (refused 422 at the routes), never an overflow deep inside
+RANGE_TEXT = "2000-01-01…2100-12-31"
+
+
+class CalendarRangeError(ValueError):
+    """A moment outside FIRST_DAY…LAST_DAY (or naive): the calendar does not compute with it."""
+
+
+def in_supported_range(value: date | datetime) -> bool:
+    """Whether `value` (an aware datetime, or a date) falls within FIRST_DAY…LAST_DAY, never overflowing."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            return False
+        if not FIRST_DAY.year - 1 < value.year < LAST_DAY.year + 1:  # before any arithmetic that may overflow
+            return False
+        day = value.astimezone(VN_TZ).date()
+    else:
+        day = value
+    return FIRST_DAY <= day <= LAST_DAY
+
+
+def supported(value: datetime) -> datetime:
+    """`value` itself, or CalendarRangeError when it lies outside the years the calendar answers for."""
+    if not in_supported_range(value):
+        raise CalendarRangeError(f"{value.isoformat()} is outside {RANGE_TEXT} (or has no UTC offset)")
+    return value
+
+
+def bounded_date(value: date) -> date:
+    """A pydantic after-validator for dates of every route (a clean 422 instead of an overflow later)."""
+    if not in_supported_range(value):
+        raise ValueError(f"ngày phải trong khoảng {RANGE_TEXT} / the date must be within {RANGE_TEXT}")
+    return value
+
+
+def bounded_moment(value: datetime) -> datetime:
+    """A pydantic after-validator for aware datetimes of every route."""
+    if not in_supported_range(value):
+        raise ValueError(f"thời điểm phải trong khoảng {RANGE_TEXT} / the time must be within {RANGE_TEXT}")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +117,7 @@ class DueResult:
 def _local(t: datetime) -> datetime:
     if t.tzinfo is None:
         raise ValueError("timezone-aware datetime required")
-    return t.astimezone(VN_TZ)
+    return supported(t).astimezone(VN_TZ)
 
 
 def _fmt(t: datetime) -> str:
@@ -130,6 +171,8 @@ class WorkingCalendar:
 
     def next_working_day(self, d: date) -> date:
         """The first working day strictly after d."""
+        if not in_supported_range(d):
+            raise CalendarRangeError(f"{d.isoformat()} is outside {RANGE_TEXT}")
         for i in range(1, MAX_DAYS):
             candidate = d + timedelta(days=i)
             if self.is_working_day(candidate):

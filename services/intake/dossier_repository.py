@@ -24,6 +24,10 @@ from shared.jobs import job_insert_sql, mark_enqueued
 DEFAULT_PATTERN = "{agency}-{yymmdd}-{seq}"  # Circular 01/2018 Art. 19
 _EVENT_PAYLOAD = """convert_to(jsonb_build_object(
         'data', $25::jsonb || jsonb_build_object('code', d.code), 'request_id', $26::text)::text, 'UTF8')"""
+# `postal.dossier_received`: the facts postal keeps to decide who may create the dossier's shipments,
+# for a dossier that may travel by post (see `submission.postal_fact`); none for the others.
+_POSTAL_PAYLOAD = """convert_to(jsonb_build_object(
+        'data', fact || jsonb_build_object('code', code), 'request_id', request_id)::text, 'UTF8')"""
 RECEIVE = f"""
 WITH n AS (
     INSERT INTO intake.daily_counters AS c (agency_code, day, last_number) VALUES ($1, $2, 1)
@@ -43,6 +47,12 @@ WITH n AS (
         'code', d.code, 'receipt_url', '/api/intake/v1/dossiers/' || d.code || '/receipt'))::text AS body
     FROM d
 ), {job_insert_sql("job", "d", "'dossier.received'", _EVENT_PAYLOAD)},
+linked AS (  -- the files its documents name: the staff of its agencies may read them
+    INSERT INTO intake.file_links (file_id, dossier_code)
+    SELECT DISTINCT f.id, d.code FROM d CROSS JOIN unnest($33::text[]) AS f(id)
+), postal_fact AS (
+    SELECT d.code, $32::jsonb AS fact, $26::text AS request_id FROM d WHERE $32::jsonb IS NOT NULL
+), {job_insert_sql("postal_job", "postal_fact", "'postal.dossier_received'", _POSTAL_PAYLOAD)},
 kept AS (
     INSERT INTO intake.idempotency_keys (scope, key, method, path, fingerprint, status, body, content_type)
     SELECT $27, $28, $29, $30, $31, 201, convert_to(answer.body, 'UTF8'), 'application/json' FROM answer
@@ -65,10 +75,12 @@ Entry = dict[str, Any]  # one submission's write: see `receive`
 
 async def receive(tx: Tx, agency_code: str, day: date, row: dict[str, Any], pattern: str, *,
                   answer: dict[str, Any], event: dict[str, Any], request_id: str | None,
-                  idempotency: tuple[str, str, str, str, str]) -> tuple[str, str]:
+                  idempotency: tuple[str, str, str, str, str],
+                  postal: dict[str, Any] | None = None) -> tuple[str, str]:
     """ONE statement: the agency's next number of the day, the dossier, its `dossier.received` job
     and the kept answer for the Idempotency-Key (`idempotency`: scope, key, method, path, fingerprint)
-    all commit together.
+    all commit together; with `postal` (facts for a dossier that may travel by post), a
+    `postal.dossier_received` job too.
 
     The counter row stays locked until that commit, so codes have no gaps and no duplicates.
     The daily limit is a CHECK on the counter and a used key is the key table's primary key:
@@ -82,7 +94,8 @@ async def receive(tx: Tx, agency_code: str, day: date, row: dict[str, Any], patt
     scope, key, method, path, fingerprint = idempotency
     entry: Entry = {**row, "agency_code": agency_code, "day": day, "prefix": prefix, "suffix": suffix,
                     "answer": answer, "event": event, "request_id": request_id, "scope": scope, "key": key,
-                    "method": method, "path": path, "fingerprint": fingerprint}
+                    "method": method, "path": path, "fingerprint": fingerprint, "postal": postal,
+                    "file_ids": sorted({f for d in row["documents"] for f in d.get("file_ids") or []})}
     if tx.conn.is_in_transaction():
         async with (await tx.connection()).transaction():
             code, body = await _receive_one(tx, entry)
@@ -103,6 +116,8 @@ async def _receive_one(tx: Tx, e: Entry) -> tuple[str, str]:
         e["suffix"], json.dumps(e["answer"], ensure_ascii=False),
         json.dumps(e["event"], default=str, ensure_ascii=False),
         e["request_id"], e["scope"], e["key"], e["method"], e["path"], e["fingerprint"],
+        json.dumps(e["postal"], default=str, ensure_ascii=False) if e.get("postal") is not None else None,
+        e["file_ids"],
     )
     return str(rows[0]["code"]), str(rows[0]["body"])
 
@@ -112,7 +127,8 @@ _FIELDS = """ord int, agency_code text, day date, prefix text, suffix text, proc
     applicant_id_number text, submitted_by text, submitted_role text, documents jsonb, number_of_sets int,
     result_delivery text, delivery_address jsonb, fee int, received_at timestamptz, due_at timestamptz,
     clock_started boolean, queue_ticket_id text, notes text, answer jsonb, event jsonb, request_id text,
-    scope text, key text, method text, path text, fingerprint text"""
+    scope text, key text, method text, path text, fingerprint text, postal jsonb,
+    file_ids jsonb"""
 _GROUP_EVENT = """convert_to(jsonb_build_object('data', answer.event || jsonb_build_object('code', answer.code),
         'request_id', answer.request_id)::text, 'UTF8')"""
 RECEIVE_MANY = f"""
@@ -140,10 +156,18 @@ WITH input AS (
     RETURNING code
 ), answer AS (
     SELECT nb.ord, nb.code, nb.event, nb.request_id, nb.scope, nb.key, nb.method, nb.path, nb.fingerprint,
+        nb.postal,
         (nb.answer || jsonb_build_object('code', nb.code,
             'receipt_url', '/api/intake/v1/dossiers/' || nb.code || '/receipt'))::text AS body
     FROM numbered nb JOIN d USING (code)
 ), {job_insert_sql("job", "answer", "'dossier.received'", _GROUP_EVENT)},
+linked AS (
+    INSERT INTO intake.file_links (file_id, dossier_code)
+    SELECT DISTINCT f.id, nb.code FROM numbered nb JOIN d USING (code)
+    CROSS JOIN LATERAL jsonb_array_elements_text(nb.file_ids) AS f(id)
+), postal_fact AS (
+    SELECT code, postal AS fact, request_id FROM answer WHERE postal IS NOT NULL
+), {job_insert_sql("postal_job", "postal_fact", "'postal.dossier_received'", _POSTAL_PAYLOAD)},
 kept AS (
     INSERT INTO intake.idempotency_keys (scope, key, method, path, fingerprint, status, body, content_type)
     SELECT scope, key, method, path, fingerprint, 201, convert_to(body, 'UTF8'), 'application/json' FROM answer
@@ -197,6 +221,10 @@ async def add_supplement(tx: Tx, code: str, received_at: datetime, received_by: 
     """The documents handed in; the dossier waits for no more."""
     await tx.execute(insert(supplements).values(dossier_code=code, received_at=received_at,
                                                 received_by=received_by, documents=documents, note=note))
+    file_ids = sorted({f for d in documents for f in d.get("file_ids") or []})
+    if file_ids:
+        await tx.execute("INSERT INTO intake.file_links (file_id, dossier_code) SELECT unnest($1::text[]), $2 "
+                         "ON CONFLICT DO NOTHING", file_ids, code)
     await tx.execute(update(dossiers).where(dossiers.c.code == code).values(supplement_due_at=None))
 
 

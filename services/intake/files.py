@@ -9,10 +9,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import puremagic
+from fastapi import Request
+from sqlalchemy import Table
 
 from services.intake import file_repository as repo
 from shared.auth import Principal
 from shared.db import Tx
+from shared.idempotency import Idempotency, parse_key, scope_of
 from shared.problems import ProblemError, error_item
 
 ALLOWED_TYPES = {"application/pdf", "image/jpeg", "image/png"}
@@ -58,6 +61,15 @@ def sniff(content: bytes) -> str:
     return kind
 
 
+def upload_idempotency(request: Request, tx: Tx, table: Table, who: Principal, name: str,
+                       content: bytes) -> Idempotency:
+    """The upload's optional Idempotency-Key, fingerprinted over the file's name and bytes (a multipart body's
+    boundary changes on every retry, so the raw body cannot be the fingerprint)."""
+    fingerprint = hashlib.sha256(name.encode("utf-8", "replace") + b"\0" + content).hexdigest()
+    key = parse_key(request.headers.get("idempotency-key"))
+    return Idempotency(tx, table, scope_of(who), key, fingerprint, request.method, request.url.path)
+
+
 async def store(tx: Tx, storage: FileStorage, who: Principal, name: str, content: bytes,
                 max_bytes: int, now: datetime) -> dict[str, Any]:
     """The row and the bytes (written before the commit: a rolled-back upload leaves bytes no row names)."""
@@ -76,15 +88,26 @@ async def store(tx: Tx, storage: FileStorage, who: Principal, name: str, content
     return row
 
 
+UPLOADER_ROLES = ("citizen", "officer", "supervisor")  # and admin; not kiosk, postal_partner, gov_system
+
+
 async def readable(tx: Tx, file_id: str, who: Principal) -> dict[str, Any]:
-    found = await repo.get_file(tx, file_id)
-    if found is None or not (who.is_staff() or who.role == "admin" or found["owner"] == who.subject):
+    """A file for its uploader, the staff of the agencies handling a dossier it is attached to, and admins.
+    Anyone else gets the same 404 as for a file that does not exist."""
+    found = await repo.get_file(tx, file_id) if len(file_id) <= 36 else None
+    allowed = found is not None and (
+        who.role == "admin" or (found["owner"] == who.subject and found["owner_role"] == who.role)
+        or (who.is_staff() and who.agency_code is not None
+            and await repo.attached_to_agency(tx, file_id, who.agency_code)))
+    if found is None or not allowed:
         raise ProblemError(404, "not_found", f"Không có tệp {file_id} / No file {file_id} for you")
     return found
 
 
 async def unknown_ids(tx: Tx, ids: list[str], who: Principal) -> set[str]:
-    """File ids a dossier refers to that do not exist or (for a citizen) are not theirs."""
+    """File ids a dossier or supplement refers to that do not exist or are not the caller's own upload
+    (an admin may attach any): nobody attaches someone else's file to read it through the dossier."""
     if not ids:
         return set()
-    return set(ids) - await repo.found_ids(tx, ids, who.subject if who.role == "citizen" else None)
+    owner = None if who.role == "admin" else (who.subject, who.role)
+    return set(ids) - await repo.found_ids(tx, ids, owner)

@@ -86,6 +86,13 @@ files = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
+file_links = Table(
+    "file_links", metadata,
+    Column("file_id", String(36), primary_key=True),
+    Column("dossier_code", String(40), primary_key=True),
+    comment="which dossiers (or their supplements) a file is attached to: the staff of their agencies may read it",
+)
+
 daily_counters = Table(
     "daily_counters", metadata,
     Column("agency_code", String(30), primary_key=True),

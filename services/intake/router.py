@@ -159,10 +159,12 @@ counter_router = APIRouter(prefix="/v1", tags=["counter"])
 
 @counter_router.post("/counter-records", status_code=201,
                      summary="Phiếu yêu cầu bổ sung (mẫu 02) hoặc từ chối tiếp nhận (mẫu 03) tại quầy",
-                     openapi_extra=idempotency_key_header(required=False),
+                     description="Idempotency-Key bắt buộc: gửi lại không lập phiếu thứ hai / Idempotency-Key "
+                                 "required: a retry never writes a second slip.",
+                     openapi_extra=idempotency_key_header(required=True),
                      responses=problem_responses(400, 401, 403, 404, 409, 422))
 async def create_counter_record(body: CounterRecordIn, tx: TxDep, principal: Principal = STAFF,
-                                idem: Idempotency = KEY_OPTIONAL) -> Response:
+                                idem: Idempotency = KEY_REQUIRED) -> Response:
     if (replay := await idem.begin()) is not None:
         return replay
     record = await counter.create_record(tx, body, principal, datetime.now(UTC))
@@ -181,15 +183,28 @@ async def get_counter_record(record_id: int, request: Request, tx: TxDep, princi
                     headers={"Content-Disposition": f'inline; filename="phieu-{record_id}.pdf"'})
 
 
+UPLOADER = Depends(require_roles(*files.UPLOADER_ROLES))
+
+
 @counter_router.post("/files", status_code=201, summary="Tải tệp giấy tờ (PDF, JPEG, PNG); type sniffed, SHA-256",
-                     responses=problem_responses(401, 413, 415, 422))
-async def upload_file(request: Request, tx: TxDep, principal: CurrentPrincipal,
-                      file: UploadFile = File(...)) -> Any:
+                     description="Công dân, cán bộ và quản trị tải tệp; gửi lại cùng Idempotency-Key và cùng tệp nhận "
+                                 "lại đúng tệp đã lưu / citizens, officers and admins upload; a retry with the same "
+                                 "Idempotency-Key and file gets the file already stored.",
+                     openapi_extra=idempotency_key_header(required=False),
+                     responses=problem_responses(400, 401, 403, 409, 413, 415, 422, notes={
+                         403: "Ki-ốt, đối tác bưu chính và hệ thống khác không tải tệp / kiosks, postal partners "
+                              "and other systems do not upload files"}))
+async def upload_file(request: Request, tx: TxDep, principal: Principal = UPLOADER,
+                      file: UploadFile = File(...)) -> Response:
     settings = request.app.state.settings
     content = await file.read(settings.max_upload_bytes + 1)
-    row = await files.store(tx, LocalStorage(settings.storage_dir), principal, file.filename or "tep", content,
+    name = file.filename or "tep"
+    idem = files.upload_idempotency(request, tx, idempotency_keys, principal, name, content)
+    if (replay := await idem.begin()) is not None:
+        return replay
+    row = await files.store(tx, LocalStorage(settings.storage_dir), principal, name, content,
                             settings.max_upload_bytes, datetime.now(UTC))
-    return jsonable_encoder(row)
+    return await idem.remember(201, jsonable_encoder(row))
 
 
 @counter_router.get("/files/{file_id}", response_class=Response, summary="Tải về tệp (chủ sở hữu hoặc cán bộ)",
@@ -206,9 +221,16 @@ ADMIN = Depends(require_roles("admin"))
 
 
 @admin_router.post("/procedures", status_code=201, summary="Phiên bản mới của thủ tục từ một ngày / new version",
-                   responses=problem_responses(401, 403, 409, 422))
-async def add_procedure_version(body: ProcedureVersionIn, tx: TxDep, principal: Principal = ADMIN) -> Any:
-    return jsonable_encoder(await admin.add_procedure_version(tx, body, service.today_vn()))
+                   description="Gửi lại cùng Idempotency-Key nhận lại câu trả lời đầu; không khóa thì lần gửi lại "
+                               "gặp 409 (phiên bản đã có) / a retry with the same key gets the first answer; "
+                               "without one it meets a 409 (the version exists).",
+                   openapi_extra=idempotency_key_header(required=False),
+                   responses=problem_responses(400, 401, 403, 409, 422))
+async def add_procedure_version(body: ProcedureVersionIn, tx: TxDep, principal: Principal = ADMIN,
+                                idem: Idempotency = KEY_OPTIONAL) -> Response:
+    if (replay := await idem.begin()) is not None:
+        return replay
+    return await idem.remember(201, jsonable_encoder(await admin.add_procedure_version(tx, body, service.today_vn())))
 
 
 @admin_router.get("/procedures/{code}/versions", summary="Các phiên bản của thủ tục / every version",
@@ -217,10 +239,17 @@ async def procedure_versions(code: str, tx: TxDep, principal: Principal = ADMIN)
     return jsonable_encoder(await admin.versions(tx, code))
 
 
-@admin_router.post("/calendar/overrides", status_code=201, responses=problem_responses(401, 403, 409, 422),
-                   summary="Ngày nghỉ thêm hoặc ngày làm bù (toàn quốc hoặc một cơ quan) / calendar override")
-async def add_override(body: CalendarOverrideIn, tx: TxDep, principal: Principal = ADMIN) -> Any:
-    return jsonable_encoder(await admin.add_override(tx, body))
+@admin_router.post("/calendar/overrides", status_code=201, responses=problem_responses(400, 401, 403, 409, 422),
+                   summary="Ngày nghỉ thêm hoặc ngày làm bù (toàn quốc hoặc một cơ quan) / calendar override",
+                   description="Gửi lại cùng Idempotency-Key nhận lại câu trả lời đầu; không khóa thì lần gửi lại "
+                               "gặp 409 (ngày đã có điều chỉnh) / a retry with the same key gets the first answer; "
+                               "without one it meets a 409 (the day has an override).",
+                   openapi_extra=idempotency_key_header(required=False))
+async def add_override(body: CalendarOverrideIn, tx: TxDep, principal: Principal = ADMIN,
+                       idem: Idempotency = KEY_OPTIONAL) -> Response:
+    if (replay := await idem.begin()) is not None:
+        return replay
+    return await idem.remember(201, jsonable_encoder(await admin.add_override(tx, body)))
 
 
 @admin_router.get("/calendar/overrides", summary="Điều chỉnh lịch làm việc / calendar overrides",

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from shared.calendar import bounded_date, bounded_moment
+
+Day = Annotated[date, AfterValidator(bounded_date)]  # 2000-01-01…2100-12-31
+Moment = Annotated[datetime, AfterValidator(bounded_moment)]
 
 
 class TimeLimitOut(BaseModel):
@@ -115,7 +120,8 @@ class DossierIn(BaseModel):
     pages_per_copy: int = Field(1, ge=1, le=1000, description="for per-page fees (certified copies)")
     result_delivery: Literal["counter", "postal", "electronic"] = "counter"
     delivery_address: DeliveryAddressIn | None = None
-    received_at: datetime | None = Field(None, description="postal channel: the postal handover time")
+    received_at: datetime | None = Field(None, description="postal channel: the postal handover time (with a UTC "
+                                         "offset, within the last 30 days)")
     queue_ticket_id: str | None = Field(None, max_length=40)
     notes: str | None = Field(None, max_length=2000)
 
@@ -197,7 +203,7 @@ class ProcedureVersionIn(BaseModel):
         "channels": ["counter", "online", "postal"], "result_delivery": ["counter", "postal", "electronic"]}]})
 
     code: str = Field(min_length=3, max_length=30)
-    effective_from: date
+    effective_from: Day
     name: str = Field(min_length=3, max_length=400)
     field_code: str = Field(max_length=30)
     level: Literal["province", "commune", "district"]
@@ -228,7 +234,7 @@ class CalendarOverrideIn(BaseModel):
         "note": "Ngày Văn hóa Việt Nam / Viet Nam Culture Day"}]})
 
     agency_code: str | None = Field(None, max_length=30, description="null: every agency")
-    day: date
+    day: Day
     kind: Literal["day_off", "working_day"]
     sessions: list[Session] | None = Field(None, max_length=6, description="working_day only: its opening hours")
     note: str = Field("", max_length=500)

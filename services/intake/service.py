@@ -10,7 +10,7 @@ from services.intake import catalog_repository as repository
 from services.intake import dossier_repository
 from services.intake.receipt import render_receipt
 from shared.auth import Principal
-from shared.calendar import VN_TZ, DueResult, TimeLimit
+from shared.calendar import RANGE_TEXT, VN_TZ, DueResult, TimeLimit, in_supported_range
 from shared.calendars import calendar_for_agency
 from shared.db import Tx
 from shared.problems import ProblemError, error_item
@@ -109,6 +109,10 @@ async def due(tx: Tx, procedure_code: str, agency_code: str,
     if received_at.tzinfo is None:
         raise ProblemError(422, "validation_error", "received_at cần múi giờ / received_at needs a UTC offset",
                            errors=[error_item("received_at", "timezone offset required", "timezone_aware")])
+    if not in_supported_range(received_at):
+        raise ProblemError(422, "validation_error", f"received_at phải trong khoảng {RANGE_TEXT} / received_at must "
+                           f"be within {RANGE_TEXT}", errors=[error_item(
+                               "received_at", f"outside {RANGE_TEXT}", "out_of_range")])
     proc = await procedure(tx, procedure_code, received_at.astimezone(VN_TZ).date())
     agency_row = await agency(tx, agency_code)
     cal = await calendar_for_agency(tx, agency_row["code"])

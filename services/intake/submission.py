@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -14,7 +14,7 @@ from services.intake.citizen_id import id_number_problems
 from services.intake.schemas import DossierIn
 from shared.admin_units import ward_exists
 from shared.auth import Principal
-from shared.calendar import VN_TZ, TimeLimit
+from shared.calendar import VN_TZ, TimeLimit, in_supported_range
 from shared.calendars import calendar_for_agency
 from shared.db import Tx
 from shared.idempotency import KeyUsed
@@ -25,6 +25,8 @@ from shared.settings import get_settings
 CHANNEL_ROLES = {"counter": {"officer", "supervisor", "admin"}, "online": {"citizen"},
                  "postal": {"postal_partner", "officer", "supervisor", "admin"}}
 MAX_PER_DAY = 9999
+POSTAL_HANDOVER_WINDOW = timedelta(days=30)  # a postal dossier reaches the office within this of its handover
+CLOCK_SKEW = timedelta(minutes=5)  # a sender's clock a little ahead is not "the future"
 
 
 
@@ -114,12 +116,14 @@ async def submit(tx: Tx, body: DossierIn, who: Principal, now: datetime,
         _check_procedure(body, proc, errors)
     received_at = now
     if body.channel == "postal" and body.received_at is not None:
-        if body.received_at.tzinfo is None or body.received_at > now:
+        given = body.received_at
+        if not in_supported_range(given) or not now - POSTAL_HANDOVER_WINDOW <= given <= now + CLOCK_SKEW:
             errors.append(error_item(
-                "received_at", "thời điểm bàn giao bưu chính phải có múi giờ và không ở tương lai / "
-                              "postal handover time needs an offset and cannot be in the future", "invalid"))
+                "received_at", f"thời điểm bàn giao bưu chính phải có múi giờ, trong {POSTAL_HANDOVER_WINDOW.days} "
+                f"ngày qua và không ở tương lai / the postal handover time needs a UTC offset, within the last "
+                f"{POSTAL_HANDOVER_WINDOW.days} days and not in the future", "out_of_range"))
         else:
-            received_at = body.received_at
+            received_at = min(given, now)
     competent = None
     if proc is not None and agency is not None:
         competent = await service.competent_agency(tx, proc["level"], body.applicant.address.ward_code, agency)
@@ -174,7 +178,8 @@ async def _receive(tx: Tx, body: DossierIn, who: Principal, proc: dict[str, Any]
     }
     try:
         return await repo.receive(tx, agency["code"], local_day, row, get_settings().dossier_code_pattern,
-                                  answer=answer, event=event, request_id=request_id(), idempotency=idempotency)
+                                  answer=answer, event=event, request_id=request_id(), idempotency=idempotency,
+                                  postal=postal_fact(body, who, agency["code"], competent, received_at))
     except asyncpg.CheckViolationError as exc:  # nothing was written: the counter is not consumed
         raise ProblemError(409, "daily_sequence_exhausted",
                            f"Cơ quan đã nhận {MAX_PER_DAY} hồ sơ trong ngày; không cấp thêm mã / "
@@ -183,6 +188,18 @@ async def _receive(tx: Tx, body: DossierIn, who: Principal, proc: dict[str, Any]
         if exc.constraint_name == "idempotency_keys_pkey":
             raise KeyUsed from exc
         raise
+
+
+def postal_fact(body: DossierIn, who: Principal, receiving: str, competent: str,
+                received_at: datetime) -> dict[str, Any] | None:
+    """What postal keeps of a dossier that may travel by post (handed in by post, result returned by post,
+    or paper sent on to another competent agency), so it creates shipments only for the agencies handling
+    it and the partner that registered it (the `postal.dossier_received` job). None for the others."""
+    if body.channel != "postal" and body.result_delivery != "postal" and receiving == competent:
+        return None
+    return {"receiving_agency": receiving, "competent_agency": competent, "channel": body.channel,
+            "result_delivery": body.result_delivery, "received_at": received_at.isoformat(),
+            "partner_code": who.partner_code if who.role == "postal_partner" else None}
 
 
 def waits_for_paper(channel: str, proc: dict[str, Any]) -> bool:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from services.postal_tracking import events_repository as repo
@@ -64,12 +64,35 @@ async def authenticate_delivery(tx: Tx, partner_code: str, body: bytes, headers:
     return msg_id
 
 
+MAX_NESTING = 32  # a delivery is {"events": [{...}]}: a few levels; anything deeper is refused unvalidated
+
+
+def nesting_depth(value: Any, limit: int) -> int:
+    """How deep `value` (parsed JSON) nests, counted without recursion and stopping past `limit`."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if not isinstance(item, dict | list):
+            continue
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            break
+        stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 def parse_delivery(body: bytes) -> WebhookBody:
+    """The delivery's events. orjson parses (its own nesting cap is far past ours, and it never recurses in
+    Python); a body nested deeper than MAX_NESTING is refused before any validation or database work."""
     try:
-        raw = json.loads(body)
-    except ValueError as exc:
+        raw = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
         raise ProblemError(400, "malformed_json", "Nội dung không phải JSON hợp lệ / The body is not valid JSON") \
             from exc
+    if nesting_depth(raw, MAX_NESTING) > MAX_NESTING:
+        raise ProblemError(422, "validation_error", f"JSON lồng quá {MAX_NESTING} cấp / the body nests deeper than "
+                           f"{MAX_NESTING} levels", errors=[error_item("body", f"nested deeper than {MAX_NESTING}",
+                                                                         "too_deep")])
     try:
         return WebhookBody.model_validate(raw)
     except ValidationError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from services.postal_tracking import handovers_repository as repo
@@ -72,8 +72,25 @@ def listed_shipment_errors(body: HandoverIn, partner_code: str | None, ids: Sequ
     return errors
 
 
+HANDOVER_WINDOW = timedelta(days=30)
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def handed_over_at(body: HandoverIn, now: datetime) -> datetime:
+    """When the shipments changed hands: recorded at most 30 days late, never ahead of the clock."""
+    at = body.handed_over_at
+    if at is None:
+        return now
+    if not now - HANDOVER_WINDOW <= at <= now + CLOCK_SKEW:
+        raise ProblemError(422, "validation_error", "Thời điểm bàn giao phải trong 30 ngày qua / the handover time "
+                           "must be within the last 30 days and not in the future", errors=[error_item(
+                               "handed_over_at", "within the last 30 days, not in the future", "out_of_range")])
+    return min(at, now)
+
+
 async def create_handover(tx: Tx, body: HandoverIn, principal: Principal, now: datetime) -> dict[str, Any]:
     partner_code = recording_partner(body, principal)
+    at = handed_over_at(body, now)
     ids = checked_ids(body.shipment_ids)
     locked = {s["id"]: s for s in await shipments_repo.lock_by_ids(tx, ids)}
     errors = listed_shipment_errors(body, partner_code, ids, locked)
@@ -88,7 +105,7 @@ async def create_handover(tx: Tx, body: HandoverIn, principal: Principal, now: d
         raise in_open_handover(busy)
     values = {
         "agency_code": body.agency_code, "partner_code": partners_seen.pop(), "kind": body.kind, "status": "open",
-        "handed_over_at": body.handed_over_at or now, "office_signer": body.office_signer.model_dump(),
+        "handed_over_at": at, "office_signer": body.office_signer.model_dump(),
         "postal_signer": body.postal_signer.model_dump(), "location": body.location, "note": body.note,
         "created_by": f"{principal.role}:{principal.subject}",
     }
@@ -140,8 +157,12 @@ async def readable_handover(tx: Tx, handover_id: str, principal: Principal, *, l
 
 async def close_handover(tx: Tx, handover_id: str, principal: Principal, action: str,
                          now: datetime) -> dict[str, Any]:
-    """confirm: both sides signed, the shipments changed hands (a timeline event); cancel: nothing moved."""
+    """confirm: both sides signed, the shipments changed hands (a timeline event); cancel: nothing moved.
+    The same action again answers the handover as it is (naturally idempotent: a retry does nothing twice);
+    the other action on a closed handover is a 409."""
     h = await readable_handover(tx, handover_id, principal, lock=True)
+    if h["status"] == ("confirmed" if action == "confirm" else "cancelled"):
+        return await handover_view(tx, h)  # a retry (or the other side doing the same): nothing more to do
     if h["status"] != "open":
         raise ProblemError(409, "conflict", f"Biên bản đã {h['status']} / the handover is already {h['status']}")
     values: dict[str, Any] = {"status": "confirmed" if action == "confirm" else "cancelled"}

@@ -8,8 +8,9 @@ from typing import Any
 
 import structlog
 
-from services.postal_tracking import polling_service, shipments_service
+from services.postal_tracking import dossiers_repository, polling_service, shipments_service
 from services.postal_tracking.models import idempotency_keys
+from services.postal_tracking.schemas import DossierFact
 from shared.db import Tx
 from shared.idempotency import purge_idempotency_keys
 from shared.jobs import JobRegistry
@@ -21,6 +22,12 @@ log = structlog.get_logger("postal.jobs")
 def poll_stale_after() -> timedelta:
     """POSTAL_POLL_STALE_MINUTES: how long without news before the partner's tracking API is asked."""
     return timedelta(minutes=float(os.environ.get("POSTAL_POLL_STALE_MINUTES", "60")))
+
+
+@registry.handler("postal.dossier_received", max_batch=100)
+async def on_dossier_received(tx: Tx, payloads: list[dict[str, Any]]) -> None:
+    """Intake received a dossier that may travel by post: postal keeps who may create its shipments."""
+    await dossiers_repository.remember(tx, [DossierFact.model_validate(data) for data in payloads])
 
 
 @registry.handler("shipment.create_outbound")

@@ -79,6 +79,20 @@ fees = Table(
     PrimaryKeyConstraint("partner_code", "service_code", "max_weight_grams", name="pk_fees"),
 )
 
+dossiers = Table(
+    "dossiers", metadata,
+    Column("code", String(40), primary_key=True, comment="mã hồ sơ, as intake gave it"),
+    Column("receiving_agency", String(30), nullable=False),
+    Column("competent_agency", String(30), nullable=False),
+    Column("channel", String(10), nullable=False),
+    Column("result_delivery", String(20), nullable=False),
+    Column("partner_code", String(30), comment="the postal partner that registered it (postal channel), else null"),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("known_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    comment="dossiers that may travel by post, copied from intake's `postal.dossier_received` jobs: "
+            "who may create their shipments",
+)
+
 shipments = Table(
     "shipments", metadata,
     Column("id", UUID(as_uuid=False), primary_key=True, server_default=text("gen_random_uuid()")),

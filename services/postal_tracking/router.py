@@ -45,7 +45,15 @@ async def _created(idem: Idempotency, collection: str, out: type[BaseModel], res
 
 @router.post("/shipments", status_code=201, response_model=ShipmentOut, tags=["shipments"],
              summary="Tạo bưu gửi (chiều đến / chiều đi) / create a shipment; Idempotency-Key required",
-             responses=problem_responses(400, 401, 403, 409, 422, 503))
+             description="Chỉ cho hồ sơ của cơ quan mình (cán bộ) hoặc hồ sơ đối tác đã nhận (chiều đến); hồ sơ "
+                         "không có và hồ sơ không phải của bạn cùng là 404. Bưu chính biết hồ sơ trong khoảng một "
+                         "giây sau khi tiếp nhận / only for a dossier of your agency (staff) or one the partner "
+                         "registered (inbound); \"not yours\" and \"does not exist\" are one 404. Postal learns "
+                         "of a dossier about a second after its receipt.",
+             responses=problem_responses(400, 401, 403, 404, 409, 422, 503, notes={
+                 403: "Vai trò không tạo bưu gửi, cơ quan khác, hoặc đối tác tạo chiều đi / role not allowed, "
+                      "another agency, or a partner creating an outbound shipment",
+                 404: "Không có hồ sơ gửi qua bưu chính của bạn / no dossier travelling by post for you"}))
 async def create_shipment(body: ShipmentIn, tx: TxDep, principal: Principal = OfficeOrPartner,
                           idem: Idempotency = IdempotencyKey) -> Response:
     if (replay := await idem.begin()) is not None:
@@ -121,6 +129,8 @@ async def get_handover(handover_id: str, request: Request, tx: TxDep, principal:
 
 @router.post("/handovers/{handover_id}/confirm", response_model=HandoverOut, tags=["handovers"],
              summary="Xác nhận đã bàn giao (hai bên ký) / confirm: the shipments changed hands",
+             description="Xác nhận lại biên bản đã xác nhận trả về biên bản, không làm gì thêm / confirming a "
+                         "confirmed handover again answers it unchanged (a retry is safe); a cancelled one is 409.",
              responses=problem_responses(401, 403, 404, 409, 422, 503))
 async def confirm_handover(handover_id: str, tx: TxDep, principal: Principal = OfficeOrPartner) -> dict[str, Any]:
     return await handovers_service.close_handover(tx, handover_id, principal, "confirm", now_utc())
@@ -128,6 +138,8 @@ async def confirm_handover(handover_id: str, tx: TxDep, principal: Principal = O
 
 @router.post("/handovers/{handover_id}/cancel", response_model=HandoverOut, tags=["handovers"],
              summary="Hủy biên bản đang mở / cancel an open handover record",
+             description="Hủy lại biên bản đã hủy trả về biên bản / cancelling a cancelled handover again answers "
+                         "it unchanged (a retry is safe); a confirmed one is 409.",
              responses=problem_responses(401, 403, 404, 409, 422, 503))
 async def cancel_handover(handover_id: str, tx: TxDep, principal: Principal = OfficeOrPartner) -> dict[str, Any]:
     return await handovers_service.close_handover(tx, handover_id, principal, "cancel", now_utc())

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+from shared.calendar import bounded_moment
+
+Moment = Annotated[AwareDatetime, AfterValidator(bounded_moment)]  # 2000-01-01…2100-12-31, with an offset
 
 Status = Literal["created", "picked_up", "in_transit", "out_for_delivery", "delivered", "failed_attempt",
                  "returned_to_sender", "cancelled"]
@@ -39,6 +43,21 @@ class ShipmentIn(Strict):
     postage: int | None = Field(None, ge=0, le=10_000_000, description="VND; from the partner's fee table when absent")
     cod_amount: int = Field(0, ge=0, le=100_000_000, description="fees to collect on delivery, VND")
     note: str | None = Field(None, max_length=1000, examples=["Giao trong giờ hành chính"])
+
+
+class DossierFact(BaseModel):
+    """Payload of `postal.dossier_received` (enqueued by intake with the dossier): the facts that decide who
+    may create the dossier's shipments. Postal never reads intake's schema."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    code: str = Field(min_length=3, max_length=40)
+    receiving_agency: str = Field(min_length=1, max_length=30)
+    competent_agency: str = Field(min_length=1, max_length=30)
+    channel: str = Field(max_length=10)
+    result_delivery: str = Field(max_length=20)
+    partner_code: str | None = Field(None, max_length=30, description="the partner that registered it")
+    received_at: AwareDatetime
 
 
 class EventOut(BaseModel):
@@ -94,7 +113,7 @@ class EventIn(Strict):
                                  description="the partner's event id (deduplicates events across deliveries)")
     tracking_number: str = Field(min_length=1, max_length=40, examples=["HC100000014VN"])
     status: Status = Field(examples=["failed_attempt"])
-    occurred_at: AwareDatetime = Field(examples=["2026-03-02T10:15:00+07:00"])
+    occurred_at: Moment = Field(examples=["2026-03-02T10:15:00+07:00"])
     reason_code: str | None = Field(None, max_length=60, examples=["KH_VANG_NHA"],
                                     description="the partner's raw reason code (kept as is)")
     reason: FailureReason | None = Field(None, description="normalised reason, when the partner knows it")
@@ -129,7 +148,8 @@ class HandoverIn(Strict):
     agency_code: str = Field(min_length=1, max_length=30, examples=["000.00.21.H29"])
     partner_code: str | None = Field(None, max_length=30, examples=["VNPOST"])
     shipment_ids: list[str] = Field(min_length=1, max_length=500)
-    handed_over_at: AwareDatetime | None = Field(None, examples=["2026-03-02T15:30:00+07:00"])
+    handed_over_at: Moment | None = Field(None, examples=["2026-03-02T15:30:00+07:00"],
+                                          description="within the last 30 days; now when absent")
     office_signer: Signer
     postal_signer: Signer = Field(examples=[{"name": "Trần Văn Bưu", "title": "Bưu tá Bưu cục Ba Đình"}])
     location: str | None = Field(None, max_length=300, examples=["Bộ phận Một cửa phường Ba Đình"])

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from services.postal_tracking import dossiers_repository as dossiers_repo
 from services.postal_tracking import partners_repository as partners_repo
 from services.postal_tracking import shipments_repository as repo
 from services.postal_tracking.common import STAFF, not_found, valid_uuid
@@ -70,6 +71,10 @@ def creating_partner(body: ShipmentIn, principal: Principal) -> str | None:
         if not principal.partner_code or (body.partner_code and body.partner_code != principal.partner_code):
             raise ProblemError(403, "forbidden", "Đối tác chỉ tạo bưu gửi của mình / "
                                "a partner creates only its own shipments")
+        if body.direction != "inbound":
+            raise ProblemError(403, "forbidden", "Đối tác chỉ tạo bưu gửi chiều đến cho hồ sơ mình nhận; bưu gửi "
+                               "trả kết quả do cơ quan tạo / a partner creates only inbound shipments (of dossiers "
+                               "it registered); the agency creates the outbound ones")
         return principal.partner_code
     if not principal.can_act_for_agency(body.agency_code):
         raise ProblemError(403, "forbidden", f"Không thuộc cơ quan {body.agency_code} / "
@@ -77,8 +82,33 @@ def creating_partner(body: ShipmentIn, principal: Principal) -> str | None:
     return body.partner_code
 
 
+async def shipped_dossier(tx: Tx, body: ShipmentIn, principal: Principal) -> dict[str, Any]:
+    """The dossier the shipment is for, when the caller may ship it: staff of an agency handling it
+    (receiving or competent), or, inbound, the partner that registered it. "Not yours" and "does not
+    exist" are the same 404, so no other agency's dossier codes are confirmed."""
+    d = await dossiers_repo.get(tx, body.dossier_code)
+    agencies = (d["receiving_agency"], d["competent_agency"]) if d else ()
+    if d is None:
+        allowed = False
+    elif principal.role == "postal_partner":
+        allowed = d["partner_code"] is not None and d["partner_code"] == principal.partner_code
+    else:
+        allowed = body.agency_code in agencies
+    if not allowed:
+        raise ProblemError(404, "not_found", f"Không có hồ sơ {body.dossier_code} gửi qua bưu chính của bạn / "
+                           f"No dossier {body.dossier_code} travelling by post for you")
+    assert d is not None
+    if body.agency_code not in agencies:  # a partner naming an agency that does not handle its dossier
+        raise ProblemError(422, "validation_error", "Cơ quan không giải quyết hồ sơ này / the agency does not "
+                           "handle this dossier", errors=[error_item(
+                               "agency_code", f"hồ sơ thuộc {' / '.join(sorted(set(agencies)))} / the dossier is "
+                               f"handled by {', '.join(sorted(set(agencies)))}", "wrong_agency")])
+    return d
+
+
 async def create_shipment(tx: Tx, body: ShipmentIn, principal: Principal, now: datetime) -> dict[str, Any]:
     partner_code = creating_partner(body, principal)
+    await shipped_dossier(tx, body, principal)
     errors: list[dict[str, str]] = []
     partner = await (partners_repo.get_partner(tx, partner_code) if partner_code
                      else partners_repo.default_partner(tx))

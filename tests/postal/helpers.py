@@ -9,9 +9,10 @@ from typing import Any
 
 import httpx
 
+from services.postal_tracking import jobs
 from services.postal_tracking.seed import DEMO_WEBHOOK_SECRET
 from services.postal_tracking.webhook import sign
-from shared.db import Tx
+from shared.db import Database, Tx
 from tests.conftest import auth
 
 WARD = "000.00.21.H29"
@@ -40,19 +41,42 @@ def partner(make_token: Any, code: str = PARTNER) -> dict[str, str]:
                 **{"Idempotency-Key": uuid.uuid4().hex})
 
 
+def new_code() -> str:
+    return f"{WARD}-251124-{uuid.uuid4().hex[:8]}"
+
+
+async def know_dossier(db: Tx | Database, code: str | None = None, *, agency: str = WARD,
+                       competent: str | None = None, partner_code: str | None = None,
+                       channel: str = "counter", delivery: str = "postal") -> str:
+    """Postal learns of a dossier as in production: its `postal.dossier_received` job handler runs."""
+    code = code or new_code()
+    fact = {"code": code, "receiving_agency": agency, "competent_agency": competent or agency,
+            "channel": channel, "result_delivery": delivery, "partner_code": partner_code,
+            "received_at": datetime.now(UTC).isoformat()}
+    if isinstance(db, Database):
+        async with db.transaction() as tx:
+            await jobs.on_dossier_received(tx, [fact])
+    else:
+        await jobs.on_dossier_received(db, [fact])
+    return code
+
+
 def shipment_body(direction: str = "outbound", **over: Any) -> dict[str, Any]:
     citizen = {"name": "Nguyễn Văn An", "phone": "0912345678", "address_line": "12 phố Kim Mã",
                "ward_code": "00004"}
-    b: dict[str, Any] = {"direction": direction, "dossier_code": f"{WARD}-251124-{uuid.uuid4().hex[:8]}",
+    b: dict[str, Any] = {"direction": direction, "dossier_code": new_code(),
                          "agency_code": WARD, "weight_grams": 300, "cod_amount": 0,
                          ("recipient" if direction == "outbound" else "sender"): citizen}
     b.update(over)
     return b
 
 
-async def new_shipment(client: httpx.AsyncClient, make_token: Any, direction: str = "outbound",
+async def new_shipment(client: httpx.AsyncClient, db: Tx | Database, make_token: Any, direction: str = "outbound",
                        **over: Any) -> dict[str, Any]:
-    r = await client.post("/v1/shipments", json=shipment_body(direction, **over), headers=officer(make_token))
+    """An officer's shipment for a dossier of their agency that postal knows of."""
+    body = shipment_body(direction, **over)
+    await know_dossier(db, body["dossier_code"])
+    r = await client.post("/v1/shipments", json=body, headers=officer(make_token))
     assert r.status_code == 201, r.text
     out: dict[str, Any] = r.json()
     return out

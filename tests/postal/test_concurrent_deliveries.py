@@ -13,8 +13,9 @@ import asyncpg
 
 from services.postal_tracking.app import create_app
 from services.postal_tracking.tracking import journey
+from shared.db import Database
 from shared.settings import Settings
-from tests.postal.helpers import EVENTS_URL, partner, shipment_body, signed
+from tests.postal.helpers import EVENTS_URL, know_dossier, officer, shipment_body, signed
 
 SHIPMENTS = 200
 SENDERS = 8
@@ -26,10 +27,12 @@ async def test_shuffled_duplicated_concurrent_deliveries_end_exactly_right(
     rng = random.Random(20261124)
     run = uuid.uuid4().hex[:6].upper()
     start = datetime.now(UTC) - timedelta(hours=3)
+    db = Database(settings, application_name="motcua-test-postal-concurrent")
     async with committed_client_factory(create_app) as c:
         async def create(i: int) -> dict[str, Any]:
             body = shipment_body("outbound", tracking_number=f"T{run}{i:05d}VN")
-            r = await c.post("/v1/shipments", json=body, headers=partner(make_token))
+            await know_dossier(db, body["dossier_code"])
+            r = await c.post("/v1/shipments", json=body, headers=officer(make_token))
             assert r.status_code == 201, r.text
             out: dict[str, Any] = r.json()
             return out
@@ -37,6 +40,7 @@ async def test_shuffled_duplicated_concurrent_deliveries_end_exactly_right(
         ships = []
         for chunk in range(0, SHIPMENTS, 25):
             ships += await asyncio.gather(*(create(i) for i in range(chunk, min(chunk + 25, SHIPMENTS))))
+        await db.dispose()
         plans = {s["tracking_number"]: journey(s["tracking_number"], start, timedelta(minutes=7), rng=rng,
                                                failure_rate=0.3) for s in ships}
         events = [json.loads(e.model_dump_json(exclude_none=True)) for plan in plans.values() for e in plan]

@@ -42,17 +42,44 @@ async def wait_until(c: httpx.AsyncClient, path: str, headers: dict[str, str], d
     raise AssertionError(f"{path} never got there: {body}")
 
 
+DOSSIER = {
+    "channel": "counter", "procedure_code": "1.004873", "receiving_agency_code": "000.00.21.H29",
+    "applicant": {"full_name": "Lê Văn Bình", "id_number": "001090012345", "date_of_birth": "1990-05-12",
+                  "phone": "0912345678", "address": {"line": "12 phố Kim Mã", "ward_code": "00004"}},
+    "documents": [{"name": "Tờ khai theo mẫu"}], "result_delivery": "postal",
+    "delivery_address": {"line": "5 phố Đội Cấn", "ward_code": "00004", "recipient_name": "Lê Văn Bình",
+                         "phone": "0912345678"},
+}
+
+
+async def submitted(c: httpx.AsyncClient, officer: dict[str, str]) -> str:
+    r = await c.post("/api/intake/v1/dossiers", json=DOSSIER, headers={**officer, "Idempotency-Key": uuid.uuid4().hex})
+    assert r.status_code == 201, r.text
+    code: str = r.json()["code"]
+    return code
+
+
+async def create_when_known(c: httpx.AsyncClient, body: dict[str, Any], headers: dict[str, str]) -> httpx.Response:
+    """Postal learns of a dossier from intake's job within about a second: 404 until then (the same key)."""
+    headers = {**headers, "Idempotency-Key": uuid.uuid4().hex}
+    for _ in range(200):
+        r = await c.post("/api/postal/v1/shipments", json=body, headers=headers)
+        if r.status_code != 404:
+            return r
+        await asyncio.sleep(0.1)
+    return r
+
+
 async def test_simulator_delivers_pending_shipments_through_the_gateway(stack: Stack) -> None:
     officer = {"Authorization": f"Bearer {await login(stack.gateway_url, 'canbo.phuong', 'demo-officer')}"}
     async with httpx.AsyncClient(base_url=stack.gateway_url) as c:
         ids = []
         for i in range(12):
             body = {"direction": "outbound" if i % 3 else "inbound",
-                    "dossier_code": f"000.00.21.H29-251124-E{uuid.uuid4().hex[:6]}", "agency_code": "000.00.21.H29",
+                    "dossier_code": await submitted(c, officer), "agency_code": "000.00.21.H29",
                     ("recipient" if i % 3 else "sender"): {"name": "Nguyễn Văn An", "phone": "0912345678",
                                                            "address_line": "12 phố Kim Mã", "ward_code": "00004"}}
-            r = await c.post("/api/postal/v1/shipments", json=body,
-                             headers={**officer, "Idempotency-Key": uuid.uuid4().hex})
+            r = await create_when_known(c, body, officer)
             assert r.status_code == 201, r.text
             ids.append(r.json()["id"])
         result = simulate(stack, "--duplicate-rate", "0.3", "--reorder-rate", "0.4", "--failure-rate", "0.4")
@@ -85,14 +112,7 @@ async def test_resolved_dossier_goes_out_by_post_and_comes_back_returned(stack: 
     """dossier resolved → outbound shipment (job) → simulator delivers → dossier `returned` (job)."""
     officer = {"Authorization": f"Bearer {await login(stack.gateway_url, 'canbo.phuong', 'demo-officer')}"}
     leader = {"Authorization": f"Bearer {await login(stack.gateway_url, 'lanhdao.phuong', 'demo-supervisor')}"}
-    dossier = {
-        "channel": "counter", "procedure_code": "1.004873", "receiving_agency_code": "000.00.21.H29",
-        "applicant": {"full_name": "Lê Văn Bình", "id_number": "001090012345", "date_of_birth": "1990-05-12",
-                      "phone": "0912345678", "address": {"line": "12 phố Kim Mã", "ward_code": "00004"}},
-        "documents": [{"name": "Tờ khai theo mẫu"}], "result_delivery": "postal",
-        "delivery_address": {"line": "5 phố Đội Cấn", "ward_code": "00004", "recipient_name": "Lê Văn Bình",
-                             "phone": "0912345678"},
-    }
+    dossier = DOSSIER
     async with httpx.AsyncClient(base_url=stack.gateway_url) as c:
         r = await c.post("/api/intake/v1/dossiers", json=dossier,
                          headers={**officer, "Idempotency-Key": uuid.uuid4().hex})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -12,7 +13,8 @@ import httpx
 from pypdf import PdfReader
 
 from services.postal_tracking.app import create_app
-from shared.db import Tx
+from shared.calendar import VN_TZ
+from shared.db import Database, Tx
 from shared.settings import Settings
 from tests.conftest import assert_problem, auth
 from tests.postal.helpers import WARD, jobs_for, new_shipment, officer, partner, scalar
@@ -29,7 +31,7 @@ def handover(ids: list[str], kind: str = "to_postal", **over: Any) -> dict[str, 
 async def test_handover_then_conflict_then_confirm_moves_the_shipments(
     client: httpx.AsyncClient, make_token: Any, db_conn: Tx,
 ) -> None:
-    a, b, c = [await new_shipment(client, make_token, cod_amount=10_000) for _ in range(3)]
+    a, b, c = [await new_shipment(client, db_conn, make_token, cod_amount=10_000) for _ in range(3)]
     r = await client.post("/v1/handovers", json=handover([a["id"], b["id"]]), headers=officer(make_token))
     assert r.status_code == 201, r.text
     h = r.json()
@@ -54,8 +56,8 @@ async def test_handover_then_conflict_then_confirm_moves_the_shipments(
 async def test_bad_lists_are_refused_and_change_nothing(
     client: httpx.AsyncClient, make_token: Any, db_conn: Tx,
 ) -> None:
-    out = await new_shipment(client, make_token)
-    inb = await new_shipment(client, make_token, "inbound")
+    out = await new_shipment(client, db_conn, make_token)
+    inb = await new_shipment(client, db_conn, make_token, "inbound")
     before = await scalar(db_conn, "SELECT count(*) FROM postal.handover_items")
     body = assert_problem(await client.post("/v1/handovers", json=handover([out["id"], inb["id"], str(uuid.uuid4())]),
                                             headers=officer(make_token)), 422, "validation_error")
@@ -72,18 +74,22 @@ async def test_bad_lists_are_refused_and_change_nothing(
 async def test_inbound_handover_confirmed_is_the_papers_arrival(
     client: httpx.AsyncClient, make_token: Any, db_conn: Tx,
 ) -> None:
-    inb = await new_shipment(client, make_token, "inbound")
+    inb = await new_shipment(client, db_conn, make_token, "inbound")
+    at = (datetime.now(UTC) - timedelta(days=2)).replace(microsecond=0)
     h = (await client.post("/v1/handovers", json=handover([inb["id"]], "to_office",
-                                                          handed_over_at="2026-03-02T09:30:00+07:00"),
+                                                          handed_over_at=at.astimezone(VN_TZ).isoformat()),
                            headers=partner(make_token))).json()
     r = await client.post(f"/v1/handovers/{h['id']}/confirm", headers=officer(make_token))
     assert r.status_code == 200
     jobs = await jobs_for(db_conn, "dossier.paper_arrived", inb["id"])
-    assert [j["arrived_at"] for j in jobs] == ["2026-03-02T02:30:00+00:00"]
+    assert [j["arrived_at"] for j in jobs] == [at.isoformat()]
 
 
-async def test_json_or_pdf_by_accept_and_visibility(client: httpx.AsyncClient, make_token: Any) -> None:
-    s = await new_shipment(client, make_token, dossier_code=f"{WARD}-251124-{uuid.uuid4().int % 10_000:04d}")
+async def test_json_or_pdf_by_accept_and_visibility(
+    client: httpx.AsyncClient, make_token: Any, db_conn: Tx,
+) -> None:
+    s = await new_shipment(client, db_conn, make_token,
+                           dossier_code=f"{WARD}-251124-{uuid.uuid4().int % 10_000:04d}")
     h = (await client.post("/v1/handovers", json=handover([s["id"]], note="Giao 01 kết quả"),
                            headers=officer(make_token))).json()
     r = await client.get(f"/v1/handovers/{h['id']}", headers=auth(make_token("officer", agency_code=WARD),
@@ -105,8 +111,10 @@ async def test_json_or_pdf_by_accept_and_visibility(client: httpx.AsyncClient, m
 async def test_racing_handovers_of_one_shipment_make_one(
     committed_client_factory: Any, make_token: Any, settings: Settings,
 ) -> None:
+    db = Database(settings, application_name="motcua-test-postal-handovers")
     async with committed_client_factory(create_app) as c:
-        ships = [await new_shipment(c, make_token) for _ in range(3)]
+        ships = [await new_shipment(c, db, make_token) for _ in range(3)]
+        await db.dispose()
         ids = [s["id"] for s in ships]
         rs = await asyncio.gather(*(c.post("/v1/handovers", json=handover(ids[i % 3:] + ids[:i % 3]),
                                            headers=officer(make_token)) for i in range(12)))

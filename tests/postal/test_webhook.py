@@ -35,7 +35,7 @@ async def shipment_row(conn: Tx, sid: str) -> dict[str, Any]:
 async def test_signed_batch_moves_the_shipment_and_delivered_tells_workflow(
     client: httpx.AsyncClient, make_token: Any, db_conn: Tx,
 ) -> None:
-    s = await new_shipment(client, make_token)
+    s = await new_shipment(client, db_conn, make_token)
     assert s["status"] == "created" and s["tracking_number"].endswith("VN") and s["postage"] == 31_000
     t = s["tracking_number"]
     r = await post_events(client, [ev(t, "picked_up", 30, event_id="e1"), ev(t, "in_transit", 20, event_id="e2"),
@@ -53,7 +53,7 @@ async def test_signed_batch_moves_the_shipment_and_delivered_tells_workflow(
 async def test_inbound_delivered_tells_intake_the_paper_arrived(
     client: httpx.AsyncClient, make_token: Any, db_conn: Tx,
 ) -> None:
-    s = await new_shipment(client, make_token, "inbound")
+    s = await new_shipment(client, db_conn, make_token, "inbound")
     assert s["recipient"]["ward_code"] and s["sender"]["name"] == "Nguyễn Văn An"
     r = await post_events(client, [ev(s["tracking_number"], "delivered", 5)])
     assert r.status_code == 200, r.text
@@ -65,7 +65,7 @@ async def test_inbound_delivered_tells_intake_the_paper_arrived(
 async def test_forged_expired_unknown_and_unsigned_deliveries_store_nothing(
     client: httpx.AsyncClient, make_token: Any, db_conn: Tx,
 ) -> None:
-    s = await new_shipment(client, make_token)
+    s = await new_shipment(client, db_conn, make_token)
     events = [ev(s["tracking_number"], "picked_up", 1)]
     before = await stored(db_conn)
     body, h = signed(events, secret=OTHER_SECRET)
@@ -91,7 +91,7 @@ async def test_forged_expired_unknown_and_unsigned_deliveries_store_nothing(
 async def test_a_second_secret_is_valid_during_rotation_and_a_revoked_one_is_not(
     client: httpx.AsyncClient, make_token: Any, db_conn: Tx,
 ) -> None:
-    s = await new_shipment(client, make_token)
+    s = await new_shipment(client, db_conn, make_token)
     t = s["tracking_number"]
     assert (await post_events(client, [ev(t, "picked_up", 9)])).status_code == 200  # caches the one secret
     await db_conn.execute("INSERT INTO postal.partner_secrets (partner_code, secret) VALUES ('VNPOST', $1)",
@@ -111,7 +111,7 @@ async def test_a_second_secret_is_valid_during_rotation_and_a_revoked_one_is_not
 async def test_the_same_webhook_id_again_changes_nothing(
     client: httpx.AsyncClient, make_token: Any, db_conn: Tx,
 ) -> None:
-    s = await new_shipment(client, make_token)
+    s = await new_shipment(client, db_conn, make_token)
     body, h = signed([ev(s["tracking_number"], "failed_attempt", 3, reason_code="KH_VANG_NHA")])
     first = await client.post(EVENTS_URL, content=body, headers=h)
     assert first.status_code == 200 and first.json()["accepted"] == 1
@@ -138,7 +138,7 @@ def signed_headers_for(body: bytes) -> dict[str, str]:
 async def test_out_of_order_events_are_placed_by_time_and_a_final_state_stays(
     client: httpx.AsyncClient, make_token: Any, db_conn: Tx,
 ) -> None:
-    s = await new_shipment(client, make_token)
+    s = await new_shipment(client, db_conn, make_token)
     t, sid = s["tracking_number"], s["id"]
     assert (await post_events(client, [ev(t, "delivered", 10, event_id="d")])).status_code == 200
     assert (await post_events(client, [ev(t, "out_for_delivery", 30, event_id="o"),
@@ -173,7 +173,7 @@ def auth_officer(make_token: Any) -> dict[str, str]:
 async def test_returned_to_sender_tells_the_office_to_keep_the_result(
     client: httpx.AsyncClient, make_token: Any, db_conn: Tx,
 ) -> None:
-    s = await new_shipment(client, make_token)
+    s = await new_shipment(client, db_conn, make_token)
     t = s["tracking_number"]
     r = await post_events(client, [ev(t, "failed_attempt", 30, reason_code="TU_CHOI"),
                                    ev(t, "failed_attempt", 20, reason_code="weird-code"),
@@ -194,7 +194,7 @@ async def test_returned_to_sender_tells_the_office_to_keep_the_result(
 async def test_unknown_or_other_partners_numbers_and_bad_bodies_store_nothing(
     client: httpx.AsyncClient, make_token: Any, db_conn: Tx,
 ) -> None:
-    s = await new_shipment(client, make_token)
+    s = await new_shipment(client, db_conn, make_token)
     await db_conn.execute("INSERT INTO postal.partners (code, name, client_id) VALUES ('VTP', 'Viettel Post', 'vtp')")
     await db_conn.execute("INSERT INTO postal.partner_secrets (partner_code, secret) VALUES ('VTP', $1)",
                           OTHER_SECRET)

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.calendar import VN_TZ, CalendarOverride, TimeLimit, WorkingCalendar, WorkSession
+from shared.calendar import (
+    VN_TZ,
+    CalendarOverride,
+    CalendarRangeError,
+    TimeLimit,
+    WorkingCalendar,
+    WorkSession,
+    in_supported_range,
+)
 
 CAL = WorkingCalendar()
 
@@ -129,3 +137,29 @@ def test_zero_calendar_days_received_after_hours_is_due_next_working_day() -> No
     """Found by Hypothesis: the due date fell before the receipt."""
     due = CAL.due_at(vn(2025, 12, 1, 17, 0) + timedelta(microseconds=1), TimeLimit(0, "calendar_days")).due_at
     assert due == vn(2025, 12, 2, 17)
+
+
+@pytest.mark.parametrize("moment", [
+    datetime(9999, 12, 31, 23, 59, tzinfo=UTC), datetime(1, 1, 1, tzinfo=UTC),
+    datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=7))),
+    datetime(9999, 12, 31, 20, tzinfo=timezone(-timedelta(hours=5))),
+    datetime(1999, 12, 31, 12, tzinfo=VN_TZ), datetime(2101, 1, 1, 12, tzinfo=VN_TZ),
+])
+def test_moments_outside_the_supported_years_raise_a_clean_error(moment: datetime) -> None:
+    """9999-12-31 and 0001-01-01 overflowed deep inside the calendar (a 500 at calendar/due, issue 21)."""
+    cal = WorkingCalendar()
+    for call in (lambda: cal.due_at(moment, TimeLimit(3, "working_days")),
+                 lambda: cal.due_at(moment, TimeLimit(5, "calendar_days")),
+                 lambda: cal.next_working_moment(moment), lambda: cal.add_working_time(moment, timedelta(hours=1)),
+                 lambda: cal.working_time_between(moment, moment), lambda: cal.next_working_day(moment.date())):
+        with pytest.raises(CalendarRangeError):
+            call()
+    assert not in_supported_range(moment)
+
+
+def test_the_bounds_themselves_are_supported() -> None:
+    cal = WorkingCalendar()
+    first, last = datetime(2000, 1, 1, 0, 0, tzinfo=VN_TZ), datetime(2100, 12, 31, 9, 0, tzinfo=VN_TZ)
+    assert in_supported_range(first) and in_supported_range(last) and in_supported_range(date(2100, 12, 31))
+    assert cal.due_at(first, TimeLimit(3, "working_days")).due_at > first
+    assert not in_supported_range(datetime(2026, 1, 1))  # naive: no offset, not a moment

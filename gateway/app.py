@@ -8,6 +8,8 @@ health, documentation, metrics). Served by plain uvicorn: `uvicorn --factory gat
 from __future__ import annotations
 
 import asyncio
+import hmac
+import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,13 +27,13 @@ from gateway.idp import KeyStore, build_router
 from gateway.openapi import OpenApiCache, merge
 from gateway.proxy import Proxy
 from gateway.targets import route
-from shared.auth import TokenVerifier
+from shared.auth import TokenVerifier, bearer_token, check_roles
 from shared.db import Database
 from shared.docs import mount_docs
 from shared.health import check_database
 from shared.logging import configure_logging
 from shared.middleware import new_request_id, valid_request_id
-from shared.problems import install_problem_handlers, problem_response
+from shared.problems import ProblemError, install_problem_handlers, problem_response
 from shared.settings import Settings, get_settings
 
 DESCRIPTION = """
@@ -44,6 +46,12 @@ REQUESTS = Counter("gateway_requests_total", "Requests answered by the gateway",
 LATENCY = Histogram("gateway_request_duration_seconds", "Time to answer, by service ('gateway': its own routes)",
                     ["service"], buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5))
 log = structlog.get_logger("gateway")
+
+
+def metrics_token_of(settings: Settings) -> str | None:
+    """The bearer token Prometheus scrapes /metrics with: METRICS_TOKEN (unset: admin tokens only)."""
+    value = getattr(settings, "metrics_token", None) or os.environ.get("METRICS_TOKEN")
+    return str(value) if value else None
 
 
 def build_control_app(settings: Settings, db: Database, proxy: Proxy) -> FastAPI:
@@ -91,9 +99,19 @@ def build_control_app(settings: Settings, db: Database, proxy: Proxy) -> FastAPI
                                 "Một số dịch vụ chưa sẵn sàng / Some services are not ready",
                                 extra={"checks": results})
 
+    metrics_token = metrics_token_of(settings)
+
     @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    async def metrics(request: Request) -> Response:
+        """For Prometheus (`authorization: {credentials: METRICS_TOKEN}`) or an admin's token."""
+        token = bearer_token(request)
+        if token is None:
+            raise ProblemError(401, "unauthorized", "Cần token để đọc số đo / A bearer token is required",
+                               headers={"WWW-Authenticate": 'Bearer realm="mot-cua-metrics"'})
+        if metrics_token is None or not hmac.compare_digest(token.encode(), metrics_token.encode()):
+            check_roles(await proxy.verifier.verify(token), "admin")
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST,
+                        headers={"Cache-Control": "no-store"})
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi() -> JSONResponse:

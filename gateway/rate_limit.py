@@ -88,8 +88,57 @@ class RateLimiter:
         self.limiter = FixedWindowRateLimiter(storage)
 
     def check(self, key: str) -> int | None:
-        """None when allowed, else seconds to wait."""
+        """Takes one from `key`'s budget: None when allowed, else seconds to wait."""
         if self.limiter.hit(self.item, key):
             return None
+        return self._wait(key)
+
+    def blocked(self, key: str) -> int | None:
+        """Seconds to wait when `key`'s budget is used up, without taking from it; else None."""
+        if self.limiter.test(self.item, key):
+            return None
+        return self._wait(key)
+
+    def used(self, key: str) -> int:
+        """How much of `key`'s budget this window has taken."""
+        return self.item.amount - self.limiter.get_window_stats(self.item, key).remaining
+
+    def refund(self, key: str) -> None:
+        """Gives back one `check`: the attempt turned out not to count (a successful sign-in, a delivery
+        the service accepted). In a window that has ended meanwhile this is one more hit in the new one."""
+        if self.used(key) > 0:
+            self.limiter.storage.incr(self.item.key_for(key), self.item.get_expiry(), amount=-1)
+
+    def _wait(self, key: str) -> int:
         reset_time, _remaining = self.limiter.get_window_stats(self.item, key)
         return max(1, int(reset_time - time.time()) + 1)
+
+
+class WebhookLimits:
+    """Partner deliveries (POST /api/postal/v1/partners/{code}/events, no token) come from the partner's
+    few addresses at rates far above one caller's, so they have the partner's own budget. The gateway
+    cannot check their signature (the postal service holds the secrets), so a delivery is first taken
+    from the sender's address budget, like any call without a token, and moved to the partner's budget
+    only when the postal service accepted it (2xx): forged or unsigned posts never spend the partner's
+    budget, nor escape the per-address limit by naming a partner, real or not. A partner whose budget
+    is spent is refused before its delivery is sent on."""
+
+    def __init__(self, per_address: RateLimiter, per_partner: RateLimiter) -> None:
+        self.per_address = per_address
+        self.per_partner = per_partner
+
+    def before(self, partner: str, address: str) -> int | None:
+        """Before forwarding: None to go on, else seconds to wait."""
+        wait = self.per_address.check(f"ip:{address}")
+        if wait is not None:
+            return wait
+        wait = self.per_partner.blocked(f"partner:{partner}")
+        if wait is not None:
+            self.per_address.refund(f"ip:{address}")
+        return wait
+
+    def after(self, partner: str, address: str, status: int) -> None:
+        """Once the postal service answered: an accepted delivery counts on the partner, not the address."""
+        if 200 <= status < 300:
+            self.per_address.refund(f"ip:{address}")
+            self.per_partner.check(f"partner:{partner}")

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from fastapi import Request
+import orjson
+from fastapi import Request, params
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
@@ -16,19 +17,87 @@ from shared.problems import ProblemError
 Model = TypeVar("Model", bound=BaseModel)
 BODY_MODELS: dict[str, type[BaseModel]] = {}  # models documented by `json_body_doc`, added to each OpenAPI
 MAX_JSON_BYTES = 1_000_000
+MAX_JSON_DEPTH = 32  # objects and arrays nested deeper than this are refused before any model sees them
+
+
+def is_json_media_type(content_type: str | None) -> bool:
+    """application/json or application/<anything>+json, with any parameters (as FastAPI decides)."""
+    media = (content_type or "").partition(";")[0].strip().lower()
+    main, slash, sub = media.partition("/")
+    return main == "application" and bool(slash) and (sub == "json" or sub.endswith("+json"))
+
+
+def unsupported_media_type() -> ProblemError:
+    return ProblemError(415, "unsupported_media_type",
+                        "Nội dung phải là JSON (Content-Type: application/json) / "
+                        "The body must be JSON (Content-Type: application/json)")
+
+
+def too_deep() -> ProblemError:
+    return ProblemError(400, "malformed_json",
+                        f"JSON lồng quá {MAX_JSON_DEPTH} cấp / JSON nested deeper than {MAX_JSON_DEPTH} levels")
+
+
+def nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether objects/arrays in `value` nest more than `limit` levels (iterative: no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+def check_json_bytes(raw: bytes) -> None:
+    """400 for JSON nested deeper than `MAX_JSON_DEPTH`. A body with no more brackets than the limit
+    cannot be that deep (bytes.count, no parse); others are parsed by orjson (which refuses past
+    1024 levels itself) and walked."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH:
+        return
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:  # malformed, or deeper than orjson goes
+        raise ProblemError(400, "malformed_json",
+                           f"JSON không hợp lệ hoặc lồng quá {MAX_JSON_DEPTH} cấp / "
+                           f"Malformed JSON, or nested deeper than {MAX_JSON_DEPTH} levels") from exc
+    if isinstance(data, (dict, list)) and nested_deeper_than(data, MAX_JSON_DEPTH):
+        raise too_deep()
 
 
 async def json_body(request: Request, model: type[Model]) -> tuple[Model, bytes]:
-    """The JSON body as `model` and its bytes, with the same problem+json errors as a body parameter."""
+    """The JSON body as `model` and its bytes, with the same problem+json errors as a body parameter
+    guarded by `guard_json_body`: 415 unless the body is JSON, 413, 400 (malformed or too deep), 422."""
     raw = await request.body()
     if len(raw) > MAX_JSON_BYTES:
         raise ProblemError(413, "payload_too_large",
                            f"Nội dung vượt quá {MAX_JSON_BYTES} byte / Body larger than {MAX_JSON_BYTES} bytes")
+    if raw and not is_json_media_type(request.headers.get("content-type")):
+        raise unsupported_media_type()
+    check_json_bytes(raw)
     try:
         return model.model_validate_json(raw or b"null"), raw
     except ValidationError as exc:
         raise RequestValidationError(
             [{**err, "loc": ("body", *err["loc"])} for err in exc.errors(include_url=False)]) from exc
+
+
+async def guard_json_body(request: Request) -> None:
+    """App-wide dependency (`FastAPI(dependencies=[Depends(guard_json_body)])`): a route with a JSON body
+    parameter answers a body that is not JSON with 415 and JSON nested too deep with 400, before its
+    model sees it, as `json_body` does on hot routes. Routes without a body parameter (hot routes
+    included) and form/multipart routes are left alone. FastAPI reads the body before dependencies
+    run, so `request.body()` is its cached copy."""
+    body_field = getattr(request.scope.get("route"), "body_field", None)
+    if body_field is None or isinstance(body_field.field_info, params.Form):
+        return
+    raw = await request.body()
+    if not raw:
+        return
+    if not is_json_media_type(request.headers.get("content-type")):
+        raise unsupported_media_type()
+    check_json_bytes(raw)
 
 
 def json_body_doc(model: type[BaseModel], **extra: Any) -> dict[str, Any]:

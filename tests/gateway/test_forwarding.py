@@ -107,28 +107,38 @@ async def test_refusals_before_forwarding(database_url: str) -> None:
 
 
 
-async def test_callers_without_a_token_are_limited_by_address_and_partners_by_their_own_budget(
+@pytest.mark.xfail(strict=True, reason="needs gateway.rate_limit.WebhookLimits wired into gateway/proxy.py "
+                   "(not this helper's file; see the report); remove then")
+async def test_unsigned_deliveries_are_held_to_the_address_limit_and_only_accepted_ones_spend_the_partners(
         database_url: str) -> None:
     async with fake_upstream() as up, gateway_before(database_url, up.url, rate_limit="2/minute",
                                                       webhook_rate_limit="3/minute") as url, httpx.AsyncClient(
             base_url=url) as c:
-        codes = [(await c.get("/api/intake/v1/procedures")).status_code for _ in range(3)]
-        assert codes == [200, 200, 429]
-        # the address's budget is spent, yet a partner's signed deliveries count on the partner's own
-        codes = [(await c.post("/api/postal/v1/partners/vnpost/events", content=b"{}")).status_code
-                 for _ in range(4)]
+        stranger = {"X-Forwarded-For": "203.0.113.5"}
+        partner = {"X-Forwarded-For": "198.51.100.9", "X-Test-Signature": "valid"}
+        codes = [(await c.post("/api/postal/v1/partners/vnpost/events", content=b"{}", headers=stranger)
+                  ).status_code for _ in range(3)]
+        assert codes == [401, 401, 429]  # forged: the address's own limit, as any call without a token
+        r = await c.post("/api/postal/v1/partners/made-up/events", content=b"{}", headers=stranger)
+        assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1  # naming a partner is no escape
+        assert (await c.get("/api/intake/v1/procedures", headers=stranger)).status_code == 429
+        # the partner's budget is untouched by the stranger, and its accepted deliveries do not spend
+        # its address's budget
+        codes = [(await c.post("/api/postal/v1/partners/vnpost/events", content=b"{}", headers=partner)
+                  ).status_code for _ in range(4)]
         assert codes == [200, 200, 200, 429]
-        r = await c.post("/api/postal/v1/partners/vnpost/events", content=b"{}")
-        assert r.status_code == 429 and r.json()["code"] == "rate_limited"
-        assert int(r.headers["retry-after"]) >= 1
-        assert (await c.post("/api/postal/v1/partners/viettel/events", content=b"{}")).status_code == 200
-    assert [s.target for s in up.seen] == ["/v1/procedures"] * 2 + ["/v1/partners/vnpost/events"] * 3 + [
-        "/v1/partners/viettel/events"]
+        assert (await c.get("/api/intake/v1/procedures", headers=partner)).status_code == 200
+        assert (await c.post("/api/postal/v1/partners/viettel/events", content=b"{}",
+                             headers=partner)).status_code == 200
+    assert [s.target for s in up.seen] == ["/v1/partners/vnpost/events"] * 5 + ["/v1/procedures",
+                                                                               "/v1/partners/viettel/events"]
+
 
 async def test_metrics_count_requests_by_service(gateway: Running) -> None:
+    admin = await login(gateway.url, "quantri", "demo-admin")
     async with httpx.AsyncClient(base_url=gateway.url) as c:
         await c.get("/api/intake/v1/ping", headers=gateway.auth)
-        text = (await c.get("/metrics")).text
+        text = (await c.get("/metrics", headers={"Authorization": f"Bearer {admin}"})).text
     assert 'gateway_requests_total{service="intake",status="200"}' in text
     assert 'gateway_requests_total{service="gateway",status="200"}' in text
 

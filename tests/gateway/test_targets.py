@@ -32,6 +32,7 @@ def test_routes_are_matched_on_the_raw_path(raw: bytes, expected: tuple[str, byt
     (b"/v1/a%20b", b"q=a+b%20c", "/v1/a%20b?q=a+b%20c"),
     (b"/v1/%", b"", "/v1/%"),
     (b"/v1/a%23b", b"", "/v1/a%23b"),
+    (b"/v1/.../a..b/.x/x.", b"q=..", "/v1/.../a..b/.x/x.?q=.."),  # dots, but no dot segment
 ])
 def test_targets_are_forwarded_still_encoded(path: bytes, query: bytes, expected: str) -> None:
     assert upstream_target(path, query) == expected
@@ -52,8 +53,14 @@ def test_targets_are_forwarded_still_encoded(path: bytes, query: bytes, expected
     (b"/v1/a", b"q=a b"),
     (b"/v1/a", b"q=a#b"),
     (b"/v1/a", b"q=\x00"),
+    (b"/v1/../metrics", b""),
+    (b"/v1/%2e%2e/metrics", b""),
+    (b"/v1/.%2E/metrics", b""),
+    (b"/v1/./ping", b""),
+    (b"/v1/dossiers/..", b""),
+    (b"/pages/../metrics", b""),
 ])
-def test_targets_with_control_characters_spaces_or_hashes_are_refused(path: bytes, query: bytes) -> None:
+def test_targets_with_control_characters_spaces_hashes_or_dot_segments_are_refused(path: bytes, query: bytes) -> None:
     with pytest.raises(ProblemError) as refused:
         upstream_target(path, query)
     assert refused.value.status == 400 and refused.value.code == "bad_request"

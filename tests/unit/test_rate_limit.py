@@ -8,7 +8,7 @@ import time
 import pytest
 from limits.storage import MemoryStorage
 
-from gateway.rate_limit import RateLimiter, WindowCounters
+from gateway.rate_limit import RateLimiter, WebhookLimits, WindowCounters
 
 
 class Clock:
@@ -66,3 +66,46 @@ def test_a_cleared_key_starts_a_fresh_window(clock: Clock) -> None:
 def test_memory_uri_uses_the_thread_free_counters_and_others_go_to_limits() -> None:
     assert isinstance(RateLimiter("10/second", "memory://").limiter.storage, WindowCounters)
     assert isinstance(RateLimiter("10/second", "memory://?x=1").limiter.storage, MemoryStorage)
+
+
+def test_blocked_and_used_read_without_taking_and_refund_gives_one_back(clock: Clock) -> None:
+    limiter = RateLimiter("2/minute", "memory://")
+    assert limiter.blocked("k") is None and limiter.used("k") == 0
+    limiter.check("k")
+    limiter.check("k")
+    assert limiter.used("k") == 2 and limiter.blocked("k") == 61 and limiter.used("k") == 2
+    limiter.refund("k")
+    assert limiter.blocked("k") is None and limiter.check("k") is None and limiter.check("k") == 61
+    limiter.refund("other")  # nothing taken, nothing given: never a budget above the limit
+    assert limiter.used("other") == 0 and [limiter.check("other") for _ in range(3)] == [None, None, 61]
+
+
+def webhook_limits() -> WebhookLimits:
+    return WebhookLimits(RateLimiter("3/minute", "memory://"), RateLimiter("5/minute", "memory://"))
+
+
+def test_forged_deliveries_are_held_to_the_senders_address_and_never_spend_the_partners_budget(
+        clock: Clock) -> None:
+    limits = webhook_limits()
+    waits = []
+    for code in ("vnpost", "vnpost", "anything", "else"):  # naming another partner gives no new budget
+        wait = limits.before(code, "203.0.113.9")
+        waits.append(wait)
+        if wait is None:
+            limits.after(code, "203.0.113.9", 401)  # the postal service refused the signature
+    assert waits == [None, None, None, 61]
+    # the partner, from its own address, still has all of its budget
+    for _ in range(5):
+        assert limits.before("vnpost", "198.51.100.1") is None
+        limits.after("vnpost", "198.51.100.1", 202)
+    assert limits.before("vnpost", "198.51.100.1") == 61  # now spent: refused before forwarding
+    assert limits.per_address.used("ip:198.51.100.1") == 0  # accepted deliveries did not count there
+
+
+def test_accepted_deliveries_count_on_the_partner_not_on_its_address(clock: Clock) -> None:
+    limits = webhook_limits()
+    for _ in range(5):  # more than the address's 3: each accepted one moved to the partner's budget
+        assert limits.before("viettel", "198.51.100.2") is None
+        limits.after("viettel", "198.51.100.2", 200)
+    assert limits.per_partner.used("partner:viettel") == 5
+    assert limits.per_partner.used("partner:vnpost") == 0

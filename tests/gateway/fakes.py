@@ -43,7 +43,8 @@ class FakeUpstream:
     - /v1/silent: reads the request and never answers; /v1/close: closes without answering;
     - /v1/big/N: N bytes; /v1/stall, /v1/bigstall: headers and half the body, then silence;
     - /v1/offices/X/board/stream: an event stream, one event every 50 ms;
-    - /v1/status/N/...: status N; anything else: 200 with what it received, as JSON.
+    - /v1/status/N/...: status N; /v1/partners/X/events: 401 unless `x-test-signature: valid`;
+      anything else: 200 with what it received, as JSON.
     """
 
     port: int = 0
@@ -119,6 +120,8 @@ class FakeUpstream:
                 await asyncio.sleep(0.05)
             return False
         status = int(path.split("/")[3]) if path.startswith("/v1/status/") else 200
+        if path.startswith("/v1/partners/") and seen.header("x-test-signature") != "valid":
+            status = 401  # as the postal service answers a delivery whose signature it cannot verify
         body = json.dumps({"connection": seen.connection, "target": seen.target,
                            "method": seen.request_line.split(b" ")[0].decode(),
                            "headers": seen.headers, "body": seen.body.decode("latin-1")}).encode()

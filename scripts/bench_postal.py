@@ -2,11 +2,17 @@
 
     python -m scripts.bench_postal [--shipments 1000] [--batch 10] [--connections 16]
 
-A fresh database (as `make bench`), the whole stack, N outbound shipments created through the
-gateway by the partner, then every shipment's journey (3 to 7 events) shuffled across all
-shipments, cut into signed deliveries of --batch events, a fifth of them sent twice, from
---connections concurrent senders. Afterwards every shipment's final state and timeline are
-checked against its journey, and each delivered one must have had its downstream job enqueued.
+A fresh database (as `make bench`), the whole stack, N real dossiers (result delivered by post)
+submitted at the counter through the gateway by the demo officer; once postal knows them (the
+worker runs intake's `postal.dossier_received` jobs), the officer creates their N outbound
+shipments through the gateway (postal refuses shipments for dossiers it does not know). Then
+every shipment's journey (3 to 7 events) shuffled across all shipments, cut into signed
+deliveries of --batch events, a fifth of them sent twice, from --connections concurrent senders.
+Afterwards every shipment's final state and timeline are checked against its journey, and each
+delivered one must have had its downstream job enqueued.
+
+The agency takes at most 9,999 dossiers a day: --shipments times the number of --batch values
+must stay within that.
 """
 
 from __future__ import annotations
@@ -30,33 +36,82 @@ from services.postal_tracking.seed import DEMO_WEBHOOK_SECRET
 from services.postal_tracking.tracking import journey
 from services.postal_tracking.webhook import sign
 
+AGENCY = "000.00.21.H29"
+MAX_PER_DAY = 9999  # dossier codes an agency has a day (`services.intake.submission.MAX_PER_DAY`)
+SETUP_CONNECTIONS = 16
+# A counter dossier whose result goes back by post: intake tells postal of it.
+DOSSIER = {
+    "channel": "counter", "procedure_code": "1.004873", "receiving_agency_code": AGENCY,
+    "applicant": {"full_name": "Lê Văn Bình", "id_number": "001090012345", "date_of_birth": "1990-05-12",
+                  "phone": "0912345678", "address": {"line": "12 phố Kim Mã", "ward_code": "00004"}},
+    "documents": [{"name": "Tờ khai theo mẫu"}], "result_delivery": "postal",
+    "delivery_address": {"line": "12 phố Kim Mã", "ward_code": "00004", "recipient_name": "Nguyễn Văn An",
+                         "phone": "0912345678"},
+}
 
-async def partner_token(gw: str) -> str:
-    async with httpx.AsyncClient(base_url=gw) as c:
-        r = await c.post("/api/auth/v1/token", data={"grant_type": "client_credentials", "client_id": "vnpost",
-                                                      "client_secret": "demo-vnpost-secret"})
+
+async def officer_token(gw: str) -> str:
+    async with httpx.AsyncClient(base_url=gw, timeout=60) as c:
+        r = await c.post("/api/auth/v1/token", data={"grant_type": "password", "username": "canbo.phuong",
+                                                      "password": "demo-officer"})
         r.raise_for_status()
         tok: str = r.json()["access_token"]
         return tok
 
 
-async def create_shipments(gw: str, token: str, n: int, run: str) -> list[dict[str, Any]]:
-    sem = asyncio.Semaphore(16)
-    limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
+async def post_all(gw: str, token: str, path: str, bodies: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each body POSTed through the gateway by the officer, SETUP_CONNECTIONS at a time; each must be 201."""
+    sem = asyncio.Semaphore(SETUP_CONNECTIONS)
+    limits = httpx.Limits(max_connections=SETUP_CONNECTIONS, max_keepalive_connections=SETUP_CONNECTIONS)
     async with httpx.AsyncClient(base_url=gw, limits=limits, timeout=60) as c:
-        async def one(i: int) -> dict[str, Any]:
-            body = {"direction": "outbound", "dossier_code": f"000.00.21.H29-251124-B{run}{i:05d}",
-                    "agency_code": "000.00.21.H29", "tracking_number": f"B{run}{i:06d}VN",
-                    "recipient": {"name": "Nguyễn Văn An", "phone": "0912345678", "address_line": "12 phố Kim Mã",
-                                  "ward_code": "00004"}}
+        async def one(body: dict[str, Any]) -> dict[str, Any]:
             async with sem:
-                r = await c.post("/api/postal/v1/shipments", json=body, headers={
+                r = await c.post(path, json=body, headers={
                     "Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex})
-            r.raise_for_status()
+            if r.status_code != 201:
+                raise SystemExit(f"POST {path}: {r.status_code} {r.text[:500]}")
             out: dict[str, Any] = r.json()
             return out
 
-        return list(await asyncio.gather(*(one(i) for i in range(n))))
+        return list(await asyncio.gather(*(one(b) for b in bodies)))
+
+
+async def wait_known(url: str, codes: Sequence[str]) -> None:
+    """Until postal knows every dossier (the worker ran intake's `postal.dossier_received` jobs)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        while True:
+            known = await conn.fetchval("SELECT count(*) FROM postal.dossiers WHERE code = ANY($1::text[])",
+                                        list(codes))
+            if known == len(codes):
+                return
+            await asyncio.sleep(0.2)
+    finally:
+        await conn.close()
+
+
+async def create_shipments(gw: str, url: str, n: int, run: str) -> tuple[list[dict[str, Any]], float, float]:
+    """N real dossiers submitted, known to postal, then shipped outbound by the officer of their agency:
+    (shipments, seconds to submit the dossiers and have postal know them, seconds to create the shipments)."""
+    token = await officer_token(gw)
+    t0 = time.perf_counter()
+    dossiers = await post_all(gw, token, "/api/intake/v1/dossiers", [DOSSIER] * n)
+    codes = [d["code"] for d in dossiers]
+    limit = 120 + n * 0.05
+    try:
+        async with asyncio.timeout(limit):
+            await wait_known(url, codes)
+    except TimeoutError:
+        raise SystemExit(f"postal does not know all {n} dossiers after {limit:.0f} s: is the worker running?") from None
+    t1 = time.perf_counter()
+    bodies = [{"direction": "outbound", "dossier_code": code, "agency_code": AGENCY, "partner_code": "VNPOST",
+               "tracking_number": f"B{run}{i:06d}VN",
+               "recipient": {"name": "Nguyễn Văn An", "phone": "0912345678", "address_line": "12 phố Kim Mã",
+                             "ward_code": "00004"}} for i, code in enumerate(codes)]
+    ships = await post_all(gw, token, "/api/postal/v1/shipments", bodies)
+    return ships, t1 - t0, time.perf_counter() - t1
 
 
 async def send_all(gw: str, sends: Sequence[tuple[bytes, dict[str, str]]], connections: int
@@ -114,6 +169,9 @@ def main() -> None:
     parser.add_argument("--duplicates", type=float, default=0.2, help="share of sends that are duplicates")
     parser.add_argument("--replicas", type=int, default=1, help="postal service processes")
     args = parser.parse_args()
+    if args.shipments * len(args.batch) > MAX_PER_DAY:
+        parser.error(f"--shipments × number of --batch values must be ≤ {MAX_PER_DAY} (dossiers an agency "
+                     "takes a day)")
     url, started_db = fresh_database("motcua_bench_postal", bench_agencies=False)
     ports = {n: free_port() for n in ("intake", "workflow", "postal", "queue")}
     stack = Stack(database_url=url, gateway_port=free_port(), service_ports=ports, quiet=True,
@@ -124,15 +182,12 @@ def main() -> None:
         stack.start()
         stack.wait_ready(90)
         gw = stack.gateway_url
-        token = asyncio.run(partner_token(gw))
         print(f"\nPostal webhook ingestion through the gateway ({args.connections} senders, "
               f"{args.duplicates:.0%} duplicate sends, shuffled):", flush=True)
         for batch in args.batch:
             run = uuid.uuid4().hex[:5].upper()
             rng = random.Random(batch)
-            t0 = time.perf_counter()
-            ships = asyncio.run(create_shipments(gw, token, args.shipments, run))
-            setup = time.perf_counter() - t0
+            ships, known, shipping = asyncio.run(create_shipments(gw, url, args.shipments, run))
             start = datetime.now(UTC) - timedelta(hours=4)
             plans = {s["tracking_number"]: journey(s["tracking_number"], start, timedelta(minutes=9), rng)
                      for s in ships}
@@ -153,7 +208,8 @@ def main() -> None:
                   f"({len(events)} distinct) in {seconds:5.2f} s → {sent_events / seconds:8.0f} events/s, "
                   f"{len(sends) / seconds:6.0f} deliveries/s, p50 {statistics.median(lat):6.2f} ms, "
                   f"p99 {lat[int(len(lat) * 0.99) - 1]:6.2f} ms, non-200: {len(bad)}  "
-                  f"(setup: {args.shipments} shipments in {setup:4.1f} s)", flush=True)
+                  f"(setup: {args.shipments} dossiers submitted and known in {known:4.1f} s, "
+                  f"{args.shipments} shipments in {shipping:4.1f} s)", flush=True)
             wrong = asyncio.run(check(url, plans, run))
             if wrong or bad:
                 failed = True

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from services.dossier_workflow import deadlines
+from services.dossier_workflow import bounds, deadlines
 from services.dossier_workflow import dossiers_repository as repo
 from services.dossier_workflow.schemas import ActionIn
 from shared.auth import Principal
@@ -131,6 +131,10 @@ async def issue_apology(ctx: Context) -> Outcome:
         raise invalid("reason", "Văn bản xin lỗi cần nêu lý do (reason) / an apology needs a reason")
     if body.new_due_at is None or body.new_due_at.tzinfo is None:
         raise invalid("new_due_at", "Cần ngày hẹn mới có múi giờ (new_due_at) / new_due_at with an offset is required")
+    bounds.within("new_due_at", body.new_due_at)
+    if body.new_due_at > max(ctx.now, d["due_at"]) + bounds.APOLOGY_AT_MOST:
+        raise invalid("new_due_at", "Ngày hẹn mới không quá một năm sau hạn hiện tại / the new date must be within a "
+                      f"year of the current due date {d['due_at'].isoformat()}")
     if body.new_due_at <= ctx.now or body.new_due_at <= d["due_at"]:
         raise invalid("new_due_at", "Ngày hẹn mới phải sau hiện tại và sau hạn hiện tại / the new date must be after "
                       f"now and after the current due date {d['due_at'].isoformat()}")

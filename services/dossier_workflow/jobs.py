@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,28 +13,45 @@ from services.dossier_workflow import outbox_repository as outbox
 from services.dossier_workflow import service
 from services.dossier_workflow import worklist_repository as worklist
 from services.dossier_workflow.models import idempotency_keys
-from services.dossier_workflow.notifier import Message, Notifier, notifier_from_env
+from services.dossier_workflow.notifier import (
+    SEND_TIMEOUT,
+    SENDS_AT_ONCE,
+    Message,
+    Notifier,
+    message_id,
+    notifier_from_env,
+)
 from shared.calendars import calendar_for_agency
 from shared.db import Tx
 from shared.idempotency import purge_idempotency_keys
-from shared.jobs import JobRegistry, enqueue
+from shared.jobs import JobRegistry
 from shared.settings import get_settings
 
 registry = JobRegistry("workflow")
 BATCH = 500
 NOTIFICATION_BATCH = 200
-SENDS_AT_ONCE = 10  # a provider's round trip each: a batch of 200 takes 20 of them, not 200
+CLAIM_SECONDS = 60  # a claimed message not confirmed sent by then is sent again (its sender died)
 log = structlog.get_logger("workflow.jobs")
 PORTAL = {"portal": "DVCQG"}
 _notifier: Notifier | None = None
 
 
 def notifier() -> Notifier:
+    """The process's one notifier (and so one HTTP client), made on first use."""
     global _notifier
     if _notifier is None:
         settings = get_settings()
         _notifier = notifier_from_env(settings.storage_dir, settings.sms_api_url, settings.sms_api_key)
     return _notifier
+
+
+async def close_notifier() -> None:
+    """Closes the notifier's connections (the worker's shutdown; the HTTP client also closes itself when the
+    process's event loop ends)."""
+    global _notifier
+    found, _notifier = _notifier, None
+    if found is not None:
+        await found.aclose()
 
 
 def _at(data: dict[str, Any], key: str) -> datetime:
@@ -69,15 +87,21 @@ async def on_clock_started(tx: Tx, payloads: list[dict[str, Any]]) -> None:
 
 @registry.handler("notification.send")
 async def on_notification(tx: Tx, payloads: list[dict[str, Any]]) -> None:
-    """Recorded once per key; a provider failure raises, the transaction rolls back and the job retries."""
+    """One message the outbox flush could not send (or one queued on its own): sent unless recorded as sent,
+    then recorded. No transaction is open during the provider call (each statement commits on its own).
+    A provider failure raises and the job is retried; a crash between the send and the record sends again
+    under the same message id, which the provider delivers once."""
     for data in payloads:
         key = data.get("key") or f"{data.get('dossier_code')}:{data['template']}:{data['to']}"
-        fresh = await outbox.record_notification(tx, {
+        if await outbox.was_sent(tx, key):
+            continue
+        params = data.get("params", {})
+        async with asyncio.timeout(SEND_TIMEOUT):
+            await notifier().send(Message(message_id(key), data["channel"], data["to"], data["template"], params))
+        await outbox.record_notification(tx, {
             "dedupe_key": key, "dossier_code": data.get("dossier_code"), "channel": data["channel"],
-            "recipient": data["to"], "template": data["template"], "params": data.get("params", {}),
+            "recipient": data["to"], "template": data["template"], "params": params,
             "sent_at": datetime.now(UTC)})
-        if fresh:
-            await notifier().send(Message(data["channel"], data["to"], data["template"], data.get("params", {})))
 
 
 @registry.handler(outbox.NOTIFICATION_FLUSH)
@@ -88,34 +112,78 @@ async def on_notification_flush(tx: Tx, payloads: list[dict[str, Any]]) -> None:
 
 @registry.every("workflow.notification_sweep", "* * * * *")
 async def sweep_notifications(tx: Tx) -> None:
-    """What a coalesced `notification.flush` job missed (committed while it ran) goes within a minute."""
+    """What a coalesced `notification.flush` job missed (committed while it ran), and messages whose sender
+    died before confirming them (their claim ran out), go within a minute."""
     await flush_notifications(tx)
 
 
-async def flush_notifications(tx: Tx, chain: str | None = None) -> None:
-    """Sends a batch from the outbox, each message recorded once per key. A message the provider refuses
-    becomes a `notification.send` job of its own (retried with backoff, held when it keeps failing), so
-    one bad number does not hold back the others."""
-    messages, full = await outbox.take_notifications(tx, NOTIFICATION_BATCH, datetime.now(UTC))
+class _SentLog:
+    """Marks messages sent as the provider accepts them: each mark is a statement committed on its own,
+    and marks that arrive while one is being written go together in the next (a group commit). So a
+    crash leaves unmarked only the messages in flight, not the batch."""
+
+    def __init__(self, tx: Tx) -> None:
+        self.tx = tx
+        self.pending: list[tuple[int, datetime]] = []
+        self.lock = asyncio.Lock()
+
+    async def add(self, outbox_id: int) -> None:
+        self.pending.append((outbox_id, datetime.now(UTC)))
+        async with self.lock:
+            if self.pending:
+                batch, self.pending = self.pending, []
+                await outbox.mark_sent(self.tx, batch)
+
+
+async def flush_notifications(tx: Tx, chain: str | None = None, *, now: datetime | None = None) -> int:
+    """Sends a batch from the outbox, each message once; returns how many the provider accepted.
+
+    1. The batch is claimed in ONE committed statement (CLAIM_SECONDS); no transaction is open from
+       then on while the provider is called.
+    2. At most SENDS_AT_ONCE calls at once, each bounded by SEND_TIMEOUT, each with the message's stable
+       id (the provider's Idempotency-Key); each accepted message is marked sent at once (`_SentLog`).
+    3. A message the provider refuses (or that times out) becomes a `notification.send` job of its own
+       (retried with backoff under the same id, held when it keeps failing), so one bad number does not
+       hold back the others; one this flush had no time left for is released for the next flush.
+
+    A crash at any point loses nothing: the messages not marked sent are sent again when their claim runs
+    out (by the sweep), under the same id. `now`: the clock (tests; else the database's)."""
+    messages, full = await outbox.claim_notifications(tx, NOTIFICATION_BATCH, CLAIM_SECONDS, now)
+    if not messages:
+        return 0
+    # No send starts when it could still be running after the claim ran out (another flush would take it).
+    last_start = time.monotonic() + CLAIM_SECONDS - SEND_TIMEOUT - 5
     gate = asyncio.Semaphore(SENDS_AT_ONCE)
+    sent = _SentLog(tx)
+    refused: list[dict[str, Any]] = []
+    late: list[int] = []
 
     async def send(m: dict[str, Any]) -> None:
         async with gate:
-            await notifier().send(Message(m["channel"], m["recipient"], m["template"], m["params"]))
+            if time.monotonic() > last_start:
+                late.append(m["id"])
+                return
+            message = Message(message_id(m["dedupe_key"]), m["channel"], m["recipient"], m["template"], m["params"])
+            try:
+                async with asyncio.timeout(SEND_TIMEOUT):
+                    await notifier().send(message)
+            except Exception as exc:  # any failure of the provider: this message is retried alone
+                log.warning("notification_failed", dossier_code=m["dossier_code"], template=m["template"],
+                            message_id=message.id, error=repr(exc))
+                refused.append(m)
+                return
+        await sent.add(m["id"])
 
-    outcomes = await asyncio.gather(*(send(m) for m in messages), return_exceptions=True)
-    for m, outcome in zip(messages, outcomes, strict=True):
-        if isinstance(outcome, asyncio.CancelledError):
-            raise outcome
-        if isinstance(outcome, BaseException):
-            log.warning("notification_failed", dossier_code=m["dossier_code"], template=m["template"],
-                        error=str(outcome))
-            await outbox.unrecord_notification(tx, m["dedupe_key"])
-            await enqueue(tx, "notification.send", {
-                "channel": m["channel"], "to": m["recipient"], "template": m["template"],
-                "dossier_code": m["dossier_code"], "params": m["params"], "key": m["dedupe_key"]})
+    async with asyncio.TaskGroup() as group:
+        for m in messages:
+            group.create_task(send(m))
+    # The end of the flush, in the job's transaction (committed by the worker): no provider call after it.
+    await outbox.hand_over_notifications(tx, refused)
+    if late:
+        await outbox.release_notifications(tx, late)
     if full:
         await outbox.queue_flush(tx, chain)
+    return len(messages) - len(refused) - len(late)
 
 
 @registry.handler(outbox.PORTAL_SYNC)

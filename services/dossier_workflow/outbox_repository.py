@@ -2,6 +2,11 @@
 
 A row in `notification_outbox` or `portal_outbox` is picked up by one coalesced job a second (and by a
 periodic sweep for what committed while that job ran), so a burst costs a few jobs, not one per dossier.
+
+A message leaves `notification_outbox` in three committed steps, none holding a transaction open while the
+provider is called: claimed (its `queued_at`, the moment it is next due, moved ahead by the claim's
+length), sent, then moved to `notifications` (marked sent). A message whose claim runs out unconfirmed is
+claimed and sent again, under the same message id (the provider's Idempotency-Key).
 """
 
 from __future__ import annotations
@@ -94,27 +99,72 @@ async def queue_notification(tx: Tx, message: dict[str, Any]) -> None:
     await tx.execute(QUEUE_NOTIFICATION, *(row[k] for k in OUTBOX_FIELDS))
 
 
-TAKE_NOTIFICATIONS = f"""
+CLAIM_NOTIFICATIONS = f"""
 WITH picked AS MATERIALIZED (  -- taken once: `IN (… LIMIT … SKIP LOCKED)` may be re-scanned and take more
-    SELECT id FROM workflow.notification_outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
-), taken AS (
-    DELETE FROM workflow.notification_outbox o USING picked WHERE o.id = picked.id
-    RETURNING {", ".join("o." + f for f in OUTBOX_FIELDS)}
-), kept AS (
-    INSERT INTO workflow.notifications ({", ".join(OUTBOX_FIELDS)}, sent_at)
-    SELECT {", ".join(OUTBOX_FIELDS)}, $2 FROM taken
-    ON CONFLICT (dedupe_key) DO NOTHING RETURNING {", ".join(OUTBOX_FIELDS)}
+    SELECT o.id, EXISTS (SELECT 1 FROM workflow.notifications n WHERE n.dedupe_key = o.dedupe_key) AS sent
+    FROM workflow.notification_outbox o WHERE o.queued_at <= coalesce($2, clock_timestamp())
+    ORDER BY o.id LIMIT $1 FOR UPDATE OF o SKIP LOCKED
+), already AS (
+    DELETE FROM workflow.notification_outbox o USING picked WHERE o.id = picked.id AND picked.sent
+), claimed AS (
+    UPDATE workflow.notification_outbox o SET queued_at = coalesce($2, clock_timestamp()) + make_interval(secs => $3)
+    FROM picked WHERE o.id = picked.id AND NOT picked.sent
+    RETURNING o.id, {", ".join("o." + f for f in OUTBOX_FIELDS)}
 )
-SELECT *, (SELECT count(*) FROM taken) = $1 AS full_batch FROM kept
+SELECT *, (SELECT count(*) FROM picked) = $1 AS full_batch FROM claimed ORDER BY id
 """
 
 
-async def take_notifications(tx: Tx, limit: int, at: datetime) -> tuple[list[dict[str, Any]], bool]:
-    """Up to `limit` messages out of the outbox and recorded as sent, and whether the batch was full.
-    In the job's transaction (not on its own): if the sends never finish, the messages stay in the outbox.
-    SKIP LOCKED: two flushes take different ones."""
-    rows = await tx.fetch(TAKE_NOTIFICATIONS, limit, at)
-    return [{k: r[k] for k in OUTBOX_FIELDS} for r in rows], bool(rows and rows[0]["full_batch"])
+async def claim_notifications(tx: Tx, limit: int, seconds: float,
+                              now: datetime | None = None) -> tuple[list[dict[str, Any]], bool]:
+    """Up to `limit` due messages of the outbox claimed for `seconds`, and whether the batch was full.
+    The clock is the database's (one clock for every process), or `now` (tests).
+
+    ONE statement committed on its own (`tx.statement`): no transaction stays open while they are sent.
+    A claim is the row's `queued_at` moved ahead: a message not confirmed sent by then (its sender
+    crashed) is due again and sent again, under the same message id. A message whose key is recorded
+    as sent already leaves the outbox unsent. SKIP LOCKED: two flushes claim different messages."""
+    rows = await tx.statement(CLAIM_NOTIFICATIONS, limit, now, seconds)
+    return [{k: r[k] for k in ("id", *OUTBOX_FIELDS)} for r in rows], bool(rows and rows[0]["full_batch"])
+
+
+MARK_SENT = f"""
+WITH sent AS (SELECT * FROM unnest($1::bigint[], $2::timestamptz[]) AS s(id, sent_at)),
+gone AS (
+    DELETE FROM workflow.notification_outbox o USING sent WHERE o.id = sent.id
+    RETURNING {", ".join("o." + f for f in OUTBOX_FIELDS)}, sent.sent_at
+)
+INSERT INTO workflow.notifications ({", ".join(OUTBOX_FIELDS)}, sent_at)
+SELECT {", ".join(OUTBOX_FIELDS)}, sent_at FROM gone ON CONFLICT (dedupe_key) DO NOTHING
+"""
+
+
+async def mark_sent(tx: Tx, sent: Sequence[tuple[int, datetime]]) -> None:
+    """Messages the provider accepted (outbox id, when): out of the outbox and recorded as sent, in ONE
+    statement committed on its own. A message a second flush took over after its claim ran out is
+    marked once, by whichever finishes first."""
+    await tx.statement(MARK_SENT, [i for i, _ in sent], [at for _, at in sent])
+
+
+RELEASE = "UPDATE workflow.notification_outbox SET queued_at = clock_timestamp() WHERE id = ANY($1::bigint[])"
+
+
+async def release_notifications(tx: Tx, ids: Sequence[int]) -> None:
+    """Claimed messages this flush did not get to: due again at once (for the next flush)."""
+    await tx.execute(RELEASE, list(ids))
+
+
+async def hand_over_notifications(tx: Tx, messages: Sequence[dict[str, Any]]) -> None:
+    """Messages the provider refused: out of the outbox, each into a `notification.send` job of its own
+    (retried with backoff, held when it keeps failing), in the caller's transaction."""
+    if not messages:
+        return
+    await tx.execute("DELETE FROM workflow.notification_outbox WHERE id = ANY($1::bigint[])",
+                     [m["id"] for m in messages])
+    for m in messages:
+        await enqueue(tx, "notification.send", {
+            "channel": m["channel"], "to": m["recipient"], "template": m["template"],
+            "dossier_code": m["dossier_code"], "params": m["params"], "key": m["dedupe_key"]})
 
 
 async def queue_flush(tx: Tx, after: str | None) -> None:
@@ -126,21 +176,22 @@ async def queue_flush(tx: Tx, after: str | None) -> None:
     await enqueue(tx, NOTIFICATION_FLUSH, {"chain": chain}, dedupe_key=f"{NOTIFICATION_FLUSH}:more:{chain}")
 
 
-async def unrecord_notification(tx: Tx, dedupe_key: str) -> None:
-    """A message the provider refused goes to its own retried job: its record must not say it was sent."""
-    await tx.execute("DELETE FROM workflow.notifications WHERE dedupe_key = $1", dedupe_key)
-
-
 NOTIFICATION_FIELDS = (*OUTBOX_FIELDS, "sent_at")
 RECORD_NOTIFICATION = f"""
 INSERT INTO workflow.notifications ({", ".join(NOTIFICATION_FIELDS)}) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)
-ON CONFLICT (dedupe_key) DO NOTHING RETURNING id
+ON CONFLICT (dedupe_key) DO NOTHING
 """
 
 
-async def record_notification(tx: Tx, row: dict[str, Any]) -> bool:
-    """False when this notification was recorded before (the job runs at least once)."""
-    return await tx.fetchval(RECORD_NOTIFICATION, *(row.get(k) for k in NOTIFICATION_FIELDS)) is not None
+async def was_sent(tx: Tx, dedupe_key: str) -> bool:
+    """Whether a message under this key is recorded as sent (one read, no transaction left open)."""
+    return bool(await tx.statement("SELECT 1 FROM workflow.notifications WHERE dedupe_key = $1", dedupe_key))
+
+
+async def record_notification(tx: Tx, row: dict[str, Any]) -> None:
+    """A message the provider accepted, recorded as sent in ONE statement committed on its own
+    (a second record of the same key changes nothing)."""
+    await tx.statement(RECORD_NOTIFICATION, *(row.get(k) for k in NOTIFICATION_FIELDS))
 
 
 MARK_SYNCED = f"""

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
-from services.dossier_workflow import service, slips, stats
+from services.dossier_workflow import bounds, service, slips, stats
 from services.dossier_workflow.models import idempotency_keys
 from services.dossier_workflow.schemas import (
     ActionIn,
@@ -22,7 +22,7 @@ from shared.db import TxDep
 from shared.encoding import json_bytes
 from shared.hot_routes import json_body, json_body_doc
 from shared.idempotency import Idempotency, idempotency_key_header
-from shared.problems import ProblemError, error_item, problem_responses
+from shared.problems import problem_responses
 
 router = APIRouter(prefix="/v1", tags=["dossiers"])
 STAFF = Depends(require_roles("officer", "supervisor"))
@@ -110,6 +110,7 @@ async def worklist(
     q: str | None = Query(None, max_length=100, examples=["nguyen van an"]),
     cursor: str | None = None, limit: int = Query(50, ge=1, le=200),
 ) -> dict[str, Any]:
+    bounds.within("due_before", due_before)
     return await stats.worklist(tx, principal, status=status, overdue=overdue, due_before=due_before,
                                 procedure_code=procedure_code, q=q, cursor=cursor, limit=limit, now=now())
 
@@ -143,20 +144,41 @@ async def withdrawal_notice(code: str, tx: TxDep, principal: CurrentPrincipal) -
                     headers={"Content-Disposition": f'inline; filename="dung-giai-quyet-{code}.pdf"'})
 
 
+KEY_MISMATCH = ("Dữ liệu không hợp lệ, hoặc Idempotency-Key đã dùng cho nội dung khác / invalid data, or the "
+                "Idempotency-Key was used for another body")
+
+
+async def _once(request: Request, tx: TxDep, principal: Principal) -> Idempotency:
+    """The request's optional Idempotency-Key: a retry with it gets the first answer, the work is not redone."""
+    return Idempotency.of_request(request, tx, idempotency_keys, principal, await request.body(), required=False)
+
+
 @router.post("/dossiers/{code}/rating", status_code=201, summary="Đánh giá mức độ hài lòng (1–5), một lần",
-             responses=problems(400, 401, 404, 409, 422))
-async def rate(code: str, body: RatingIn, tx: TxDep, principal: CurrentPrincipal) -> dict[str, Any]:
-    return await service.rate(tx, code, principal, body.score, body.comment, now())
+             openapi_extra=idempotency_key_header(required=False),
+             responses={201: {"headers": ACTION_HEADERS}, **problems(400, 401, 404, 409, 422, notes={
+                 409: "Chưa trả kết quả, đã đánh giá, hoặc cùng Idempotency-Key đang xử lý / not returned yet, "
+                      "already rated, or the same Idempotency-Key in progress", 422: KEY_MISMATCH})})
+async def rate(code: str, body: RatingIn, request: Request, tx: TxDep, principal: CurrentPrincipal) -> Response:
+    idem = await _once(request, tx, principal)
+    if (replay := await idem.begin()) is not None:
+        return replay
+    return await idem.remember(201, await service.rate(tx, code, principal, body.score, body.comment, now()))
 
 
 @router.post("/transfers/{transfer_id}/callback", summary="Hệ thống ngoài trả lời liên thông / transfer callback",
-             responses=problems(400, 401, 403, 404, 409, 422))
+             openapi_extra=idempotency_key_header(required=False),
+             responses={200: {"headers": ACTION_HEADERS}, **problems(400, 401, 403, 404, 409, 422, notes={
+                 409: "Liên thông đã được trả lời, hoặc cùng Idempotency-Key đang xử lý / already answered, or the "
+                      "same Idempotency-Key in progress", 422: KEY_MISMATCH})})
 async def transfer_callback(
-    transfer_id: int, body: TransferCallbackIn, tx: TxDep,
+    body: TransferCallbackIn, request: Request, tx: TxDep, transfer_id: int = Path(ge=1, le=2**63 - 1),
     principal: Principal = Depends(require_roles("gov_system")),
-) -> Any:
-    return await service.answer_transfer(tx, transfer_id, principal, body.decision, body.external_ref,
-                                         body.note, now())
+) -> Response:
+    idem = await _once(request, tx, principal)
+    if (replay := await idem.begin()) is not None:
+        return replay
+    return await idem.remember(200, await service.answer_transfer(
+        tx, transfer_id, principal, body.decision, body.external_ref, body.note, now()))
 
 
 @router.get("/tracking-book", summary="Sổ theo dõi hồ sơ (mẫu 07): JSON pages or CSV by Accept",
@@ -166,6 +188,7 @@ async def tracking_book(
     from_: date = Query(..., alias="from"), to: date = Query(...),
     cursor: str | None = None, limit: int = Query(100, ge=1, le=1000),
 ) -> Any:
+    bounds.date_range(from_, to)
     page = await stats.tracking_book(tx, principal, from_, to, cursor, limit)
     if "text/csv" in request.headers.get("accept", ""):
         return Response(stats.tracking_book_csv(page["items"]), media_type="text/csv; charset=utf-8",
@@ -184,9 +207,7 @@ async def get_stats(
     from_: date = Query(..., alias="from"), to: date = Query(...),
     group_by: str | None = Query(None, pattern="^(field|procedure|channel|month)$"),
 ) -> list[dict[str, Any]]:
-    if from_ > to:
-        raise ProblemError(422, "validation_error", "'from' phải trước 'to' / 'from' must not be after 'to'",
-                           errors=[error_item("from", "after 'to'", "range")])
+    bounds.date_range(from_, to)
     return await stats.figures(tx, principal, agency_code, province, from_, to, group_by, now())
 
 

@@ -12,7 +12,7 @@ from limits import parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
-from services.dossier_workflow import deadlines, stats_repository, worklist_repository
+from services.dossier_workflow import bounds, deadlines, stats_repository, worklist_repository
 from shared.auth import Principal
 from shared.calendar import VN_TZ
 from shared.db import Tx
@@ -39,9 +39,11 @@ def _keyset(cursor: str | None) -> tuple[datetime, str] | None:
     if values is None:
         return None
     try:
-        return datetime.fromisoformat(str(values[0])), str(values[1])
-    except ValueError as exc:
+        at = datetime.fromisoformat(str(values[0]))
+        bounds.within("cursor", at)
+    except (ValueError, ProblemError) as exc:
         raise ProblemError(400, "bad_request", "cursor không hợp lệ / Invalid cursor") from exc
+    return at, str(values[1])
 
 
 def _agency_of(who: Principal) -> str | None:

@@ -221,5 +221,4 @@ async def public_dossier(
     code: str, request: Request, tx: TxDep,
     phone_last4: str = Query(..., pattern=r"^\d{4}$", examples=["5678"]),
 ) -> dict[str, Any]:
-    stats.public_rate_limit(request, code)
-    return await service.public_view(tx, code, phone_last4)
+    return await service.public_view(tx, code, phone_last4, client=stats.client_of(request))

@@ -6,7 +6,7 @@ import time
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
-from services.dossier_workflow import actions, deadlines
+from services.dossier_workflow import actions, deadlines, stats
 from services.dossier_workflow import dossiers_repository as repo
 from services.dossier_workflow import outbox_repository as outbox
 from services.dossier_workflow.schemas import ActionIn
@@ -268,11 +268,13 @@ async def readable(tx: Tx, code: str, who: Principal) -> dict[str, Any]:
     return d
 
 
-async def public_view(tx: Tx, code: str, phone_last4: str) -> dict[str, Any]:
+async def public_view(tx: Tx, code: str, phone_last4: str, *, client: str) -> dict[str, Any]:
     """Without login: a wrong second factor and an unknown code answer the same."""
+    stats.public_rate_limit(client, code)
     d = await repo.get_dossier(tx, code)
     phone = (d or {}).get("applicant_phone") or ""
     if d is None or len(phone) < 4 or phone[-4:] != phone_last4:
+        stats.wrong_guess(client, code)
         raise ProblemError(404, "not_found", "Không tìm thấy hồ sơ với mã và 4 số cuối điện thoại này / no dossier "
                            "matches this code and phone digits")
     definition_row = await definition(tx, d["definition_id"])

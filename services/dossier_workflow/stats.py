@@ -22,16 +22,33 @@ from shared.text import search_key
 
 _limiter = MovingWindowRateLimiter(MemoryStorage())
 PER_CLIENT = parse("30/minute")
-PER_CODE = parse("10/minute")
+PER_CODE_AND_CLIENT = parse("10/minute")
+WRONG_PER_CODE = parse("50/hour")  # wrong guesses on one code, from every client together
+ONE_WRONG = parse("1/hour")  # has this client guessed wrong on this code?
+TOO_MANY = ("Tra cứu quá nhiều lần, thử lại sau một phút / too many look-ups, retry in a minute")
 
 
-def public_rate_limit(request: Request, code: str) -> None:
-    """Guessing the phone digits of one code, or sweeping codes from one client, is slowed down."""
+def client_of(request: Request) -> str:
+    """The caller's address as the gateway saw it (the last X-Forwarded-For hop), else the peer's."""
     forwarded = request.headers.get("x-forwarded-for", "")
-    client = forwarded.split(",")[-1].strip() or (request.client.host if request.client else "?")
-    if not (_limiter.hit(PER_CLIENT, "client", client) and _limiter.hit(PER_CODE, "code", code)):
-        raise ProblemError(429, "rate_limited", "Tra cứu quá nhiều lần, thử lại sau một phút / too many look-ups, "
-                           "retry in a minute", headers={"Retry-After": "60"})
+    return forwarded.split(",")[-1].strip() or (request.client.host if request.client else "?")
+
+
+def public_rate_limit(client: str, code: str) -> None:
+    """Guessing the phone digits of one code, or sweeping codes from one client, is slowed down. Limits are
+    per client (and per code and client), so strangers guessing wrong never lock the owner out; the cap on a
+    code's wrong guesses from everyone applies only to clients that have guessed wrong on it themselves."""
+    if not (_limiter.hit(PER_CLIENT, "client", client) and _limiter.hit(PER_CODE_AND_CLIENT, "code", code, client)):
+        raise ProblemError(429, "rate_limited", TOO_MANY, headers={"Retry-After": "60"})
+    guessed_wrong = not _limiter.test(ONE_WRONG, "wrong", code, client)
+    if guessed_wrong and not _limiter.test(WRONG_PER_CODE, "wrong", code):
+        raise ProblemError(429, "rate_limited", TOO_MANY, headers={"Retry-After": "60"})
+
+
+def wrong_guess(client: str, code: str) -> None:
+    """Counts a look-up that matched no dossier, for this client and for the code."""
+    _limiter.hit(ONE_WRONG, "wrong", code, client)
+    _limiter.hit(WRONG_PER_CODE, "wrong", code)
 
 
 def _keyset(cursor: str | None) -> tuple[datetime, str] | None:

@@ -263,6 +263,25 @@ async def test_public_tracking_reveals_nothing_personal_and_is_rate_limited(
     assert 429 in statuses
 
 
+async def test_strangers_guessing_wrong_never_lock_the_owner_out_of_public_tracking(
+    client: httpx.AsyncClient, db_conn: Tx,
+) -> None:
+    """Ten wrong guesses from each of ten addresses; the owner, from an address of their own, still sees the
+    dossier. Before, the limit was keyed by the code alone and the owner got 429."""
+    code = await new_dossier(db_conn, vn(2026, 11, 30, 9, 0), phone="0987654321")
+    seen = []
+    for stranger in range(10):
+        statuses = [(await client.get(f"/v1/public/dossiers/{code}", params={"phone_last4": "0000"},
+                                      headers={"X-Forwarded-For": f"203.0.113.{stranger}"})).status_code
+                    for _ in range(11)]
+        seen.append(statuses)
+    assert seen[0] == [404] * 10 + [429]  # one address: ten guesses a minute on one code
+    assert all(set(s) <= {404, 429} for s in seen) and seen[-1].count(404) < 10  # and 50 wrong an hour in all
+    owner = await client.get(f"/v1/public/dossiers/{code}", params={"phone_last4": "4321"},
+                             headers={"X-Forwarded-For": "198.51.100.7"})
+    assert owner.status_code == 200 and owner.json()["code"] == code
+
+
 async def test_rating_once_after_return(client: httpx.AsyncClient, make_token: Any, db_conn: Tx) -> None:
     code = await new_dossier(db_conn, vn(2026, 11, 30, 9, 0))
     citizen = auth(make_token("citizen", subject=CITIZEN))

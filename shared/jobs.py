@@ -111,6 +111,7 @@ class JobRegistry:
     service: str
     entrypoints: dict[str, Entrypoint] = field(default_factory=dict)
     periodic: dict[str, tuple[str, PeriodicHandler]] = field(default_factory=dict)
+    shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def handler(self, entrypoint: str, *, max_batch: int = 1) -> Callable[[JobHandler], JobHandler]:
         """Registers `async def handle(tx, payloads)`. With `max_batch` > 1 the worker hands over the jobs
@@ -131,3 +132,8 @@ class JobRegistry:
             return fn
 
         return register
+
+    def on_shutdown(self, fn: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+        """Registers `async def close()` for what the handlers hold (an HTTP client), run as the worker stops."""
+        self.shutdown.append(fn)
+        return fn

@@ -210,6 +210,9 @@ async def run_worker(
     finally:
         for sig in signals:
             asyncio.get_running_loop().remove_signal_handler(sig)
+        for registry in registries:
+            for close in registry.shutdown:
+                await close()
         await db.dispose()
 
 

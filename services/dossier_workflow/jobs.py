@@ -45,9 +45,9 @@ def notifier() -> Notifier:
     return _notifier
 
 
+@registry.on_shutdown
 async def close_notifier() -> None:
-    """Closes the notifier's connections (the worker's shutdown; the HTTP client also closes itself when the
-    process's event loop ends)."""
+    """Closes the notifier's connections as the worker stops."""
     global _notifier
     found, _notifier = _notifier, None
     if found is not None:

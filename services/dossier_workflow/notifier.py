@@ -85,7 +85,7 @@ class HttpSmsNotifier:
     any non-2xx, a connection error or a timeout raises (the message is retried with the same id).
 
     One HTTP client (one connection pool, kept-alive connections) per process and event loop, created on
-    the first send and closed when that loop ends (or by `aclose`)."""
+    the first send and closed by `aclose` (the worker's shutdown hook)."""
 
     clients_built: ClassVar[int] = 0  # HTTP clients this process has built (tests: one, however many sends)
 
@@ -95,7 +95,6 @@ class HttpSmsNotifier:
         self.timeout, self.max_connections = timeout, max_connections
         self._client: httpx.AsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._closer: asyncio.Task[None] | None = None
 
     def _http(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
@@ -107,7 +106,6 @@ class HttpSmsNotifier:
                 headers={"Authorization": f"Bearer {self.api_key}"})
             self._loop = loop
             HttpSmsNotifier.clients_built += 1
-            self._closer = loop.create_task(_close_at_loop_end(self._client), name="sms-client-closer")
         return self._client
 
     async def send(self, message: Message) -> None:
@@ -116,20 +114,9 @@ class HttpSmsNotifier:
         r.raise_for_status()
 
     async def aclose(self) -> None:
-        client, closer, self._client, self._closer, self._loop = self._client, self._closer, None, None, None
-        if closer is not None:
-            closer.cancel()
+        client, self._client, self._loop = self._client, None, None
         if client is not None:
             await client.aclose()
-
-
-async def _close_at_loop_end(client: httpx.AsyncClient) -> None:
-    """Waits for ever; `asyncio.run` cancels it when the worker's main coroutine returns (the process stops),
-    and the client's connections are then closed cleanly. Until the worker has shutdown hooks of its own."""
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await client.aclose()
 
 
 def notifier_from_env(storage_dir: str, sms_url: str | None = None, sms_key: str | None = None) -> Notifier:

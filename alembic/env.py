@@ -11,7 +11,7 @@ from sqlalchemy import MetaData, pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import async_engine_from_config
 
-from shared.migrations import HISTORIES, alembic_config
+from shared.migrations import HISTORIES, alembic_config, apply_migration_timeouts
 from shared.settings import get_settings
 
 config = context.config
@@ -44,6 +44,7 @@ def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
 def do_run_migrations(connection: Connection) -> None:
     # One migrator at a time, across processes and replicas.
     connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('motcua-migrations'))"))
+    apply_migration_timeouts(connection)
     connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
     context.configure(
         connection=connection,

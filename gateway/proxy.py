@@ -3,6 +3,8 @@
 For each proxied request, in order: the target is checked (400), the token verified (401), the
 caller's rate limit taken (429), the body read (413); then one exchange with the service under one
 deadline covering connect, send and answer (504), with problems for upstream faults (502/503).
+The service is told that deadline (`X-Request-Timeout-Ms`, shared/middleware.py) and gives up on its
+side in time: a request the gateway has answered 504 holds no query or pool connection in the service.
 
 - The target is the caller's still-encoded path, checked in `gateway.targets`.
 - A request is sent at most once: aiohttp would re-send a GET, HEAD, OPTIONS, PUT or DELETE once
@@ -36,6 +38,7 @@ from gateway.public_routes import is_public
 from gateway.rate_limit import RateLimiter
 from gateway.targets import upstream_target
 from shared.auth import Principal, TokenVerifier
+from shared.middleware import DEADLINE_HEADER
 from shared.problems import PROBLEM_JSON, ProblemError, problem_body
 from shared.settings import Settings
 
@@ -49,7 +52,7 @@ REQUEST_DROP = frozenset({
     b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"proxy-connection",
     b"te", b"trailer", b"transfer-encoding", b"upgrade", b"host", b"content-length", b"expect",
     b"forwarded", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"x-real-ip",
-    b"x-request-id",
+    b"x-request-id", DEADLINE_HEADER.lower().encode(),
 })
 RESPONSE_DROP = frozenset({
     b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"transfer-encoding",
@@ -168,6 +171,7 @@ class Proxy:
         self.webhook_limiter = RateLimiter(settings.webhook_rate_limit, settings.rate_limit_storage)
         deadline = settings.gateway_timeout_seconds
         self.deadline = deadline
+        self.deadline_header = (DEADLINE_HEADER, str(round(deadline * 1000)))  # the service's time to answer
         self.timeout = aiohttp.ClientTimeout(total=deadline)
         self.stream_timeout = aiohttp.ClientTimeout(total=None, connect=deadline)
 
@@ -251,7 +255,7 @@ class Proxy:
         if connection is not None:
             headers = without_connection_options(headers, connection)
         headers += [("x-request-id", request_id), ("x-forwarded-for", client_host(scope)),
-                    ("x-forwarded-proto", scope.get("scheme", "http"))]
+                    ("x-forwarded-proto", scope.get("scheme", "http")), self.deadline_header]
         path: str = scope["path"]
         principal = await self._authenticate(method, path, authorization)
         self._take_rate(path, principal, scope)

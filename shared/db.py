@@ -5,30 +5,81 @@ work commits when the request's or job's block ends (before the response is sent
 any error. A write that is ONE statement says so with `Tx.statement`: no BEGIN/COMMIT round trips.
 Statements are SQL text with `$n` parameters or SQLAlchemy Core statements (compiled here for
 asyncpg); rows come back as asyncpg `Record`s (`row["column"]`).
+
+Every connection is time-bounded by its role (`Settings.db_timeouts`: requests, jobs): PostgreSQL's
+statement, lock and idle-in-transaction timeouts, and asyncpg's command timeout as the client's
+backstop. A database that cannot be reached, shuts down or drops the connection, and a statement that
+ran out of time or waited too long for a lock, are 503 problems with `Retry-After`, never 500.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import asyncpg
+import asyncpg.exceptions as pg
 import orjson
+import structlog
 from fastapi import Depends, Request
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as AsyncpgDialect
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from shared.problems import ProblemError
-from shared.settings import Settings
+from shared.settings import DbRole, Settings
 from shared.waker import WAKE_SETTING, JobWaker
 
 Query = str | ClauseElement
 DIALECT = AsyncpgDialect()  # type: ignore[no-untyped-call]
 BUSY = ("Hệ thống đang bận, vui lòng thử lại sau giây lát / The service is busy; retry in a moment.")
+UNAVAILABLE = ("Cơ sở dữ liệu tạm thời không truy cập được, vui lòng thử lại sau giây lát / "
+               "The database is unavailable for a moment; retry shortly.")
+UNAVAILABLE_TITLE = ("Cơ sở dữ liệu tạm thời không sẵn sàng", "Database unavailable")
+RETRY_AFTER = {"Retry-After": "1"}
+# The database went away: unreachable, shutting down or starting (57P0x), full (53300), or the connection
+# was lost (class 08, or the session ended by idle_in_transaction_session_timeout).
+OUTAGE: tuple[type[BaseException], ...] = (
+    pg.PostgresConnectionError, pg.AdminShutdownError, pg.CrashShutdownError, pg.CannotConnectNowError,
+    pg.DatabaseDroppedError, pg.IdleSessionTimeoutError, pg.TooManyConnectionsError,
+    pg.IdleInTransactionSessionTimeoutError,
+)
+# Out of time: statement_timeout or a cancel (57014), lock_timeout (55P03), asyncpg's command_timeout.
+OUT_OF_TIME: tuple[type[BaseException], ...] = (pg.QueryCanceledError, pg.LockNotAvailableError, TimeoutError)
+log = structlog.get_logger("db")
+
+
+def unavailable() -> ProblemError:
+    return ProblemError(503, "database_unavailable", UNAVAILABLE, title=UNAVAILABLE_TITLE, headers=RETRY_AFTER)
+
+
+def busy() -> ProblemError:
+    return ProblemError(503, "busy", BUSY, headers=RETRY_AFTER)
+
+
+def as_problem(exc: BaseException, conn: asyncpg.Connection[Any] | None) -> ProblemError | None:
+    """The 503 a database failure is to the caller, or None when it is not one. An OSError or an asyncpg
+    interface error counts only when the connection is gone (a full disk under file storage is no outage)."""
+    if isinstance(exc, OUTAGE):
+        return unavailable()
+    if isinstance(exc, OUT_OF_TIME):
+        return busy()
+    if isinstance(exc, (OSError, pg.InterfaceError)) and (conn is None or is_gone(conn)):
+        return unavailable()
+    return None
+
+
+def is_gone(conn: asyncpg.Connection[Any]) -> bool:
+    """The connection is closed (a pooled one that was lost is handed back to its pool at once)."""
+    try:
+        closed: bool = conn.is_closed()
+    except pg.InterfaceError:  # "connection has been released back to the pool"
+        return True
+    return closed
 
 
 def compile_query(query: Query, args: Sequence[Any]) -> tuple[str, Sequence[Any]]:
@@ -127,13 +178,20 @@ class Database:
     """The pool of one process (opened on first use) and the units of work taken from it."""
 
     def __init__(self, settings: Settings, application_name: str = "motcua", *, pool_size: int | None = None,
-                 server_settings: dict[str, str] | None = None, waker: JobWaker | None = None) -> None:
+                 server_settings: dict[str, str] | None = None, waker: JobWaker | None = None,
+                 role: DbRole = "request") -> None:
+        """`role` picks the connections' time bounds: "request" (services, gateway) or "job" (workers)."""
+        self.settings = settings
+        self.role = role
         self.waker = waker
+        timeouts = settings.db_timeouts(role)
         extra = {**(server_settings or {}), **({WAKE_SETTING: "on"} if waker is not None else {})}
         size = pool_size or settings.db_pool_size
         self._pool_args: dict[str, Any] = {
             "dsn": settings.asyncpg_dsn, "min_size": min(2, size), "max_size": size,
-            "server_settings": {"application_name": application_name, "timezone": "UTC", **extra},
+            "server_settings": {"application_name": application_name, "timezone": "UTC",
+                                **timeouts.server_settings, **extra},
+            "command_timeout": timeouts.command_timeout, "timeout": settings.db_connect_timeout,
             "reset": rollback_if_open, "init": json_codecs,
         }
         self._acquire_timeout = settings.db_pool_timeout
@@ -146,41 +204,93 @@ class Database:
         self._bound = conn
 
     async def pool(self) -> asyncpg.Pool[Any]:
+        """The pool, opened on first use; while the database cannot be reached, each use tries again."""
         if self._pool is None:
             async with self._lock:
                 if self._pool is None:
-                    self._pool = await asyncpg.create_pool(**self._pool_args)
+                    pool = asyncpg.create_pool(**self._pool_args)
+                    try:
+                        await pool
+                    except BaseException:
+                        pool.terminate()  # the connections it did open
+                        raise
+                    self._pool = pool
         return self._pool
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
-        """One unit of work: committed when the block ends, rolled back if it raises."""
+        """One unit of work: committed when the block ends, rolled back if it raises. A database outage or
+        a statement out of time leaves as a 503 `ProblemError` (with `Retry-After`)."""
         if self._bound is not None:
             async with self._unit(Tx(self._bound)) as tx:
                 yield tx
             return
-        pool = await self.pool()
+        try:
+            pool = await self.pool()
+        except (OSError, TimeoutError, pg.PostgresError, pg.InterfaceError) as exc:
+            self._raise_problem("connect", exc, None)
+            raise
         try:  # the timeout's machinery only when no connection is idle
             conn = await (pool.acquire() if pool.get_idle_size() else pool.acquire(timeout=self._acquire_timeout))
         except TimeoutError as exc:
-            raise ProblemError(503, "busy", BUSY, headers={"Retry-After": "1"}) from exc
+            raise busy() from exc
+        except (OSError, pg.PostgresError, pg.InterfaceError) as exc:  # a new connection could not be opened
+            self._raise_problem("acquire", exc, None)
+            raise
         try:
             async with self._unit(Tx(conn)) as tx:
                 yield tx
         finally:
-            await pool.release(conn)
+            try:
+                await pool.release(conn)
+            except Exception as exc:  # asyncpg has closed it: the pool opens another in its place
+                log.warning("db_release_failed", error=repr(exc))
+
+    def _raise_problem(self, stage: str, exc: BaseException, conn: asyncpg.Connection[Any] | None) -> None:
+        """Raises the 503 a database failure is (logged); returns when `exc` is no such failure."""
+        problem = as_problem(exc, conn)
+        if problem is None:
+            return
+        log.warning("db_unavailable" if problem.code == "database_unavailable" else "db_out_of_time",
+                    stage=stage, role=self.role, error=f"{exc.__class__.__name__}: {exc}")
+        raise problem from exc
 
     @asynccontextmanager
     async def _unit(self, tx: Tx) -> AsyncIterator[Tx]:
         try:
             yield tx
-        except BaseException:
-            await tx._rollback()
+        except Exception as exc:
+            await self._rollback(tx)
+            self._raise_problem("statement", exc, tx.conn)
             raise
-        await tx._commit()
+        except BaseException:  # cancelled (the request's deadline, a shutdown): rolled back all the same
+            await self._rollback(tx)
+            raise
+        try:
+            await tx._commit()
+        except Exception as exc:
+            await self._rollback(tx)
+            self._raise_problem("commit", exc, tx.conn)
+            raise
         if self.waker is not None and tx.info.pop("wake_jobs", False):
             self.waker.poke()
         tx._committed()
+
+    async def _rollback(self, tx: Tx) -> None:
+        """Rolls back; a pooled connection that cannot (lost, stuck) is closed, never handed on."""
+        if tx.conn is not self._bound and is_gone(tx.conn):
+            tx._tx = None  # lost with its connection (which asyncpg has handed back to the pool)
+            return
+        try:
+            await tx._rollback()
+        except asyncio.CancelledError:
+            _terminate(tx.conn)
+            raise
+        except Exception as exc:
+            if tx.conn is self._bound:
+                raise
+            log.warning("db_rollback_failed", error=repr(exc))
+            _terminate(tx.conn)
 
     async def dispose(self) -> None:
         if self.waker is not None:
@@ -190,10 +300,16 @@ class Database:
             await pool.close()
 
 
+def _terminate(conn: asyncpg.Connection[Any]) -> None:
+    """Closes a pooled connection that cannot be handed on (the pool opens a new one in its place)."""
+    with contextlib.suppress(pg.InterfaceError):  # already closed, and so already back in the pool
+        conn.terminate()
+
+
 async def rollback_if_open(conn: asyncpg.Connection[Any]) -> None:
     """Connections hold no session state (no LISTEN, SET or session locks): asyncpg's reset round trip
     on release is skipped, but an open transaction is never handed on."""
-    if conn.is_in_transaction():
+    if conn.is_in_transaction() and not conn.is_closed():
         await conn.execute("ROLLBACK")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
@@ -10,6 +11,32 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "dev-only-change-me"  # noqa: S105 - a marker that production must replace
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://motcua@127.0.0.1:54329/motcua"
+DbRole = Literal["request", "job", "migration"]
+
+
+@dataclass(frozen=True)
+class DbTimeouts:
+    """How long one role's statements, lock waits and idle open transactions may last (seconds; 0 = no limit)."""
+
+    statement: float
+    lock: float
+    idle_in_transaction: float
+    margin: float  # asyncpg's client-side `command_timeout` is `statement` + this
+
+    @property
+    def server_settings(self) -> dict[str, str]:
+        """The PostgreSQL session settings of a connection of this role."""
+        return {"statement_timeout": _ms(self.statement), "lock_timeout": _ms(self.lock),
+                "idle_in_transaction_session_timeout": _ms(self.idle_in_transaction)}
+
+    @property
+    def command_timeout(self) -> float | None:
+        """The client's backstop when the server does not answer (a lost network, a stuck server)."""
+        return self.statement + self.margin if self.statement > 0 else None
+
+
+def _ms(seconds: float) -> str:
+    return f"{round(seconds * 1000)}ms"
 
 
 class Settings(BaseSettings):
@@ -21,6 +48,20 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     db_pool_size: int = 32  # at most this many connections; more requests wait for one (db_pool_timeout)
     db_pool_timeout: float = 10.0  # seconds a request waits for a connection before a 503
+    db_connect_timeout: float = 5.0  # seconds to open one connection (a database that does not answer: 503)
+    # Time bounds per role (seconds, 0 = none); docs/configuration.md says why each is what it is.
+    db_request_statement_timeout: float = 5.0
+    db_request_lock_timeout: float = 2.0
+    db_request_idle_in_transaction_timeout: float = 10.0
+    db_job_statement_timeout: float = 60.0
+    db_job_lock_timeout: float = 10.0
+    db_job_idle_in_transaction_timeout: float = 120.0
+    db_migration_statement_timeout: float = 600.0
+    db_migration_lock_timeout: float = 5.0
+    db_migration_idle_in_transaction_timeout: float = 600.0
+    db_command_timeout_margin: float = 1.0  # asyncpg's client-side timeout: the statement timeout plus this
+    request_timeout_seconds: float = 30.0  # a service's own budget per request (less when the gateway says so)
+    readiness_timeout_seconds: float = 2.0  # /readyz: 503 when the database cannot commit within this
     worker_nice: int = 10  # job workers yield the CPU to request handlers on a shared host
     worker_concurrency: int = 20  # jobs one worker runs at once (each holds a connection)
     log_level: str = "INFO"
@@ -67,6 +108,14 @@ class Settings(BaseSettings):
         if self.environment == "production" and self.app_secret == DEV_SECRET:
             raise ValueError("APP_SECRET must be set to a real secret in production")
         return self
+
+    def db_timeouts(self, role: DbRole) -> DbTimeouts:
+        """The time bounds of a connection used for requests, jobs or migrations."""
+        return DbTimeouts(
+            statement=getattr(self, f"db_{role}_statement_timeout"), lock=getattr(self, f"db_{role}_lock_timeout"),
+            idle_in_transaction=getattr(self, f"db_{role}_idle_in_transaction_timeout"),
+            margin=self.db_command_timeout_margin,
+        )
 
     @property
     def asyncpg_dsn(self) -> str:

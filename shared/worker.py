@@ -188,7 +188,8 @@ async def run_worker(
     # A job's commit does not wait for the WAL flush: delivery is at least once and handlers are
     # idempotent, so a commit lost in a database crash only means the job runs again. A request's
     # commit (a citizen told "received") keeps waiting for it.
-    db = Database(settings, application_name="motcua-worker", pool_size=concurrency + 2, server_settings=QUICK)
+    db = Database(settings, application_name="motcua-worker", pool_size=concurrency + 2, server_settings=QUICK,
+                  role="job")
     failures = 0
     try:
         while not stopping.is_set():

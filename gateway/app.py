@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -46,12 +45,6 @@ REQUESTS = Counter("gateway_requests_total", "Requests answered by the gateway",
 LATENCY = Histogram("gateway_request_duration_seconds", "Time to answer, by service ('gateway': its own routes)",
                     ["service"], buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5))
 log = structlog.get_logger("gateway")
-
-
-def metrics_token_of(settings: Settings) -> str | None:
-    """The bearer token Prometheus scrapes /metrics with: METRICS_TOKEN (unset: admin tokens only)."""
-    value = getattr(settings, "metrics_token", None) or os.environ.get("METRICS_TOKEN")
-    return str(value) if value else None
 
 
 def build_control_app(settings: Settings, db: Database, proxy: Proxy) -> FastAPI:
@@ -99,7 +92,7 @@ def build_control_app(settings: Settings, db: Database, proxy: Proxy) -> FastAPI
                                 "Một số dịch vụ chưa sẵn sàng / Some services are not ready",
                                 extra={"checks": results})
 
-    metrics_token = metrics_token_of(settings)
+    metrics_token = settings.metrics_token or None  # unset: admin tokens only
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:

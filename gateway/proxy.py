@@ -35,7 +35,7 @@ from starlette.types import Receive, Scope, Send
 from yarl import URL
 
 from gateway.public_routes import is_public
-from gateway.rate_limit import RateLimiter
+from gateway.rate_limit import RateLimiter, WebhookLimits
 from gateway.targets import upstream_target
 from shared.auth import Principal, TokenVerifier
 from shared.middleware import DEADLINE_HEADER
@@ -168,7 +168,8 @@ class Proxy:
         }
         self.session: aiohttp.ClientSession | None = None
         self.limiter = RateLimiter(settings.rate_limit, settings.rate_limit_storage)
-        self.webhook_limiter = RateLimiter(settings.webhook_rate_limit, settings.rate_limit_storage)
+        self.webhook_limits = WebhookLimits(
+            self.limiter, RateLimiter(settings.webhook_rate_limit, settings.rate_limit_storage))
         deadline = settings.gateway_timeout_seconds
         self.deadline = deadline
         self.deadline_header = (DEADLINE_HEADER, str(round(deadline * 1000)))  # the service's time to answer
@@ -223,8 +224,8 @@ class Proxy:
 
     def _take_rate(self, path: str, principal: Principal | None, scope: Scope) -> None:
         webhook = WEBHOOK_PATH.fullmatch(path) if principal is None else None
-        if webhook is not None:  # signed partner deliveries: a partner's own budget, not its proxy IP's
-            wait = self.webhook_limiter.check(f"partner:{webhook.group(1)}")
+        if webhook is not None:  # partner deliveries: the sender's address first, then the partner's budget
+            wait = self.webhook_limits.before(webhook.group(1), client_host(scope))
         elif principal is not None:
             wait = self.limiter.check(f"sub:{principal.subject}")
         else:
@@ -263,7 +264,11 @@ class Proxy:
         url = URL(upstream_url, encoded=True)
         if service == "queue" and EVENT_STREAM_ROUTE.fullmatch(scope.get("raw_path") or b"") is not None:
             return await self._stream(method, url, headers, body, service, request_id, send, receive)
-        return await self._exchange(method, url, headers, body, service, request_id, send)
+        status = await self._exchange(method, url, headers, body, service, request_id, send)
+        webhook = WEBHOOK_PATH.fullmatch(path) if principal is None else None
+        if webhook is not None:
+            self.webhook_limits.after(webhook.group(1), client_host(scope), status)
+        return status
 
     async def _exchange(self, method: str, url: URL, headers: list[tuple[str, str]], body: bytes | None,
                         service: str, request_id: str, send: Send) -> int:

@@ -89,6 +89,7 @@ class Settings(BaseSettings):
     rate_limit: str = "600/minute"
     webhook_rate_limit: str = "120000/minute"
     rate_limit_storage: str = "memory://"
+    metrics_token: str | None = None  # METRICS_TOKEN: the bearer token Prometheus scrapes the gateway's /metrics with
     cors_origins: list[str] = ["*"]
 
     # Files (attachments) storage root for the local adapter.

@@ -107,8 +107,6 @@ async def test_refusals_before_forwarding(database_url: str) -> None:
 
 
 
-@pytest.mark.xfail(strict=True, reason="needs gateway.rate_limit.WebhookLimits wired into gateway/proxy.py "
-                   "(not this helper's file; see the report); remove then")
 async def test_unsigned_deliveries_are_held_to_the_address_limit_and_only_accepted_ones_spend_the_partners(
         database_url: str) -> None:
     async with fake_upstream() as up, gateway_before(database_url, up.url, rate_limit="2/minute",

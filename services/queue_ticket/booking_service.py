@@ -19,9 +19,11 @@ from services.queue_ticket.common import (
     local_fmt,
     office_calendar,
     office_or_404,
+    out_of_range,
     problem,
     ticket_out,
     unknown,
+    within,
 )
 from services.queue_ticket.schemas import AppointmentIn
 from services.queue_ticket.tickets_repository import NumberAllocator
@@ -75,9 +77,11 @@ async def list_slots(tx: Tx, office_code: str, category_code: str, day: date) ->
     row = await offices_repo.office_and_category(tx, office_code, category_code)
     if row is None:
         raise await unknown(tx, office_code, category_code)
-    if day > local_day(now) + timedelta(days=BOOKING_HORIZON_DAYS):
+    today = local_day(now)
+    if day > today + timedelta(days=BOOKING_HORIZON_DAYS):
         raise field_error("date", "too_far", f"Chỉ đặt lịch trong {BOOKING_HORIZON_DAYS} ngày tới / "
                                              f"bookings open {BOOKING_HORIZON_DAYS} days ahead")
+    within("date", day, today, today + timedelta(days=BOOKING_HORIZON_DAYS))
     await repo.release_expired_holds(tx, now, office_code)
     return await _slots(tx, row, day, now)
 
@@ -96,6 +100,9 @@ async def book(tx: Tx, body: AppointmentIn, principal: Principal) -> dict[str, A
         raise await unknown(tx, body.office_code, body.category_code)
     if body.slot_start.tzinfo is None:
         raise field_error("slot_start", "timezone", "Cần múi giờ, ví dụ +07:00 / slot_start needs a UTC offset")
+    today = local_day(now)
+    if not now - timedelta(days=1) <= body.slot_start <= now + timedelta(days=BOOKING_HORIZON_DAYS + 1):
+        raise out_of_range("slot_start", today, today + timedelta(days=BOOKING_HORIZON_DAYS))
     day = local_day(body.slot_start)
     cal = await office_calendar(tx, row)
     ends = dict(slot_times(cal, day, row["slot_minutes"]))

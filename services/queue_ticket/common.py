@@ -19,7 +19,6 @@ ALWAYS_OPEN = WorkingCalendar(sessions=[WorkSession(time(0), time(23, 59, 59))],
 TITLES: dict[str, tuple[str, str]] = {
     "office_closed": ("Ngoài giờ làm việc", "Office closed"),
     "office_full": ("Phòng chờ đã đủ người", "Waiting room full"),
-    "other_office": ("Số thứ tự của nơi khác", "Ticket of another office"),
     "ticket_closed": ("Số thứ tự đã kết thúc", "Ticket already closed"),
     "invalid_state": ("Trạng thái không cho phép", "Not allowed in this state"),
     "category_not_served": ("Quầy không phục vụ lĩnh vực này", "Counter does not serve this category"),
@@ -32,6 +31,7 @@ TITLES: dict[str, tuple[str, str]] = {
     "too_early": ("Chưa đến giờ xác nhận", "Too early to check in"),
     "too_late": ("Đã quá giờ hẹn", "Too late to check in"),
     "ticket_limit": ("Đã có số thứ tự đang chờ", "A ticket is already waiting"),
+    "precondition_failed": ("Quầy đang phục vụ số khác", "The counter serves another ticket"),
 }
 
 
@@ -42,6 +42,22 @@ def problem(status: int, code: str, detail: str, **kw: Any) -> ProblemError:
 def field_error(field: str, kind: str, detail: str, status: int = 422) -> ProblemError:
     return ProblemError(status, "validation_error", detail,
                         errors=[error_item(field, detail, kind)])
+
+
+EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(2100, 12, 31)  # report dates: the service's lifetime, widely
+
+
+def within(field: str, value: date, earliest: date, latest: date) -> None:
+    """422 `out_of_range` for a date outside [earliest, latest] (checked before anything is computed from it:
+    a year 9999 or 0001 overflowed the slot arithmetic)."""
+    if not earliest <= value <= latest:
+        raise out_of_range(field, earliest, latest)
+
+
+def out_of_range(field: str, earliest: date, latest: date) -> ProblemError:
+    span = f"{earliest.isoformat()} – {latest.isoformat()}"
+    detail = f"{field} phải trong khoảng {span} / {field} must be within {span}"
+    return ProblemError(422, "validation_error", detail, errors=[error_item(field, detail, "out_of_range")])
 
 
 def local_fmt(t: datetime) -> str:
@@ -84,8 +100,8 @@ def staff_of(principal: Principal, office_code: str, roles: tuple[str, ...] = ("
                            f"your account does not belong to office {office_code}")
 
 
-async def counter_for(tx: Tx, counter_id: int, principal: Principal) -> Any:
-    c = await offices_repo.counter(tx, counter_id)
+async def counter_for(tx: Tx, counter_id: int, principal: Principal, *, lock: bool = False) -> Any:
+    c = await offices_repo.counter(tx, counter_id, lock=lock)
     if c is None:
         raise ProblemError(404, "not_found", f"Không có quầy {counter_id} / No counter {counter_id}")
     staff_of(principal, c["office_code"])

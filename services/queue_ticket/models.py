@@ -69,6 +69,8 @@ counters = Table(
     Column("officer_name", String(200)),
     Column("signed_in_at", DateTime(timezone=True)),
     Column("active", Boolean, nullable=False, server_default=text("true")),
+    Column("current_ticket_id", BigInteger,
+           comment="the ticket called or being served here (call-next's If-Match is checked against it)"),
     UniqueConstraint("office_code", "number", name="uq_counter_number"),
 )
 

@@ -43,8 +43,8 @@ async def counters(tx: Tx, office_code: str) -> list[Row]:
     return await tx.fetch("SELECT * FROM queue.counters WHERE office_code = $1 ORDER BY number", office_code)
 
 
-async def counter(tx: Tx, counter_id: int) -> Row | None:
-    return await tx.fetchrow("SELECT * FROM queue.counters WHERE id = $1", counter_id)
+async def counter(tx: Tx, counter_id: int, *, lock: bool = False) -> Row | None:
+    return await tx.fetchrow(f"SELECT * FROM queue.counters WHERE id = $1{' FOR UPDATE' if lock else ''}", counter_id)
 
 
 async def upsert_office(tx: Tx, code: str, v: dict[str, Any]) -> None:

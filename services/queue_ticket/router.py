@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -9,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, Response, StreamingResponse
+from pydantic import BaseModel
 
 from services.queue_ticket import board_service as board_rules
 from services.queue_ticket import booking_service as booking
@@ -26,6 +28,7 @@ from services.queue_ticket.schemas import (
     CategoryIn,
     CheckInOut,
     CounterIn,
+    CounterOut,
     FinishIn,
     OfficeIn,
     SlotOut,
@@ -54,10 +57,6 @@ Citizen = Annotated[Principal, Depends(require_roles("citizen"))]
 Visitor = Annotated[Principal, Depends(require_roles("citizen", "kiosk", "officer", "supervisor"))]
 OptionalKey = Annotated[Idempotency, Depends(idempotency_guard(idempotency_keys, required=False))]
 SimpleAction = Annotated[str, PathParam(pattern="^(recall|start|skip|return)$")]
-
-def json_response(value: Any, status_code: int = 200) -> Response:
-    return Response(json_bytes(value), status_code=status_code, media_type="application/json")
-
 
 def numbers_of(request: Request) -> NumberAllocator:
     numbers: NumberAllocator | None = getattr(request.app.state, "numbers", None)
@@ -112,85 +111,153 @@ async def get_ticket(ticket_id: int, tx: TxDep, principal: Visitor) -> dict[str,
 
 # --- counters ---------------------------------------------------------------------------------
 
-CALL_NEXT_BODY = json_body_doc(CallNextIn)
+KEY_NOTES = {
+    400: "JSON, Idempotency-Key hoặc If-Match sai cú pháp / malformed JSON, Idempotency-Key or If-Match",
+    409: "Trạng thái không cho phép (`invalid_state`, `ticket_closed`), hoặc yêu cầu cùng "
+         "Idempotency-Key đang xử lý (`idempotency_key_in_use`, thử lại sau Retry-After) / not allowed in this "
+         "state, or the same Idempotency-Key is still in flight",
+    422: "Dữ liệu không hợp lệ, hoặc Idempotency-Key đã dùng cho yêu cầu khác (`idempotency_key_mismatch`) / "
+         "invalid data, or the Idempotency-Key was used for another request",
+}
+REPLAYED = {"Idempotent-Replayed": {
+    "description": "true: câu trả lời đã lưu cho cùng Idempotency-Key, không làm lại / the answer kept for this "
+                   "Idempotency-Key; nothing was done again", "schema": {"type": "string"}}}
+CURRENT_ETAG = {"ETag": {"description": 'số đang phục vụ ở quầy sau lần gọi / the ticket the counter now serves: '
+                                        '"<ticket id>" or "none" (send it as If-Match next time)',
+                         "schema": {"type": "string"}, "example": '"1024"'}}
+IF_MATCH = {"name": "If-Match", "in": "header", "required": False,
+            "description": 'Số quầy đang phục vụ theo ứng dụng quầy: "<mã số thứ tự>" hoặc "none" khi chưa có; '
+                           "khác với quầy thì 412 và không gọi số mới. Nên gửi kèm Idempotency-Key để gửi lại an "
+                           "toàn / the ticket the counter app believes it is serving (`ticket.id` of the last "
+                           'call-next, or "none"); if the counter serves another, 412 and nothing is done. '
+                           "Without it a retry may finish a ticket no one saw",
+            "schema": {"type": "string", "maxLength": 40}, "example": '"1024"'}
+CALL_NEXT_BODY = json_body_doc(CallNextIn, **idempotency_key_header(required=False))
+CALL_NEXT_BODY["parameters"].append(IF_MATCH)
 CALL_NEXT_BODY["requestBody"]["required"] = False  # no body (or null): any category the counter serves
 CALL_NEXT_BODY["requestBody"]["content"]["application/json"]["schema"] = {
     "anyOf": [{"$ref": "#/components/schemas/CallNextIn"}, {"type": "null"}], "title": "Body"}
+OPTIONAL_KEY = idempotency_key_header(required=False)
 
 
 @router.post("/counters/{counter_id}/call-next", response_model=CallNextOut, tags=["counters"],
              openapi_extra=CALL_NEXT_BODY,
-             summary="Gọi số tiếp theo / call the next ticket (bookings due, then priority, then arrival)",
-             responses=problem_responses(401, 403, 404, 409, 422, 503, notes={
-                 409: "Quầy tạm dừng, có cán bộ khác, không phục vụ lĩnh vực / invalid_state (counter inactive), "
-                      "counter_taken, category_not_served"}))
+             summary="Gọi số tiếp theo / call the next ticket (bookings due, then priority, then arrival); "
+                     'If-Match: "<số đang phục vụ>", Idempotency-Key',
+             responses={200: {"description": "Số được gọi (hoặc `ticket: null`: không còn người chờ) / the ticket "
+                                             "called, or `ticket: null` when nobody waits",
+                              "headers": {**CURRENT_ETAG, **REPLAYED}},
+                        **problem_responses(400, 401, 403, 404, 409, 412, 422, 503, notes={
+                            **KEY_NOTES,
+                            409: "Quầy tạm dừng, có cán bộ khác, không phục vụ lĩnh vực, hoặc yêu cầu cùng "
+                                 "Idempotency-Key đang xử lý / invalid_state (counter inactive), counter_taken, "
+                                 "category_not_served, idempotency_key_in_use",
+                            412: "Quầy đang phục vụ số khác với If-Match (`precondition_failed`): số thực tế trong "
+                                 "`current_ticket` và ETag; không có gì thay đổi / the counter serves another "
+                                 "ticket than If-Match names: the actual one in `current_ticket` and ETag; nothing "
+                                 "changed"})})
 async def call_next(counter_id: int, request: Request) -> Response:
+    """A retry with the same Idempotency-Key gets the first answer (the same ticket) and calls no other; with
+    If-Match a request whose counter moved on (its answer was lost, another device called) is refused."""
     principal = check_roles(await current_principal(request), *STAFF)
     raw = await request.body()
     body = CallNextIn() if raw.strip() in (b"", b"null") else (await json_body(request, CallNextIn))[0]
     async with request.app.state.db.transaction() as tx:
-        result = await counters.call_next(tx, notifier_of(request), counter_id, body, principal)
-    return json_response(result)
+        idem = Idempotency.of_request(request, tx, idempotency_keys, principal, raw, required=False)
+        if (replay := await idem.begin()) is not None:
+            return replay
+        result = await counters.call_next(tx, notifier_of(request), counter_id, body, principal,
+                                          request.headers.get("if-match"))
+        called = result["ticket"]["id"] if result["ticket"] is not None else None
+        answer = await idem.remember(200, json_bytes(result), headers=counters.current_etag(called))
+    return answer
 
 
-ACTION_ERRORS = problem_responses(401, 403, 404, 409, 422, notes={
-    409: "Trạng thái không cho phép / invalid_state, ticket_closed, other_office"})
+ACTION_ERRORS = {200: {"description": "Số thứ tự sau thao tác / the ticket after the action", "headers": REPLAYED},
+                 **problem_responses(400, 401, 403, 404, 409, 422, notes=KEY_NOTES)}
+ACTION_DOC = (" Chỉ số đang phục vụ ở quầy này; gửi lại cùng Idempotency-Key nhận lại câu trả lời đầu / only the "
+              "ticket this counter is serving; a retry with the same Idempotency-Key gets the first answer.")
+
+
+async def once(idem: Idempotency, work: Coroutine[Any, Any, dict[str, Any]], status: int = 200,
+               model: type[BaseModel] = TicketOut) -> Response:
+    """`work` done once per Idempotency-Key: a retry gets the kept answer (the coroutine is then not run)."""
+    if (replay := await idem.begin()) is not None:
+        work.close()
+        return replay
+    answer = await work
+    return await idem.remember(status, model(**answer).model_dump(mode="json"))
 
 
 @router.post("/counters/{counter_id}/tickets/{ticket_id}/transfer", response_model=TicketOut, tags=["counters"],
-             responses=ACTION_ERRORS, summary="Chuyển lĩnh vực hoặc quầy / transfer (keeps its place)")
+             responses=ACTION_ERRORS, openapi_extra=OPTIONAL_KEY, description=ACTION_DOC,
+             summary="Chuyển lĩnh vực hoặc quầy / transfer (keeps its place)")
 async def counter_transfer(counter_id: int, ticket_id: int, body: TransferIn, request: Request, tx: TxDep,
-                           principal: Staff) -> dict[str, Any]:
-    return await counters.act(tx, notifier_of(request), ticket_id, "transfer", principal, counter_id=counter_id,
-                              transfer=body)
+                           principal: Staff, idem: OptionalKey) -> Response:
+    return await once(idem, counters.act(tx, notifier_of(request), ticket_id, "transfer", principal,
+                                         counter_id=counter_id, transfer=body))
 
 
 @router.post("/counters/{counter_id}/tickets/{ticket_id}/finish", response_model=TicketOut, tags=["counters"],
-             responses=ACTION_ERRORS, summary="Kết thúc phục vụ / finish (with the dossiers received)")
+             responses=ACTION_ERRORS, openapi_extra=OPTIONAL_KEY, description=ACTION_DOC,
+             summary="Kết thúc phục vụ / finish (with the dossiers received)")
 async def counter_finish(counter_id: int, ticket_id: int, request: Request, tx: TxDep, principal: Staff,
-                         body: FinishIn | None = None) -> dict[str, Any]:
-    return await counters.act(tx, notifier_of(request), ticket_id, "finish", principal, counter_id=counter_id,
-                              finish=body)
+                         idem: OptionalKey, body: FinishIn | None = None) -> Response:
+    return await once(idem, counters.act(tx, notifier_of(request), ticket_id, "finish", principal,
+                                         counter_id=counter_id, finish=body))
 
 
 @router.post("/counters/{counter_id}/tickets/{ticket_id}/{action}", response_model=TicketOut, tags=["counters"],
-             responses=ACTION_ERRORS, summary="recall | start | skip | return (after a skip, once), at this counter")
+             responses=ACTION_ERRORS, openapi_extra=OPTIONAL_KEY, description=ACTION_DOC,
+             summary="recall | start | skip | return (after a skip, once), at this counter")
 async def counter_action(counter_id: int, ticket_id: int, action: SimpleAction, request: Request, tx: TxDep,
-                         principal: Staff) -> dict[str, Any]:
-    return await counters.act(tx, notifier_of(request), ticket_id, action, principal, counter_id=counter_id)
+                         principal: Staff, idem: OptionalKey) -> Response:
+    return await once(idem, counters.act(tx, notifier_of(request), ticket_id, action, principal,
+                                         counter_id=counter_id))
 
 
 @router.post("/tickets/{ticket_id}/transfer", response_model=TicketOut, tags=["counters"], responses=ACTION_ERRORS,
+             openapi_extra=OPTIONAL_KEY,
              summary="Chuyển (cán bộ của nơi tiếp dân) / transfer, by an officer of the ticket's office")
 async def ticket_transfer(ticket_id: int, body: TransferIn, request: Request, tx: TxDep,
-                          principal: Staff) -> dict[str, Any]:
-    return await counters.act(tx, notifier_of(request), ticket_id, "transfer", principal, transfer=body)
+                          principal: Staff, idem: OptionalKey) -> Response:
+    return await once(idem, counters.act(tx, notifier_of(request), ticket_id, "transfer", principal, transfer=body))
 
 
 @router.post("/tickets/{ticket_id}/finish", response_model=TicketOut, tags=["counters"], responses=ACTION_ERRORS,
+             openapi_extra=OPTIONAL_KEY,
              summary="Kết thúc (cán bộ của nơi tiếp dân) / finish, by an officer of the ticket's office")
-async def ticket_finish(ticket_id: int, request: Request, tx: TxDep, principal: Staff,
-                        body: FinishIn | None = None) -> dict[str, Any]:
-    return await counters.act(tx, notifier_of(request), ticket_id, "finish", principal, finish=body)
+async def ticket_finish(ticket_id: int, request: Request, tx: TxDep, principal: Staff, idem: OptionalKey,
+                        body: FinishIn | None = None) -> Response:
+    return await once(idem, counters.act(tx, notifier_of(request), ticket_id, "finish", principal, finish=body))
 
 
 @router.post("/tickets/{ticket_id}/{action}", response_model=TicketOut, tags=["counters"], responses=ACTION_ERRORS,
+             openapi_extra=OPTIONAL_KEY,
              summary="recall | start | skip | return, by an officer of the ticket's office")
 async def ticket_action(ticket_id: int, action: SimpleAction, request: Request, tx: TxDep,
-                        principal: Staff) -> dict[str, Any]:
-    return await counters.act(tx, notifier_of(request), ticket_id, action, principal)
+                        principal: Staff, idem: OptionalKey) -> Response:
+    return await once(idem, counters.act(tx, notifier_of(request), ticket_id, action, principal))
 
 
-@router.post("/counters/{counter_id}/sign-in", tags=["counters"], summary="Cán bộ nhận quầy / officer signs in",
-             responses=problem_responses(401, 403, 404, 409, notes={409: "Quầy đang có cán bộ khác / counter_taken"}))
-async def sign_in(counter_id: int, tx: TxDep, principal: Staff) -> dict[str, Any]:
-    return await counters.counter_sign(tx, counter_id, principal, True)
+SIGN_ERRORS = problem_responses(400, 401, 403, 404, 409, 422, notes={
+    **KEY_NOTES, 409: "Quầy đang có cán bộ khác / counter_taken (or idempotency_key_in_use)"})
 
 
-@router.post("/counters/{counter_id}/sign-out", tags=["counters"], summary="Cán bộ rời quầy / officer signs out",
-             responses=problem_responses(401, 403, 404, 409, notes={409: "Quầy đang có cán bộ khác / counter_taken"}))
-async def sign_out(counter_id: int, tx: TxDep, principal: Staff) -> dict[str, Any]:
-    return await counters.counter_sign(tx, counter_id, principal, False)
+@router.post("/counters/{counter_id}/sign-in", tags=["counters"], response_model=CounterOut,
+             summary="Cán bộ nhận quầy / officer signs in",
+             responses=SIGN_ERRORS, openapi_extra=OPTIONAL_KEY)
+async def sign_in(counter_id: int, tx: TxDep, principal: Staff, idem: OptionalKey) -> Response:
+    """Signing in twice is signing in once; Idempotency-Key also gives a retry the first answer."""
+    return await once(idem, counters.counter_sign(tx, counter_id, principal, True), model=CounterOut)
+
+
+@router.post("/counters/{counter_id}/sign-out", tags=["counters"], response_model=CounterOut,
+             summary="Cán bộ rời quầy / officer signs out",
+             responses=SIGN_ERRORS, openapi_extra=OPTIONAL_KEY)
+async def sign_out(counter_id: int, tx: TxDep, principal: Staff, idem: OptionalKey) -> Response:
+    """Finishes the counter's current ticket; a retry finds none to finish."""
+    return await once(idem, counters.counter_sign(tx, counter_id, principal, False), model=CounterOut)
 
 
 @router.get("/offices/{office_code}/report", tags=["reports"], responses=problem_responses(401, 403, 404, 422),
@@ -296,27 +363,35 @@ async def get_appointment(booking_code: str, tx: TxDep, principal: Visitor) -> d
     return await booking.get_appointment(tx, booking_code, principal)
 
 
+BOOKING_NOTES = {400: KEY_NOTES[400], 422: KEY_NOTES[422]}
+
+
 @router.post("/appointments/{booking_code}/confirm", response_model=AppointmentOut, tags=["booking"],
-             summary="Xác nhận lịch hẹn / confirm the hold",
-             responses=problem_responses(401, 403, 404, 409, notes={
-                 409: "Giữ chỗ hết hạn, lịch hẹn đã đóng / hold_expired, booking_closed"}))
-async def confirm(booking_code: str, tx: TxDep, principal: Citizen) -> dict[str, Any]:
-    return await booking.confirm(tx, booking_code, principal)
+             summary="Xác nhận lịch hẹn / confirm the hold (confirming twice answers the booking again)",
+             openapi_extra=OPTIONAL_KEY,
+             responses=problem_responses(400, 401, 403, 404, 409, 422, notes={**BOOKING_NOTES,
+                 409: "Giữ chỗ hết hạn, lịch hẹn đã đóng / hold_expired, booking_closed, idempotency_key_in_use"}))
+async def confirm(booking_code: str, tx: TxDep, principal: Citizen, idem: OptionalKey) -> Response:
+    return await once(idem, booking.confirm(tx, booking_code, principal), model=AppointmentOut)
 
 
 @router.post("/appointments/{booking_code}/cancel", response_model=AppointmentOut, tags=["booking"],
-             summary="Hủy lịch hẹn / cancel",
-             responses=problem_responses(401, 403, 404, 409, notes={409: "Lịch hẹn đã đóng / booking_closed"}))
-async def cancel(booking_code: str, tx: TxDep, principal: Citizen) -> dict[str, Any]:
-    return await booking.cancel(tx, booking_code, principal)
+             summary="Hủy lịch hẹn / cancel", openapi_extra=OPTIONAL_KEY,
+             responses=problem_responses(400, 401, 403, 404, 409, 422, notes={**BOOKING_NOTES,
+                 409: "Lịch hẹn đã đóng / booking_closed (a retry without Idempotency-Key), idempotency_key_in_use"}))
+async def cancel(booking_code: str, tx: TxDep, principal: Citizen, idem: OptionalKey) -> Response:
+    return await once(idem, booking.cancel(tx, booking_code, principal), model=AppointmentOut)
 
 
 @router.post("/appointments/{booking_code}/check-in", status_code=201, response_model=CheckInOut, tags=["booking"],
              summary="Đến nơi: nhận số ưu tiên theo giờ hẹn / arrival: a ticket served at the slot time",
-             responses=problem_responses(401, 403, 404, 409, notes={
-                 409: "Ngoài giờ xác nhận đến / booking_closed, too_early, too_late"}))
-async def check_in(booking_code: str, request: Request, tx: TxDep, principal: Visitor) -> dict[str, Any]:
-    return await booking.check_in(tx, numbers_of(request), booking_code, principal)
+             openapi_extra=OPTIONAL_KEY,
+             responses=problem_responses(400, 401, 403, 404, 409, 422, notes={**BOOKING_NOTES,
+                 409: "Ngoài giờ xác nhận đến, đã xác nhận đến / booking_closed (also a retry without "
+                      "Idempotency-Key: one ticket per booking), too_early, too_late, idempotency_key_in_use"}))
+async def check_in(booking_code: str, request: Request, tx: TxDep, principal: Visitor, idem: OptionalKey) -> Response:
+    return await once(idem, booking.check_in(tx, numbers_of(request), booking_code, principal), 201,
+                      model=CheckInOut)
 
 
 # --- pages (the gateway maps /queue/* to /pages/*) ---------------------------------------------

@@ -142,3 +142,16 @@ class CallNextOut(BaseModel):
 class CheckInOut(BaseModel):
     booking: AppointmentOut
     ticket: TicketOut
+
+
+class CounterOut(BaseModel):
+    id: int = Field(examples=[2])
+    office_code: str = Field(examples=["PBD"])
+    number: int = Field(examples=[2])
+    name: str = Field(examples=["Quầy 2 — Hộ tịch, Chứng thực"])
+    category_codes: list[str] = Field(examples=[["HT", "CT"]])
+    officer_subject: str | None = Field(None, examples=["canbo.phuong"])
+    officer_name: str | None = Field(None, examples=["Trần Thị Bình"])
+    signed_in_at: datetime | None = None
+    active: bool = True
+    current_ticket_id: int | None = Field(None, description='the ticket served here (call-next If-Match: "<id>")')

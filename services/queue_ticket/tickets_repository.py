@@ -134,9 +134,13 @@ async def open_ticket_of(tx: Tx, office_code: str, issued_by: str) -> Row | None
 
 async def close_days_before(tx: Tx, day: date, now: datetime) -> int:
     """Tickets of past days still waiting or called: the citizen has gone home (no-show)."""
-    return await tx.execute(
-        "UPDATE queue.tickets SET status = 'skipped', skipped_at = $2 "
-        "WHERE status IN ('waiting', 'called') AND day < $1", day, now)
+    rows = await tx.fetch(
+        "WITH closed AS (UPDATE queue.tickets SET status = 'skipped', skipped_at = $2 "
+        "WHERE status IN ('waiting', 'called') AND day < $1 RETURNING id, counter_id), "
+        "left_counter AS (UPDATE queue.counters k SET current_ticket_id = NULL FROM closed "
+        "WHERE k.id = closed.counter_id AND k.current_ticket_id = closed.id) "
+        "SELECT count(*) AS n FROM closed", day, now)
+    return int(rows[0]["n"])
 
 
 ESTIMATE_SQL = """

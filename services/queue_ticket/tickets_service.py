@@ -11,6 +11,8 @@ from services.queue_ticket import clock
 from services.queue_ticket import tickets_repository as repo
 from services.queue_ticket.booking_service import next_free_slot
 from services.queue_ticket.common import (
+    EARLIEST_DAY,
+    LATEST_DAY,
     cached_office_and_category,
     forget_on_change,
     local_day,
@@ -21,6 +23,7 @@ from services.queue_ticket.common import (
     staff_of,
     ticket_out,
     unknown,
+    within,
 )
 from services.queue_ticket.schemas import TicketIn, TicketOut
 from services.queue_ticket.tickets_repository import NumberAllocator
@@ -154,6 +157,7 @@ async def report(tx: Tx, office_code: str, day: date | None, principal: Principa
     await office_or_404(tx, office_code)
     staff_of(principal, office_code)
     day = day or local_day(clock.now())
+    within("date", day, EARLIEST_DAY, LATEST_DAY)
     data = await repo.report(tx, office_code, day)
     return {"office_code": office_code, "date": day, **{k: [dict(r) for r in rows] for k, rows in data.items()}}
 

@@ -229,7 +229,7 @@ async def test_call_next_statement_under_32_connections_never_fails_nor_repeats(
                 row = await call_next(Tx(con), counter_id=counter_id, office_code=code, officer=None,
                                       officer_name=None, category_code=None, now=datetime.now(VN_TZ),
                                       served_by="test")
-                if row is None:
+                if row is None or row["id"] is None:
                     return
                 handed.append(row["id"])
 
@@ -263,4 +263,60 @@ async def test_concurrent_retries_of_one_idempotency_key_make_one_ticket(
         await conn.close()
     assert [r["id"] for r in rows] == [ticket["id"]]
     for c in apps:
+        await c.aclose()
+
+
+async def test_call_next_retried_over_two_processes_skips_no_ticket(
+    two_processes: list[str], make_token: Any, database_url: str,
+) -> None:
+    """8 counters over two processes; every call-next carries an Idempotency-Key and If-Match. One answer in three
+    is "lost" and the request sent again to the other process; one in three is sent to both at once. Every
+    ticket reaches exactly one counter's screen, and none is finished before a counter saw it."""
+    clients = [httpx.AsyncClient(base_url=u, timeout=30) for u in two_processes]
+    code = new_code()
+    office = await setup_office(clients[0], make_token, code, counters=8, cap=10_000)
+    tickets = await fill(clients, make_token, code, 160)
+    staff = officer(make_token, code)
+    shown: list[int] = []
+
+    async def send(c: httpx.AsyncClient, url: str, headers: dict[str, str]) -> httpx.Response:
+        while True:
+            r = await c.post(url, headers=headers)
+            if r.status_code == 409 and r.json()["code"] == "idempotency_key_in_use":
+                await asyncio.sleep(0.02)  # the first is still in flight
+                continue
+            assert r.status_code == 200, r.text
+            return r
+
+    async def counter(n: int, counter_id: int) -> None:
+        url = f"/v1/counters/{counter_id}/call-next"
+        current: int | None = None
+        for step in range(1000):
+            headers = {**staff, "Idempotency-Key": f"{code}-{counter_id}-{step}",
+                       "If-Match": f'"{"none" if current is None else current}"'}
+            mode = (n + step) % 3
+            if mode == 0:
+                r = await send(clients[step % 2], url, headers)
+            elif mode == 1:
+                await send(clients[step % 2], url, headers)  # answered, but the answer is lost
+                r = await send(clients[(step + 1) % 2], url, headers)
+            else:
+                r, _ = await asyncio.gather(send(clients[0], url, headers), send(clients[1], url, headers))
+            ticket = r.json()["ticket"]
+            if ticket is None:
+                return
+            shown.append(ticket["id"])
+            current = ticket["id"]
+        raise AssertionError("the counter never emptied the queue")
+
+    await asyncio.gather(*(counter(n, cid) for n, cid in enumerate(office["counters"])))
+    assert sorted(shown) == sorted(t["id"] for t in tickets)
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        left = await conn.fetchval("SELECT count(*) FROM queue.tickets WHERE office_code = $1 "
+                                   "AND status <> 'finished'", code)
+    finally:
+        await conn.close()
+    assert left == 0
+    for c in clients:
         await c.aclose()

@@ -226,9 +226,10 @@ async def test_bad_input_is_refused_and_changes_nothing(
     await refused("POST", f"/v1/counters/{c1}/call-next", 409, "category_not_served", staff,
                   json={"category_code": "CT"})
     # a counter of another office, an officer of another office
-    await refused("POST", f"/v1/counters/{other_office['counters'][0]}/tickets/{waiting['id']}/transfer", 409,
-                  "other_office", officer(make_token, other), json={"category_code": "HT"})
-    await refused("POST", f"/v1/tickets/{waiting['id']}/skip", 409, "other_office", officer(make_token, other))
+    # (another office's ticket answers as a ticket that does not exist: its ids are not confirmed)
+    await refused("POST", f"/v1/counters/{other_office['counters'][0]}/tickets/{waiting['id']}/transfer", 404,
+                  "not_found", officer(make_token, other), json={"category_code": "HT"})
+    await refused("POST", f"/v1/tickets/{waiting['id']}/skip", 404, "not_found", officer(make_token, other))
     await refused("POST", f"/v1/counters/{c1}/call-next", 403, "forbidden", officer(make_token, other))
     # a finished ticket acted on again
     for action in ("finish", "recall", "skip", "transfer", "start"):

@@ -136,7 +136,8 @@ class Gateway:
         self.control_app = build_control_app(self.settings, self.db, self.proxy)
         self.cors = CORSMiddleware(
             self._dispatch, allow_origins=self.settings.cors_origins, allow_methods=["*"],
-            allow_headers=["*"], expose_headers=["X-Request-ID", "ETag", "Retry-After", "Location", "Idempotent-Replayed"],
+            allow_headers=["*"],
+            expose_headers=["X-Request-ID", "ETag", "Retry-After", "Location", "Idempotent-Replayed"],
             max_age=600,
         )
         self.access_log = self.settings.access_log

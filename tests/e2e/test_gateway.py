@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import uuid
 from typing import Any
 
 import httpx
 import pytest
 
 from scripts.stack import ROOT, Stack, free_port
+from shared.db import Database
+from shared.settings import Settings
 from tests.conftest import client_token, login
 from tests.gateway.fakes import raw_get
+from tests.postal.helpers import ev, know_dossier, shipment_body, signed
 
 pytestmark = pytest.mark.e2e
 
@@ -195,19 +199,36 @@ async def test_dead_upstream_is_503_and_rate_limit_is_429(stack: Stack) -> None:
         proc.wait(timeout=10)
 
 
-async def test_partner_webhooks_have_their_own_budget_apart_from_anonymous_clients(stack: Stack) -> None:
+async def test_partner_deliveries_spend_the_partners_budget_only_when_accepted(stack: Stack,
+                                                                              settings: Settings) -> None:
+    """Signed deliveries the postal service accepts count on the partner's budget, not the sender's address;
+    forged ones are held to the address's own limit, whichever partner they name."""
     proc, url = _spawn_gateway(stack, RATE_LIMIT="3/minute", WEBHOOK_RATE_LIMIT="8/minute", ACCESS_LOG="false")
     try:
         await _wait_up(url)
+        db = Database(settings)
+        shipment = shipment_body(tracking_number=f"EE{uuid.uuid4().hex[:9].upper()}VN")
+        await know_dossier(db, shipment["dossier_code"])
+        await db.dispose()
+        officer = await login(stack.gateway_url, "canbo.phuong", "demo-officer")
         async with httpx.AsyncClient(base_url=url) as c:
-            anonymous = [(await c.get("/api/intake/v1/procedures")).status_code for _ in range(5)]
-            assert 429 in anonymous  # this client's IP budget is spent ...
-            deliveries = [(await c.post("/api/postal/v1/partners/VNPOST/events", content=b"{}")).status_code
-                          for _ in range(10)]
-            assert deliveries[:8] == [401] * 8  # ... yet the partner's deliveries reach the signature check
-            assert deliveries[8:] == [429, 429]
-            other = await c.post("/api/postal/v1/partners/OTHER/events", content=b"{}")
-            assert other.status_code != 429
+            r = await c.post("/api/postal/v1/shipments", json=shipment, headers={
+                "Authorization": f"Bearer {officer}", "Idempotency-Key": uuid.uuid4().hex})
+            assert r.status_code == 201, r.text
+            stranger = {"X-Forwarded-For": "203.0.113.5"}
+            forged = [(await c.post("/api/postal/v1/partners/VNPOST/events", content=b"{}", headers=stranger)
+                       ).status_code for _ in range(4)]
+            assert forged == [401, 401, 401, 429]  # the address's own 3
+            other = await c.post("/api/postal/v1/partners/OTHER/events", content=b"{}", headers=stranger)
+            assert other.status_code == 429  # naming another partner gives no fresh budget
+            accepted = []
+            for _ in range(10):
+                body, headers = signed([ev(shipment["tracking_number"], "picked_up", 1)])
+                r = await c.post("/api/postal/v1/partners/VNPOST/events", content=body, headers={
+                    **headers, "Content-Type": "application/json", "X-Forwarded-For": "198.51.100.9"})
+                accepted.append(r.status_code)
+            assert all(200 <= s < 300 for s in accepted[:8]), accepted  # beyond an address's 3 a minute
+            assert accepted[8:] == [429, 429]  # the partner's 8, untouched by the stranger
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -7,13 +7,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, iter_route_contexts
 
-from shared.auth import TokenVerifier
+from shared.auth import TokenVerifier, current_principal, optional_principal
 from shared.db import Database
 from shared.docs import mount_docs
 from shared.health import health_router
-from shared.hot_routes import add_body_schemas
+from shared.hot_routes import add_body_schemas, guard_json_body
 from shared.jobs import JobRegistry
 from shared.jobs_admin import jobs_admin_router
 from shared.logging import configure_logging
@@ -31,6 +33,19 @@ def calm_garbage_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
+
+
+def _reads_token(dependant: Dependant) -> bool:
+    return any(dep.call in (current_principal, optional_principal) or _reads_token(dep)
+               for dep in dependant.dependencies)
+
+
+def authenticated_operations(app: FastAPI) -> set[tuple[str, str]]:
+    """(method, path) of the routes whose dependencies read the bearer token (hot routes, which read it
+    by hand, declare their 401 themselves)."""
+    return {(method.lower(), ctx.path_format) for ctx in iter_route_contexts(app.routes)
+            if isinstance(ctx.original_route, APIRoute) and ctx.path_format and _reads_token(ctx.dependant)
+            for method in ctx.methods or ()}
 
 
 def create_service_app(
@@ -66,6 +81,7 @@ def create_service_app(
     app = FastAPI(
         title=title, description=description, version="1.0.0", lifespan=lifespan,
         docs_url=None, redoc_url=None, openapi_tags=openapi_tags,
+        dependencies=[Depends(guard_json_body)],  # a JSON body parameter: 415 if not JSON, 400 if too deep
     )
     app.state.settings = settings
     app.state.close = close  # tests that drive the app without its lifespan release it with this
@@ -84,7 +100,8 @@ def create_service_app(
 
     def openapi_with_problem() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = add_problem_schema(add_body_schemas(build_openapi()))
+            app.openapi_schema = add_problem_schema(add_body_schemas(build_openapi()),
+                                                    authenticated=authenticated_operations(app))
         return app.openapi_schema
 
     app.openapi = openapi_with_problem  # type: ignore[method-assign]

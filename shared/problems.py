@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import copy
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy.exc
@@ -245,7 +246,6 @@ def install_problem_handlers(app: FastAPI) -> None:
             "retry in a moment.", headers={"Retry-After": "1"},
         )
 
-    @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         if is_bad_value(exc):  # e.g. an id past int64 in the path: the client's value, not our fault
             return problem_response(
@@ -258,6 +258,20 @@ def install_problem_handlers(app: FastAPI) -> None:
             request, 500, "internal_error",
             "Đã có lỗi, vui lòng thử lại / Something went wrong; please retry.",
         )
+
+    # Answered where they are raised: Starlette sends the catch-all `Exception` handler's answer and then
+    # raises again, and uvicorn closes the connection under it; a proxy reusing that connection answered
+    # 502 to a value the client got wrong (found by `make fuzz`).
+    for cls in _database_value_errors():
+        app.add_exception_handler(cls, _unexpected)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+def _database_value_errors() -> tuple[type[Exception], ...]:
+    import asyncpg.exceptions as pg_errors
+    from asyncpg.exceptions import _base as pg_base
+
+    return pg_errors.DataError, pg_base.DataError, sqlalchemy.exc.DBAPIError
 
 
 class Problem(BaseModel):
@@ -287,6 +301,7 @@ PROBLEM_STATUS_TEXT = {
     403: "Không có quyền / Forbidden",
     404: "Không tìm thấy / Not found",
     405: "Phương thức không được hỗ trợ / Method not allowed",
+    406: "Không hỗ trợ định dạng yêu cầu (Accept) / Not acceptable",
     409: "Xung đột trạng thái / Conflict with the current state",
     412: "Phiên bản đã cũ: tải lại rồi thử lại / Stale version: reload and retry",
     413: "Dữ liệu quá lớn / Payload too large",
@@ -294,8 +309,15 @@ PROBLEM_STATUS_TEXT = {
     422: "Dữ liệu không hợp lệ (từng trường trong `errors`) / Invalid data, each field in `errors`",
     428: "Thiếu điều kiện tiên quyết (If-Match) / Precondition required (If-Match)",
     429: "Quá nhiều yêu cầu, thử lại sau (Retry-After) / Too many requests, retry later",
-    503: "Hệ thống đang bận, thử lại sau (Retry-After) / Busy, retry later",
+    502: "Lỗi cổng kết nối / Bad gateway",
+    503: "Hệ thống đang bận hoặc cơ sở dữ liệu không sẵn sàng, thử lại sau (Retry-After) / "
+         "Busy or database unavailable, retry later",
+    504: "Dịch vụ phản hồi quá lâu / Upstream timeout",
 }
+HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
+# Media types of success answers that are files or text, not JSON: their schema when a route gives none.
+FILE_SCHEMA = {"type": "string", "format": "binary"}
+TEXT_SCHEMA = {"type": "string"}
 
 
 def problem_responses(*statuses: int, notes: dict[int, str] | None = None) -> dict[int | str, dict[str, Any]]:
@@ -305,21 +327,73 @@ def problem_responses(*statuses: int, notes: dict[int, str] | None = None) -> di
     return {status: {"description": notes.get(status, PROBLEM_STATUS_TEXT[status])} for status in statuses}
 
 
-def add_problem_schema(openapi: dict[str, Any]) -> dict[str, Any]:
-    """The `Problem` component, and every error answer of every operation as problem+json: FastAPI's own
-    422 entry (`HTTPValidationError` as application/json) is not what the service sends."""
+def operations(openapi: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(method, path, operation) of every operation of an OpenAPI document."""
+    return [(method, path, op) for path, item in openapi.get("paths", {}).items() if isinstance(item, dict)
+            for method, op in item.items() if method in HTTP_METHODS and isinstance(op, dict)]
+
+
+def generic_problem_statuses(op: dict[str, Any], *, authenticated: bool) -> set[int]:
+    """The refusals any operation of this shape can give, whatever its route's own rules: 401/403 where a
+    token is read, 400/413/415/422 with a body, 400/422 with parameters, 404 with path parameters, 503
+    (pool exhausted, database unavailable) everywhere. Never 500."""
+    params = [p for p in op.get("parameters", []) if isinstance(p, dict)]
+    statuses = {503}
+    if authenticated:
+        statuses |= {401, 403}
+    if "requestBody" in op:
+        statuses |= {400, 413, 415, 422}
+    if params:
+        statuses |= {400, 422}
+    if any(p.get("in") == "path" for p in params):
+        statuses.add(404)
+    return statuses
+
+
+PROBLEM_CONTENT = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+def declare_problems(op: dict[str, Any], statuses: set[int]) -> None:
+    """Adds these error answers, as problem+json, to an operation (the route's own descriptions stay)."""
+    responses = op.setdefault("responses", {})
+    for status in sorted(statuses):
+        if str(status) not in responses and status not in responses:
+            responses[str(status)] = {"description": PROBLEM_STATUS_TEXT[status],
+                                      "content": copy.deepcopy(PROBLEM_CONTENT)}
+    op["responses"] = {str(k): v for k, v in sorted(responses.items(), key=lambda kv: str(kv[0]))}
+
+
+def _schema_for_files(op: dict[str, Any]) -> None:
+    for status, response in op.get("responses", {}).items():
+        if not str(status).startswith(("2", "3")) or not isinstance(response, dict):
+            continue
+        for media_type, content in (response.get("content") or {}).items():
+            if (not isinstance(content, dict) or content.get("schema") or "json" in media_type
+                    or media_type == "text/event-stream"):  # a stream of events, each its own document
+                continue
+            content["schema"] = dict(TEXT_SCHEMA if media_type.startswith("text/") else FILE_SCHEMA)
+
+
+def add_problem_schema(openapi: dict[str, Any], *,
+                       authenticated: Collection[tuple[str, str]] = ()) -> dict[str, Any]:
+    """The `Problem` component, every error answer of every operation as problem+json (FastAPI's own 422
+    entry, `HTTPValidationError` as application/json, is not what the service sends), the refusals of
+    `generic_problem_statuses` on each operation (`authenticated`: (method, path) of the operations whose
+    dependencies read the token; hot routes declare theirs) and a schema for file answers (PDF, images, CSV)."""
     schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
     schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
-    problem = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
-    for item in openapi.get("paths", {}).values():
-        for op in item.values():
-            if not isinstance(op, dict) or "responses" not in op:
-                continue
-            for status, response in op["responses"].items():
-                if str(status).startswith(("4", "5")):
-                    response["content"] = problem
-                    if response.get("description") == "Validation Error":
-                        response["description"] = PROBLEM_STATUS_TEXT[422]
+    auth = {(method.lower(), path) for method, path in authenticated}
+    for method, path, op in operations(openapi):
+        declare_problems(op, generic_problem_statuses(op, authenticated=(method, path) in auth))
+        responses = op["responses"]
+        for status, response in list(responses.items()):
+            if str(status) == "500":
+                del responses[status]
+            elif str(status).startswith(("4", "5")):
+                response["content"] = copy.deepcopy(PROBLEM_CONTENT)
+                if response.get("description") == "Validation Error":
+                    response["description"] = PROBLEM_STATUS_TEXT[422]
+        _schema_for_files(op)
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
     return openapi

@@ -59,8 +59,6 @@ async def test_a_hot_route_refuses_json_nested_too_deep(queue: httpx.AsyncClient
     assert r.status_code != 400, r.text  # at the limit: the model decides
 
 
-@pytest.mark.xfail(strict=True, reason="needs `dependencies=[Depends(guard_json_body)]` in "
-                   "shared/app.py create_service_app's FastAPI(...) (not this helper's file); remove then")
 async def test_a_body_parameter_route_answers_alike(queue: httpx.AsyncClient, make_token: TokenFactory) -> None:
     headers = auth(make_token("citizen"))
     r = await queue.post("/v1/appointments", content=b'{"office_code": "PBD"}',

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import insert, select
 
 from gateway.models import clients, signing_keys, users
@@ -189,7 +190,7 @@ def build_router(settings: Settings) -> APIRouter:
         return JSONResponse(store.jwks(), headers={"Cache-Control": "public, max-age=300"})
 
     @router.post(
-        "/api/auth/v1/token", tags=["auth"],
+        "/api/auth/v1/token", tags=["auth"], response_model=TokenOut,
         summary="OAuth2 token: password grant (people) or client_credentials (partners, systems)",
         openapi_extra={"requestBody": {"content": {"application/x-www-form-urlencoded": {
             "schema": {"type": "object", "properties": {
@@ -230,6 +231,15 @@ def build_router(settings: Settings) -> APIRouter:
 
     return router
 
+
+
+class TokenOut(BaseModel):
+    """An OAuth2 access token (RFC 6749 §5.1)."""
+
+    access_token: str = Field(examples=["eyJhbGciOiJSUzI1NiIsImtpZCI6Ii4uLiJ9..."])
+    token_type: str = Field(examples=["Bearer"])
+    expires_in: int = Field(description="seconds", examples=[3600])
+    role: str = Field(examples=["officer"])
 
 async def _check(limits: SignInLimits, account: str, address: str, secret: str,
                  stored: str | None, active: bool) -> bool:

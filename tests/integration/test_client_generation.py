@@ -96,7 +96,8 @@ def test_a_few_calls_through_the_generated_client(generated: tuple[ModuleType, s
     token_op = api("auth.token_api_auth_v1_token_post")
     answer = token_op.sync(client=public, body=models.TokenApiAuthV1TokenPostBody.from_dict(
         {"grant_type": "password", "username": officer.username, "password": officer.password}))
-    token = answer["access_token"]
+    assert isinstance(answer, models.TokenOut) and answer.token_type == "Bearer" and answer.role == "officer"
+    token = answer.access_token
 
     wrong = token_op.sync_detailed(client=public, body=models.TokenApiAuthV1TokenPostBody.from_dict(
         {"grant_type": "password", "username": officer.username, "password": "not-the-password"}))

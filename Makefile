@@ -9,7 +9,7 @@ OPENAPI_PYTHON_CLIENT := openapi-python-client==0.29.1
 CLIENTGEN := $(VENV)/clientgen
 CLIENTGEN_STAMP := $(CLIENTGEN)/.installed-$(OPENAPI_PYTHON_CLIENT)
 
-.PHONY: install clientgen run test test-smoke fuzz lint migrate seed bench simulate-postal seed-stats browser-deps db-stop clean
+.PHONY: install clientgen run test test-smoke fuzz chaos lint migrate seed bench simulate-postal seed-stats browser-deps db-stop clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
@@ -46,6 +46,11 @@ test-smoke: install
 fuzz: install
 	$(PY) -m scripts.fuzz $(FUZZ_ARGS)
 
+## Faults under load (own PostgreSQL .data/pg-chaos, deleted after): SIGKILLs, PostgreSQL restarts, lock,
+## stalled commit, slow SMS provider, lost answers. CHAOS_ARGS: --short, --only kill-intake,pg-fast, --json f.json
+chaos: install
+	$(PY) -m scripts.chaos $(CHAOS_ARGS)
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy shared gateway services scripts
@@ -80,6 +85,7 @@ db-stop:
 	-$(PY) -m scripts.devdb stop --name pg-test
 	-$(PY) -m scripts.devdb stop --name pg-bench
 	-$(PY) -m scripts.devdb stop --name pg-fuzz
+	-$(PY) -m scripts.devdb stop --name pg-chaos
 
 clean: db-stop
 	rm -rf .data

@@ -17,7 +17,7 @@ from typing import Generic, TypeVar
 
 import structlog
 
-from shared.db import Tx
+from shared.db import Tx, as_problem
 from shared.problems import ProblemError
 
 E = TypeVar("E")
@@ -102,17 +102,26 @@ class GroupCommit(Generic[E, R]):
             try:
                 group[0].settle(await self._run_one(tx, group[0].entry), None)
             except Exception as exc:
-                group[0].settle(None, exc)
+                group[0].settle(None, as_problem(exc, tx.conn) or exc)
             return
         try:
             results = await self._run_many(tx, [w.entry for w in group])
         except Exception as exc:
+            fault = as_problem(exc, tx.conn)
+            if fault is not None:  # the database, not an entry: every waiter gets the 503 (their retry is safe)
+                for waiter in group:
+                    waiter.settle(None, fault)
+                return
             log.warning("group_failed_writing_one_by_one", size=len(group), error=repr(exc))
             for waiter in group:
+                if fault is not None:
+                    waiter.settle(None, fault)
+                    continue
                 try:
                     waiter.settle(await self._run_one(tx, waiter.entry), None)
                 except Exception as one:
-                    waiter.settle(None, one)
+                    fault = as_problem(one, tx.conn)
+                    waiter.settle(None, fault or one)
             return
         for waiter, result in zip(group, results, strict=True):
             waiter.settle(result, None)

@@ -3,29 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any, cast
 
+import asyncpg
 import pytest
 
 from services.intake.group_commit import GroupCommit
 from shared.db import Tx
 from shared.problems import ProblemError
 
-TX = cast(Tx, None)  # the writers below never touch it: the leader's unit of work in the service
+TX = cast(Tx, SimpleNamespace(conn=None))  # the writers never touch it; a failure is judged with its `conn`
 
 
 class Writer:
     """Stands in for the statements: records calls; `gate` holds a write until the test opens it."""
 
-    def __init__(self, bad: set[str] | None = None) -> None:
+    def __init__(self, bad: set[str] | None = None, down: bool = False) -> None:
         self.calls: list[tuple[str, list[str]]] = []
         self.gate = asyncio.Event()
         self.gate.set()
         self.bad = bad or set()
+        self.down = down  # the database went away: every statement fails as asyncpg reports it
 
     async def one(self, _tx: Tx, entry: str) -> str:
         self.calls.append(("one", [entry]))
         await self.gate.wait()
+        if self.down:
+            raise asyncpg.InterfaceError("connection has been released back to the pool")
         if entry in self.bad:
             raise ValueError(f"bad {entry}")
         return entry.upper()
@@ -33,6 +38,8 @@ class Writer:
     async def many(self, _tx: Tx, entries: list[str]) -> list[str]:
         self.calls.append(("many", entries))
         await self.gate.wait()
+        if self.down:
+            raise asyncpg.AdminShutdownError("terminating connection due to administrator command")
         if self.bad & set(entries):
             raise ValueError("a bad entry fails the whole statement")
         return [e.upper() for e in entries]
@@ -77,6 +84,23 @@ async def test_a_failed_group_is_written_again_one_by_one_and_only_the_bad_entry
     assert isinstance(results[2], ValueError) and str(results[2]) == "bad e1"
     assert w.calls[1] == ("many", ["e0", "e1", "e2"])
     assert w.calls[2:] == [("one", ["e0"]), ("one", ["e1"]), ("one", ["e2"])]
+
+
+async def test_a_database_gone_mid_group_is_a_503_for_every_waiter_and_nothing_is_retried_on_it() -> None:
+    """PostgreSQL shut down under a group statement: each waiter (whose own connection is fine) gets the
+    503 with Retry-After, not the leader's dead-connection error as a 500, and no entry is tried again."""
+    w = Writer()
+    w.gate.clear()
+    group: GroupCommit[str, str] = GroupCommit(w.one, w.many, in_flight=1)
+    first = await _started(group.run(TX, "first"))
+    rest = await _started(*(group.run(TX, f"e{i}") for i in range(3)))
+    w.down = True
+    w.gate.set()
+    results = await asyncio.gather(*first, *rest, return_exceptions=True)
+    for outcome in results:
+        assert isinstance(outcome, ProblemError) and outcome.status == 503, outcome
+        assert outcome.headers is not None and outcome.headers["Retry-After"] == "1"
+    assert w.calls == [("one", ["first"]), ("many", ["e0", "e1", "e2"])]
 
 
 async def test_a_cancelled_waiter_is_never_written_and_the_line_moves_on() -> None:

@@ -279,6 +279,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = get_settings()
     configure_logging("worker", settings.log_level)
+    load_registries(args.modules)  # imported at full priority: a restart on a busy machine is not slowed
     if settings.worker_nice:  # requests first: a burst of jobs waits for idle CPU, a citizen does not
         os.nice(settings.worker_nice)
     log.info("worker_starting", modules=args.modules, nice=settings.worker_nice)

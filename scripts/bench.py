@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from scripts.devdb import recreate_database
 from scripts.stack import ROOT, Stack, free_port
 
 LUA = ROOT / "scripts" / "bench_lua"
@@ -91,16 +92,7 @@ def fresh_database(name: str = "motcua_bench", bench_agencies: bool = True) -> t
         started = True
     url = base.rsplit("/", 1)[0] + "/" + name
 
-    async def recreate() -> None:
-        import asyncpg
-
-        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://").rsplit("/", 1)[0]
-                                     + "/postgres")
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-        await conn.close()
-
-    asyncio.run(recreate())
+    asyncio.run(recreate_database(url, name))
     from scripts.seed import seed_all
     from shared.migrations import upgrade_all
     from shared.settings import Settings

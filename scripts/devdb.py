@@ -186,6 +186,23 @@ def stop(name: str) -> None:
          run_as_user(), capture_output=True)
 
 
+async def recreate_database(url: str, disposable_suffix: str) -> None:
+    """The database of `url` made empty when its name ends with `disposable_suffix` (tests, bench, fuzz:
+    dropped and created again), else created only if missing; never drops anyone else's database."""
+    import asyncpg
+
+    server, name = url.replace("postgresql+asyncpg://", "postgresql://", 1).rsplit("/", 1)
+    conn = await asyncpg.connect(server + "/postgres")
+    try:
+        if name.endswith(disposable_suffix):
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        elif not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname=$1", name):
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
 def restart(name: str, mode: str = "fast") -> None:
     """Fault drills: restart a running instance with shutdown mode `fast` or `immediate` (crash-like)."""
     target = ROOT / ".data" / name

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from scripts.demo_data import USERS
+from scripts.devdb import recreate_database
 from scripts.stack import ROOT, Stack, free_port
 
 IDENTITIES = {"officer": "canbo.phuong", "admin": "quantri"}
@@ -61,28 +62,13 @@ def fuzz_database(url: str) -> str:
     return url if name.endswith("_fuzz") else f"{server}/{name}_fuzz"
 
 
-async def _recreate(url: str) -> None:
-    import asyncpg
-
-    server, name = url.replace("postgresql+asyncpg://", "postgresql://", 1).rsplit("/", 1)
-    conn = await asyncpg.connect(server + "/postgres")
-    try:
-        if name.endswith("_fuzz"):
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        elif not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname=$1", name):
-            await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-
-
 def prepare_database(url: str) -> None:
     """Fresh, migrated as production is (every alembic history), with the demo data."""
     from scripts.seed import seed_all
     from shared.migrations import upgrade_all
     from shared.settings import Settings
 
-    asyncio.run(_recreate(url))
+    asyncio.run(recreate_database(url, "_fuzz"))
     upgrade_all(url)
     asyncio.run(seed_all(Settings(database_url=url, environment="test")))
 

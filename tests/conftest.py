@@ -20,6 +20,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI
 
+from scripts.devdb import recreate_database
 from shared.auth import TokenVerifier, mint_token
 from shared.db import Tx, json_codecs
 from shared.settings import Settings
@@ -37,20 +38,6 @@ def _base_url() -> str:
     return base.rsplit("/", 1)[0] + "/motcua_test"
 
 
-async def _recreate(url: str) -> None:
-    dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
-    server, name = dsn.rsplit("/", 1)
-    conn = await asyncpg.connect(server + "/postgres")
-    try:
-        if name.endswith("_test"):
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        elif not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname=$1", name):
-            await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-
-
 @pytest.fixture(scope="session")
 def database_url() -> str:
     """Migrated exactly as production does (every alembic history), with the demo data."""
@@ -58,7 +45,7 @@ def database_url() -> str:
     from shared.migrations import upgrade_all
 
     url = _base_url()
-    asyncio.run(_recreate(url))
+    asyncio.run(recreate_database(url, "_test"))
     upgrade_all(url)
     asyncio.run(seed_all(Settings(database_url=url, environment="test")))
     return url

@@ -156,8 +156,7 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed for the bench: apt-get install wrk")
     url, started_db = fresh_database()
-    ports = {n: free_port() for n in ("intake", "workflow", "postal", "queue")}
-    stack = Stack(database_url=url, gateway_port=free_port(), service_ports=ports, quiet=True,
+    stack = Stack.on_free_ports(url, quiet=True,
                   extra_env={"ACCESS_LOG": "false", "RATE_LIMIT": "100000000/minute", "LOG_LEVEL": "WARNING"})
     base_port = free_port()
     env = {**stack.env(), "PYTHONPATH": str(ROOT)}
@@ -171,7 +170,7 @@ def main() -> None:
         stack.wait_ready(90)
         gw = stack.gateway_url
         raw = f"http://127.0.0.1:{base_port}"
-        direct = f"http://127.0.0.1:{ports['intake']}"
+        direct = f"http://127.0.0.1:{stack.service_ports['intake']}"
         tok = token(gw, "canbo.phuong", "demo-officer")
         auth_env = {"TOKEN": tok}
         print("\nWarm-up ...", flush=True)

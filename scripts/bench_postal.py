@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 
 from scripts.bench import fresh_database
-from scripts.stack import Stack, free_port
+from scripts.stack import Stack
 from services.postal_tracking.seed import DEMO_WEBHOOK_SECRET
 from services.postal_tracking.tracking import journey
 from services.postal_tracking.webhook import sign
@@ -173,8 +173,7 @@ def main() -> None:
         parser.error(f"--shipments × number of --batch values must be ≤ {MAX_PER_DAY} (dossiers an agency "
                      "takes a day)")
     url, started_db = fresh_database("motcua_bench_postal", bench_agencies=False)
-    ports = {n: free_port() for n in ("intake", "workflow", "postal", "queue")}
-    stack = Stack(database_url=url, gateway_port=free_port(), service_ports=ports, quiet=True,
+    stack = Stack.on_free_ports(url, quiet=True,
                   replicas={"postal": args.replicas},
                   extra_env={"ACCESS_LOG": "false", "RATE_LIMIT": "100000000/minute", "LOG_LEVEL": "WARNING"})
     failed = False

@@ -182,8 +182,7 @@ def main() -> None:
     parser.add_argument("--queue-replicas", type=int, default=1, help="queue-service processes behind the gateway")
     args = parser.parse_args()
     url, started_db = fresh_database(args.database, bench_agencies=False)
-    ports = {n: free_port() for n in ("intake", "workflow", "postal", "queue")}
-    stack = Stack(database_url=url, gateway_port=free_port(), service_ports=ports, quiet=True,
+    stack = Stack.on_free_ports(url, quiet=True,
                   replicas={"queue": args.queue_replicas},
                   extra_env={"ACCESS_LOG": "false", "RATE_LIMIT": "100000000/minute", "LOG_LEVEL": "WARNING"})
     base_port = free_port()

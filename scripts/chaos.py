@@ -373,9 +373,8 @@ class Chaos:
         asyncio.run(seed_all(Settings(database_url=self.database_url)))
         sms_port = free_port()
         self.sms_url = f"http://127.0.0.1:{sms_port}"
-        self.stack = Stack(
-            database_url=self.database_url, gateway_port=free_port(),
-            service_ports={n: free_port() for n in ("intake", "workflow", "postal", "queue")},
+        self.stack = Stack.on_free_ports(
+            self.database_url,
             extra_env={"ACCESS_LOG": "false", "RATE_LIMIT": "100000/minute",
                        "STORAGE_DIR": str(self.work / "files"),
                        "SMS_API_URL": f"{self.sms_url}/sms", "SMS_API_KEY": SMS_KEY},

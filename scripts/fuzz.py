@@ -34,7 +34,7 @@ from typing import Any
 
 from scripts.demo_data import USERS
 from scripts.devdb import recreate_database
-from scripts.stack import ROOT, Stack, free_port
+from scripts.stack import ROOT, Stack
 
 IDENTITIES = {"officer": "canbo.phuong", "admin": "quantri"}
 PHASES = "examples,coverage,fuzzing,stateful"
@@ -77,9 +77,8 @@ def prepare_database(url: str) -> None:
 def running_stack(url: str, log_dir: Path | None = None) -> Iterator[Stack]:
     """The gateway, the four services and a worker on free ports; stopped, and their files removed, after."""
     storage = ROOT / ".data" / f"files-{url.rsplit('/', 1)[1]}"
-    stack = Stack(
-        database_url=url, gateway_port=free_port(),
-        service_ports={n: free_port() for n in ("intake", "workflow", "postal", "queue")},
+    stack = Stack.on_free_ports(
+        url,
         extra_env={"ENVIRONMENT": "test", "ACCESS_LOG": "false", "RATE_LIMIT": "100000/minute",
                    "STORAGE_DIR": str(storage)},
         quiet=log_dir is None, log_dir=log_dir,

@@ -22,6 +22,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = {
@@ -94,6 +95,12 @@ class Stack:
     procs: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
     commands: dict[str, list[str]] = field(default_factory=dict)
     restarts: dict[str, Restarts] = field(default_factory=dict)
+
+    @classmethod
+    def on_free_ports(cls, database_url: str, **options: Any) -> Stack:
+        """A stack beside anything else running here (tests, bench, fuzz, chaos): every port picked free."""
+        return cls(database_url=database_url, gateway_port=free_port(),
+                   service_ports={name: free_port() for name in SERVICES}, **options)
 
     @property
     def gateway_url(self) -> str:

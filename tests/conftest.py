@@ -159,11 +159,10 @@ async def committed_client_factory(
 @pytest.fixture(scope="session")
 def stack(database_url: str) -> Iterator[Any]:
     """The whole system as real processes on free ports (gateway, four services, a worker)."""
-    from scripts.stack import Stack, free_port
+    from scripts.stack import Stack
 
-    s = Stack(
-        database_url=database_url, gateway_port=free_port(),
-        service_ports={n: free_port() for n in ("intake", "workflow", "postal", "queue")},
+    s = Stack.on_free_ports(
+        database_url,
         extra_env={"ENVIRONMENT": "test", "ACCESS_LOG": "false", "RATE_LIMIT": "100000/minute",
                    "STORAGE_DIR": ".data/test-files"},
         quiet=os.environ.get("STACK_LOGS") != "1",

@@ -70,6 +70,8 @@ def as_problem(exc: BaseException, conn: asyncpg.Connection[Any] | None) -> Prob
         return busy()
     if isinstance(exc, (OSError, pg.InterfaceError)) and (conn is None or is_gone(conn)):
         return unavailable()
+    if isinstance(exc, pg.InternalClientError):  # the protocol state broke with the server's going (never reused)
+        return unavailable()
     return None
 
 
@@ -260,6 +262,8 @@ class Database:
         try:
             yield tx
         except Exception as exc:
+            if isinstance(exc, pg.InternalClientError) and tx.conn is not self._bound:
+                _terminate(tx.conn)  # its protocol state is broken: never handed on
             await self._rollback(tx)
             self._raise_problem("statement", exc, tx.conn)
             raise

@@ -353,3 +353,24 @@ async def test_readiness_fails_while_commits_stall(settings: Settings, own_serve
         assert await check_database(db, [], within=2.0) == {}
     finally:
         await db.dispose()
+
+
+async def test_a_connection_whose_protocol_state_broke_is_a_503_and_never_handed_on(settings: Settings) -> None:
+    """After a fast shutdown asyncpg may report "cannot switch to state …; another operation is in progress"
+    (InternalClientError) on a pooled connection: the caller gets 503, and that connection is closed."""
+    from shared.problems import ProblemError
+
+    db = Database(settings, application_name="motcua-broken-protocol", pool_size=1)
+    try:
+        with pytest.raises(ProblemError) as caught:
+            async with db.transaction() as tx:
+                await tx.fetchval("SELECT 1")
+                broken = tx.conn
+                raise asyncpg.InternalClientError("cannot switch to state 12; another operation (2) is in progress")
+        assert caught.value.status == 503 and caught.value.code == "database_unavailable"
+        assert caught.value.headers is not None and caught.value.headers["Retry-After"] == "1"
+        async with db.transaction() as tx:  # the pool's one slot: a new connection, not the broken one
+            assert await tx.fetchval("SELECT 1") == 1
+            assert tx.conn._con is not broken._con  # type: ignore[attr-defined]
+    finally:
+        await db.dispose()

@@ -194,12 +194,16 @@ async def test_a_worker_killed_mid_flush_causes_no_duplicate_with_an_idempotent_
     await flush_all(db, now=later)
     s = await stats(provider)
     assert await recorded(db, keys) == n
-    assert set(await delivered_keys(provider)) == {message_id(k) for k in keys}  # every message arrived
+    # the worker may also have sent what earlier tests left in the outbox: count this test's messages only
+    ours = {message_id(k) for k in keys}
+    delivered = [key for key in await delivered_keys(provider) if key in ours]
+    assert set(delivered) == ours  # every message arrived
+    twice = len(delivered) - len(ours)
     if honour_keys:
-        assert s["duplicates"] == 0 and s["unique"] == n, s
+        assert twice == 0 and s["duplicates"] == 0, s
         assert s["replayed"] >= in_flight  # the messages in flight at the crash were sent again, and deduplicated
     else:
-        assert in_flight <= s["duplicates"] <= SENDS_AT_ONCE, (s, in_flight)
+        assert in_flight <= twice <= SENDS_AT_ONCE, (s, in_flight, twice)
 
 
 async def test_a_provider_that_times_out_after_accepting_is_retried_with_the_same_key(

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Annotated, Literal, get_args
 
+from pydantic import BeforeValidator
 from vietnam_provinces import Ward, WardCode
+
+from shared.text import search_key
 
 
 @lru_cache(maxsize=8192)
@@ -15,3 +19,24 @@ def ward_exists(code: str) -> bool:
     except (ValueError, KeyError):
         return False
     return True
+
+
+# Levels of an agency or a procedure since the two-level local government took effect on 1 July 2025
+# (Law on Organisation of Local Government 2025): the district level (huyện, quận, thị xã, thành phố
+# thuộc tỉnh) no longer exists; its one-stop work passed to the communes and the province.
+Level = Literal["commune", "province", "central"]
+LEVELS: tuple[str, ...] = get_args(Level)
+NO_DISTRICT = ("Không còn cấp huyện từ ngày 01/7/2025 (chính quyền địa phương hai cấp); cấp hợp lệ: "
+               "commune (xã, phường, đặc khu), province (tỉnh, thành phố), central (trung ương) / there is no "
+               "district level since 1 July 2025 (two-level local government); levels: commune, province, central")
+_DISTRICT_WORDS = frozenset({"district", "huyen", "quan", "thi xa", "cap huyen"})
+
+
+def refuse_district(value: object) -> object:
+    """A pydantic before-validator: 'district' (or huyện/quận) is refused with the reason, not just 'invalid'."""
+    if isinstance(value, str) and search_key(value).strip() in _DISTRICT_WORDS:
+        raise ValueError(NO_DISTRICT)
+    return value
+
+
+AgencyLevel = Annotated[Level, BeforeValidator(refuse_district)]

@@ -1,9 +1,12 @@
 """Working-time calendar (lịch làm việc): due dates in working time, Asia/Ho_Chi_Minh.
 
 One module for every service. A working day is its sessions (default 07:30–11:30 and
-13:30–17:00); weekends, public holidays (the `holidays` library: lunar Tết, Hùng Kings' day …)
-and admin-editable overrides (extra days off, make-up working Saturdays, new holidays) decide
-which days work. Overrides win over weekends and holidays.
+13:30–17:00); weekends, the standing public holidays (the `holidays` library: the Labour Code's
+holidays, lunar Tết, Hùng Kings' day, the day off in lieu of a holiday on a weekend …) and overrides
+decide which days work. Overrides are data (table `core.calendar_overrides`, admin API): every
+year-specific decision (a Tết bridge, a make-up working Saturday and the weekday it frees, a new
+holiday, an agency's closure) is a row there, never a date in code. Overrides win over weekends and
+holidays.
 
 Time limits in working days are converted to working time: N × the standard day length (the
 sum of the configured sessions, 7.5 h by default), counted from the next working moment after
@@ -89,12 +92,6 @@ class CalendarOverride:
     note: str = ""
 
 
-# Official announcements the holiday library does not model (data, kept editable per agency).
-VN_OFFICIAL_OVERRIDES_2026: tuple[CalendarOverride, ...] = (
-    CalendarOverride(date(2026, 8, 22), "working_day",
-                     note="Làm bù cho ngày nghỉ 31/8/2026 / make-up day for 31 Aug 2026"),
-)
-
 Unit = Literal["same_day", "working_days", "calendar_days", "hours"]
 
 
@@ -128,7 +125,7 @@ class WorkingCalendar:
     def __init__(
         self,
         sessions: Iterable[WorkSession] = DEFAULT_SESSIONS,
-        overrides: Iterable[CalendarOverride] = VN_OFFICIAL_OVERRIDES_2026,
+        overrides: Iterable[CalendarOverride] = (),
         weekend_days: frozenset[int] = frozenset({5, 6}),
         country_holidays: bool = True,
     ) -> None:
@@ -275,4 +272,11 @@ class WorkingCalendar:
 
 @lru_cache(maxsize=64)
 def _vn_holidays(year: int) -> frozenset[date]:
-    return frozenset(holidays.country_holidays("VN", years=year).keys())
+    """The standing holidays of `year` from the library, without the library's own table of
+    year-specific swaps ("special holidays": a weekday off in place of a worked Saturday): a swap is
+    the Prime Minister's decision of that year, so it is an override row (both its days), and deleting
+    the row really undoes it."""
+    standing = holidays.country_holidays("VN")  # no years yet: a year is populated on its first lookup
+    standing.has_special_holidays = False
+    _ = date(year, 1, 1) in standing  # populates `year` (expand=True) without the special holidays
+    return frozenset(d for d in standing if d.year == year)

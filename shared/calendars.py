@@ -1,12 +1,17 @@
-"""Each agency's working calendar (sessions + overrides from schema `core`), cached 30 s per process."""
+"""Each agency's working calendar (sessions + overrides from schema `core`), cached 30 s per process.
+
+The overrides are the only source of year-specific calendar decisions (make-up Saturdays, Tết
+bridges, new holidays): national rows (agency_code null, seeded by migration core_0003 and kept
+by the admin API) and the agency's own rows, which win over national ones on the same day."""
 
 from __future__ import annotations
 
 import time
+from datetime import date
 from datetime import time as clock
 from typing import Any
 
-from shared.calendar import VN_OFFICIAL_OVERRIDES_2026, CalendarOverride, WorkingCalendar, WorkSession
+from shared.calendar import DEFAULT_SESSIONS, CalendarOverride, WorkingCalendar, WorkSession
 from shared.db import Tx
 
 TTL_SECONDS = 30.0
@@ -34,10 +39,10 @@ async def calendar_for_agency(tx: Tx, agency_code: str) -> WorkingCalendar:
     rows = await tx.statement(
         "SELECT day, kind, sessions, note FROM core.calendar_overrides WHERE agency_code = $1 OR agency_code IS NULL "
         "ORDER BY day, agency_code NULLS FIRST", agency_code)
-    overrides = {o.day: o for o in VN_OFFICIAL_OVERRIDES_2026}
+    overrides: dict[date, CalendarOverride] = {}
     for r in rows:
         overrides[r["day"]] = CalendarOverride(r["day"], r["kind"], _sessions(r["sessions"]), r["note"])
-    calendar = WorkingCalendar(sessions=_sessions(sessions) or (), overrides=overrides.values())
+    calendar = WorkingCalendar(sessions=_sessions(sessions) or DEFAULT_SESSIONS, overrides=overrides.values())
     if len(_cache) > 10_000:
         _cache.clear()
     _cache[agency_code] = (time.monotonic() + TTL_SECONDS, calendar)

@@ -22,6 +22,7 @@ from services.intake.schemas import (
     ProcedureVersionIn,
     SupplementIn,
 )
+from shared.admin_units import AgencyLevel
 from shared.auth import CurrentPrincipal, Principal, current_principal, require_roles
 from shared.calendar import VN_TZ
 from shared.db import TxDep
@@ -61,7 +62,7 @@ async def get_procedure(procedure_code: str, tx: TxDep) -> dict[str, object]:
 async def list_agencies(
     tx: TxDep,
     q: str | None = Query(None, max_length=200, examples=["ba dinh"]),
-    level: str | None = Query(None, pattern="^(province|commune|district)$"),
+    level: AgencyLevel | None = Query(None),
 ) -> list[dict[str, object]]:
     return await service.list_agencies(tx, search_key(q) if q else None, level)
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from shared.admin_units import AgencyLevel
 from shared.calendar import bounded_date, bounded_moment
 
 Day = Annotated[date, AfterValidator(bounded_date)]  # 2000-01-01…2100-12-31
@@ -206,7 +207,7 @@ class ProcedureVersionIn(BaseModel):
     effective_from: Day
     name: str = Field(min_length=3, max_length=400)
     field_code: str = Field(max_length=30)
-    level: Literal["province", "commune", "district"]
+    level: AgencyLevel = Field(description="commune | province | central: no district level since 1 July 2025")
     time_limit: TimeLimitIn
     fee: dict[str, Any] = Field(examples=[{"kind": "fixed", "amount": 0}])
     documents: list[ProcedureDocumentIn] = Field(max_length=50)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+import asyncpg
 import httpx
+import pytest
 
 from services.intake.app import create_app
 from shared.db import Tx
@@ -89,3 +91,58 @@ async def test_bad_override_sessions_and_out_of_range_ids_are_4xx(
     officer = auth(make_token("officer", agency_code="000.00.21.H29"))
     assert_problem(await client.get("/v1/counter-records/99999999999999999999999", headers=officer),
                    400, "bad_request")
+
+
+async def test_a_years_make_up_saturday_comes_from_an_override_row(
+    client: httpx.AsyncClient, make_token: Any, db_conn: Tx,
+) -> None:
+    """National Day 2026: Saturday 22 Aug worked for Monday 31 Aug. Both are rows (migration core_0003), not code:
+    deleting the Saturday's row turns it back into a day off and the due date moves; adding it back restores it."""
+    admin = auth(make_token("admin", subject="quantri"))
+    params = {"procedure_code": "1.004873", "agency_code": "000.00.21.H29", "received_at": "2026-08-21T16:00:00+07:00"}
+    listed = (await client.get("/v1/admin/calendar/overrides", params={"year": 2026}, headers=admin)).json()
+    national = {o["day"]: o for o in listed if o["agency_code"] is None}
+    assert national["2026-08-22"]["kind"] == "working_day" and national["2026-08-31"]["kind"] == "day_off"
+    # 3 working days = 22.5 h: Fri 1 h, Sat 22 Aug 7.5 h, Mon 7.5 h, Tue 25 Aug 6.5 h -> 16:00
+    assert (await client.get("/v1/calendar/due", params=params)).json()["due_at"].startswith("2026-08-25T16:00")
+    removed = await client.delete(f"/v1/admin/calendar/overrides/{national['2026-08-22']['id']}", headers=admin)
+    assert removed.status_code == 204
+    # without the row, Saturday 22 Aug is an ordinary day off: one working day later
+    assert (await client.get("/v1/calendar/due", params=params)).json()["due_at"].startswith("2026-08-26T16:00")
+    back = await client.post("/v1/admin/calendar/overrides", json={
+        "agency_code": None, "day": "2026-08-22", "kind": "working_day", "note": national["2026-08-22"]["note"]},
+        headers=admin)
+    assert back.status_code == 201, back.text
+    assert (await client.get("/v1/calendar/due", params=params)).json()["due_at"].startswith("2026-08-25T16:00")
+
+
+async def test_there_is_no_district_level(client: httpx.AsyncClient, make_token: Any, db_conn: Tx) -> None:
+    """Since 1 July 2025 (two-level local government) a level is commune, province or central."""
+    admin = auth(make_token("admin", subject="quantri"))
+    for level in ("district", "huyện", "Quận"):
+        body = assert_problem(await client.post("/v1/admin/procedures", json=version(level=level), headers=admin),
+                              422, "validation_error")
+        (error,) = body["errors"]
+        assert error["field"] == "level" and "1 July 2025" in error["message"] and "01/7/2025" in error["message"]
+    assert_problem(await client.post("/v1/admin/procedures", json=version(level="county"), headers=admin),
+                   422, "validation_error")
+    # the tables keep "district" for history only (an inactive agency, a version before 1 July 2025)
+    insert_agency = ("INSERT INTO core.agencies (code, name, search_text, level, admin_unit_code, sessions, active) "
+                     "VALUES ($1, 'UBND quận Ba Đình', 'ubnd quan ba dinh', 'district', '001', '[]', $2)")
+    with pytest.raises(asyncpg.CheckViolationError):  # `statement`: in a savepoint, the test's transaction lives on
+        await db_conn.statement(insert_agency, "000.00.01.H29", True)
+    await db_conn.statement(insert_agency, "000.00.01.H29", False)
+    insert_version = ("INSERT INTO core.procedures (code, effective_from, name, search_text, field_code, level, "
+                      "time_limit, fee, documents, channels, online_level, result_delivery) SELECT 'X.1', $1, name, "
+                      "search_text, field_code, 'district', time_limit, fee, documents, channels, online_level, "
+                      "result_delivery FROM core.procedures WHERE code = '1.004873' LIMIT 1")
+    with pytest.raises(asyncpg.CheckViolationError):
+        await db_conn.statement(insert_version, date(2025, 7, 1))
+    await db_conn.statement(insert_version, date(2025, 6, 30))
+
+
+async def test_listing_agencies_by_the_district_level_is_a_422_that_says_why(client: httpx.AsyncClient) -> None:
+    r = await client.get("/v1/agencies", params={"level": "district"})
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+    assert "01/7/2025" in r.text
+    assert (await client.get("/v1/agencies", params={"level": "commune"})).status_code == 200

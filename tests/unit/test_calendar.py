@@ -18,7 +18,11 @@ from shared.calendar import (
     in_supported_range,
 )
 
-CAL = WorkingCalendar()
+# The year-specific decision a test below relies on, as the data it is (migration core_0003 seeds it as
+# national override rows): National Day 2026, Monday 31 Aug off, Saturday 22 Aug worked in its place.
+NATIONAL_DAY_2026_SWAP = (CalendarOverride(date(2026, 8, 22), "working_day"),
+                          CalendarOverride(date(2026, 8, 31), "day_off"))
+CAL = WorkingCalendar(overrides=NATIONAL_DAY_2026_SWAP)
 
 
 def vn(y: int, m: int, d: int, hh: int = 0, mm: int = 0) -> datetime:
@@ -70,6 +74,19 @@ def test_calendar_days_ending_on_sunday_and_public_holidays() -> None:
     assert not CAL.is_working_day(date(2026, 9, 2)) and not CAL.is_working_day(date(2026, 9, 1))
     assert not CAL.is_working_day(date(2026, 11, 24))  # Ngày Văn hóa Việt Nam
     assert CAL.is_working_day(date(2026, 8, 22))  # make-up Saturday for 31 Aug
+    assert not CAL.is_working_day(date(2026, 8, 31))
+
+
+def test_a_years_swap_comes_from_data_not_from_code_or_the_library() -> None:
+    """Without the override rows the library's standing rules alone decide: 22 Aug 2026 is a Saturday off and
+    31 Aug a working Monday; the same holds for 2025's swap (26 Apr worked, 2 May off) and 2024's."""
+    bare = WorkingCalendar()
+    assert not bare.is_working_day(date(2026, 8, 22)) and bare.is_working_day(date(2026, 8, 31))
+    assert not bare.is_working_day(date(2025, 4, 26)) and bare.is_working_day(date(2025, 5, 2))
+    assert not bare.is_working_day(date(2024, 5, 4)) and bare.is_working_day(date(2024, 4, 29))
+    # the standing rules stay the library's: Tết, Hùng Kings' day in lieu on Monday, the two-day National Day
+    assert not bare.is_working_day(date(2026, 2, 16)) and not bare.is_working_day(date(2026, 4, 27))
+    assert not bare.is_working_day(date(2026, 9, 1)) and not bare.is_working_day(date(2027, 2, 10))
 
 
 def test_supplement_paused_twice_moves_due_by_paused_working_time() -> None:

@@ -196,5 +196,7 @@ stats_daily = Table(
     Column("synced", Integer, nullable=False, server_default="0"),
     Column("rating_count", Integer, nullable=False, server_default="0"),
     Column("rating_sum", Integer, nullable=False, server_default="0"),
+    *(Column(f"rating_{s}", Integer, nullable=False, server_default="0", comment=f"ratings of score {s}")
+      for s in range(1, 6)),
     Index("ix_stats_province_day", "province", "day"),
 )

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pathlib
 from datetime import UTC, date, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi.responses import FileResponse
 
 from services.dossier_workflow import bounds, service, slips, stats
 from services.dossier_workflow.models import idempotency_keys
@@ -22,7 +24,7 @@ from shared.db import TxDep
 from shared.encoding import json_bytes
 from shared.hot_routes import json_body, json_body_doc
 from shared.idempotency import Idempotency, idempotency_key_header
-from shared.problems import problem_responses
+from shared.problems import ProblemError, problem_responses
 
 router = APIRouter(prefix="/v1", tags=["dossiers"])
 STAFF = Depends(require_roles("officer", "supervisor"))
@@ -222,3 +224,30 @@ async def public_dossier(
     phone_last4: str = Query(..., pattern=r"^\d{4}$", examples=["5678"]),
 ) -> dict[str, Any]:
     return await service.public_view(tx, code, phone_last4, client=stats.client_of(request))
+
+
+# --- the public tracking page (the QR on form 01 opens it: /api/workflow/v1/public/tra-cuu/<code>) -------------
+
+STATIC = pathlib.Path(__file__).resolve().parent / "static"
+PAGE_ASSETS = {"tra-cuu.css": "text/css", "tra-cuu.js": "text/javascript"}
+# The page loads only its own script and style and calls only its own origin; it is never framed.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+                               "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Cache-Control": "public, max-age=300",
+}
+
+
+@public_router.get("/tra-cuu/{code}", include_in_schema=False)
+async def tracking_page(
+    code: str = Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,63}$", examples=["000.00.21.H29-260305-0001"]),
+) -> FileResponse:
+    """Trang tra cứu cho người dân: hỏi 4 số cuối điện thoại rồi gọi /v1/public/dossiers/<code>."""
+    return FileResponse(STATIC / "tra-cuu.html", media_type="text/html; charset=utf-8", headers=PAGE_HEADERS)
+
+
+@public_router.get("/assets/{name}", include_in_schema=False)
+async def tracking_asset(name: str) -> FileResponse:
+    if name not in PAGE_ASSETS:
+        raise ProblemError(404, "not_found", f"Không có tệp {name} / No file {name}")
+    return FileResponse(STATIC / name, media_type=PAGE_ASSETS[name] + "; charset=utf-8", headers=PAGE_HEADERS)

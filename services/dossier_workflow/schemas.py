@@ -107,21 +107,48 @@ class PublicDossierOut(BaseModel):
 
 
 class StatsOut(BaseModel):
-    group: str | None = None
-    received: int
-    received_counter: int
-    received_online: int
-    received_postal: int
-    resolved: int
-    resolved_early: int
-    resolved_on_time: int
-    resolved_late: int
-    on_time_rate: float | None
-    average_processing_hours: float | None
-    returned: int
-    share_online: float | None
-    share_postal: float | None
-    share_electronic_result: float | None
-    share_synced: float | None
-    rating_count: int
-    average_rating: float | None
+    """Figures of the service index (Bộ chỉ số phục vụ người dân, doanh nghiệp, Decision 766/QĐ-TTg) for the
+    period: events counted on the Viet Nam day they happened, for the receiving agency. In-progress counts are a
+    count of now (not of the period); they are absent (null) when grouped by month."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "group": None, "received": 120, "received_counter": 70, "received_online": 42, "received_postal": 8,
+        "resolved": 100, "resolved_early": 61, "resolved_on_time": 34, "resolved_late": 5, "on_time_rate": 0.95,
+        "average_processing_hours": 14.5, "in_progress_on_time": 17, "in_progress_overdue": 3, "returned": 90,
+        "share_online": 0.35, "share_postal": 0.0667, "electronic_results": 27, "share_electronic_result": 0.3,
+        "synced": 118, "share_synced": 0.9833, "rating_count": 40, "average_rating": 4.3, "rating_satisfied": 35,
+        "satisfaction_rate": 0.875}]})
+
+    group: str | None = Field(None, description="lĩnh vực, thủ tục, kênh hoặc tháng / field, procedure, channel "
+                              "or month (YYYY-MM); null when not grouped")
+    received: int = Field(..., description="hồ sơ tiếp nhận / dossiers received")
+    received_counter: int = Field(..., description="tiếp nhận trực tiếp / received at the counter")
+    received_online: int = Field(..., description="tiếp nhận trực tuyến / received online")
+    received_postal: int = Field(..., description="tiếp nhận qua bưu chính công ích / received by post")
+    resolved: int = Field(..., description="hồ sơ đã giải quyết / dossiers resolved in the period")
+    resolved_early: int = Field(..., description="giải quyết trước hạn / resolved before the due day")
+    resolved_on_time: int = Field(..., description="giải quyết đúng hạn / resolved on the due day, by its time")
+    resolved_late: int = Field(..., description="giải quyết quá hạn (so với hạn ban đầu) / resolved late, against "
+                               "the original due date (an apology does not make it on time)")
+    on_time_rate: float | None = Field(..., description="tỷ lệ giải quyết trước hạn và đúng hạn / (early + on "
+                                       "time) / resolved")
+    average_processing_hours: float | None = Field(..., description="thời gian giải quyết trung bình (giờ làm "
+                                                   "việc) / average working hours, supplement waits excluded")
+    in_progress_on_time: int | None = Field(None, description="đang giải quyết trong hạn (hiện tại) / not yet "
+                                            "resolved and not overdue, now (waiting for a supplement counts here)")
+    in_progress_overdue: int | None = Field(None, description="đang giải quyết quá hạn (hiện tại) / not yet "
+                                            "resolved, clock running and past the current due date, now")
+    returned: int = Field(..., description="đã trả kết quả / results handed over in the period")
+    share_online: float | None = Field(..., description="tỷ lệ tiếp nhận trực tuyến / received_online / received")
+    share_postal: float | None = Field(..., description="tỷ lệ qua bưu chính / received_postal / received")
+    electronic_results: int = Field(..., description="kết quả điện tử đã cấp / results actually handed over "
+                                    "electronically (not merely requested)")
+    share_electronic_result: float | None = Field(..., description="tỷ lệ cấp kết quả điện tử / "
+                                                  "electronic_results / returned")
+    synced: int = Field(..., description="hồ sơ tiếp nhận đã đồng bộ lên Cổng DVCQG / dossiers received in the "
+                        "period that the national portal has acknowledged, each once")
+    share_synced: float | None = Field(..., description="tỷ lệ đồng bộ / synced / received (≤ 1)")
+    rating_count: int = Field(..., description="lượt đánh giá / ratings given in the period")
+    average_rating: float | None = Field(..., description="điểm đánh giá trung bình (1–5) / average score")
+    rating_satisfied: int = Field(..., description="lượt đánh giá hài lòng (4–5 điểm) / ratings of 4 or 5")
+    satisfaction_rate: float | None = Field(..., description="tỷ lệ hài lòng / rating_satisfied / rating_count")

@@ -120,13 +120,24 @@ def tracking_book_csv(items: list[dict[str, Any]]) -> str:
     return "\ufeff" + out.getvalue()  # BOM: spreadsheet programs then read Vietnamese correctly
 
 
+SATISFIED_SCORES = (4, 5)
+"""Scores counted as satisfied ("hài lòng" and "rất hài lòng" on the 1–5 scale). An assumption: Decision 766
+counts the share of satisfied ratings, and no text maps a five-point scale to it; the aggregate keeps one count
+per score, so changing this needs no rebuild."""
+
+
+ZERO_SUMS = (*stats_repository.STAT_COLUMNS, "received_counter", "received_online", "received_postal")
+
+
 def _share(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
 def shape(row: dict[str, Any]) -> dict[str, Any]:
-    """Raw sums to the figures of the service index (Decision 766/QĐ-TTg)."""
+    """Raw sums to the figures of the service index (Decision 766/QĐ-TTg). Every share is a part over a whole
+    counted from the same events, so none can exceed 1."""
     resolved = row["resolved_early"] + row["resolved_on_time"] + row["resolved_late"]
+    satisfied = sum(row[f"rating_{s}"] for s in SATISFIED_SCORES)
     return {
         "group": row.get("group"), "received": row["received"], "received_counter": row["received_counter"],
         "received_online": row["received_online"], "received_postal": row["received_postal"],
@@ -134,11 +145,15 @@ def shape(row: dict[str, Any]) -> dict[str, Any]:
         "resolved_late": row["resolved_late"],
         "on_time_rate": _share(row["resolved_early"] + row["resolved_on_time"], resolved),
         "average_processing_hours": round(row["processing_minutes"] / resolved / 60, 2) if resolved else None,
+        "in_progress_on_time": None, "in_progress_overdue": None,
         "returned": row["returned"], "share_online": _share(row["received_online"], row["received"]),
         "share_postal": _share(row["received_postal"], row["received"]),
-        "share_electronic_result": _share(row["electronic_result"], row["received"]),
-        "share_synced": _share(row["synced"], row["received"]), "rating_count": row["rating_count"],
+        "electronic_results": row["electronic_result"],
+        "share_electronic_result": _share(row["electronic_result"], row["returned"]),
+        "synced": row["synced"], "share_synced": _share(row["synced"], row["received"]),
+        "rating_count": row["rating_count"],
         "average_rating": round(row["rating_sum"] / row["rating_count"], 2) if row["rating_count"] else None,
+        "rating_satisfied": satisfied, "satisfaction_rate": _share(satisfied, row["rating_count"]),
     }
 
 
@@ -151,6 +166,12 @@ async def figures(tx: Tx, who: Principal, agency_code: str | None, province: str
         agency_code = who.agency_code
     sums = await stats_repository.stats_from_aggregate(tx, agency_code, province, start, end, group_by)
     rows = [shape(r) for r in sums]
-    if group_by is None:
-        rows[0].update(await stats_repository.in_progress_counts(tx, agency_code, province, now))
+    if group_by != "month":  # a count of now: it belongs to no month
+        running = await stats_repository.in_progress_counts(tx, agency_code, province, group_by, now)
+        # a group with dossiers in progress and no event in the period still shows them
+        seen = {r["group"] for r in rows}
+        rows += [shape({"group": g, **dict.fromkeys(ZERO_SUMS, 0)}) for g in running.keys() - seen]
+        rows.sort(key=lambda r: r["group"] or "")
+        for row in rows:
+            row.update(running.get(row["group"], {"in_progress_on_time": 0, "in_progress_overdue": 0}))
     return rows

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from shared.pdf import SlipDocument, format_vn_date, format_vn_datetime, format_vnd
 
 DELIVERY = {"counter": "Tại Bộ phận Một cửa", "postal": "Qua dịch vụ bưu chính công ích",
             "electronic": "Bản điện tử qua Cổng dịch vụ công"}
+
+# The workflow service's public tracking page (Vietnamese, asks for the last four phone digits).
+TRACKING_PAGE = "/api/workflow/v1/public/tra-cuu/"
+
+
+def tracking_url(public_base_url: str, code: str) -> str:
+    """Where the QR on form 01 leads: the tracking page of this dossier, not the JSON API."""
+    return public_base_url.rstrip("/") + TRACKING_PAGE + quote(code, safe="")
 
 
 def render_receipt(d: dict[str, Any], procedure: dict[str, Any], agency: dict[str, Any],
@@ -33,7 +42,7 @@ def render_receipt(d: dict[str, Any], procedure: dict[str, Any], agency: dict[st
     doc.field("Thời gian trả kết quả", format_vn_datetime(d["due_at"]))
     doc.field("Nơi trả kết quả", DELIVERY.get(d["result_delivery"], d["result_delivery"]))
     doc.field("Lệ phí, phí", format_vnd(d["fee"]))
-    doc.qr(f"{public_base_url}/api/workflow/v1/public/dossiers/{d['code']}", "Tra cứu tình trạng hồ sơ")
+    doc.qr(tracking_url(public_base_url, d["code"]), "Tra cứu tình trạng hồ sơ")
     doc.signature_blocks(("NGƯỜI NỘP HỒ SƠ", "(Ký và ghi rõ họ tên)"), ("NGƯỜI TIẾP NHẬN HỒ SƠ", d["submitted_by"]))
     return doc.output()
 

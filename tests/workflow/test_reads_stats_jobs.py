@@ -120,7 +120,7 @@ async def test_received_job_is_idempotent_and_supplemented_job_resumes_at_handov
 HISTORY_COUNT = """
 SELECT counted_agency, (at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date AS day, procedure_code, field_code, channel,
        count(*) FILTER (WHERE action = 'receive') AS received,
-       count(*) FILTER (WHERE action = 'receive' AND data->>'result_delivery' = 'electronic') AS electronic_result,
+       count(*) FILTER (WHERE action = 'return_result' AND data->>'method' = 'electronic') AS electronic_result,
        count(*) FILTER (WHERE to_status = 'resolved' AND from_status <> 'resolved' AND data->>'timing' = 'early')
          AS resolved_early,
        count(*) FILTER (WHERE to_status = 'resolved' AND from_status <> 'resolved' AND data->>'timing' = 'on_time')
@@ -130,10 +130,12 @@ SELECT counted_agency, (at AT TIME ZONE 'Asia/Ho_Chi_Minh')::date AS day, proced
        coalesce(sum((data->>'processing_minutes')::bigint) FILTER (WHERE to_status = 'resolved'
          AND from_status <> 'resolved'), 0) AS processing_minutes,
        count(*) FILTER (WHERE action = 'return_result') AS returned,
-       count(*) FILTER (WHERE action = 'portal_synced') AS synced,
+       count(*) FILTER (WHERE action = 'receive' AND EXISTS (SELECT 1 FROM workflow.history p
+         WHERE p.dossier_code = h.dossier_code AND p.action = 'portal_synced')) AS synced,
        count(*) FILTER (WHERE action = 'rate') AS rating_count,
        coalesce(sum((data->>'rating')::int) FILTER (WHERE action = 'rate'), 0) AS rating_sum
-FROM workflow.history GROUP BY 1, 2, 3, 4, 5
+FROM workflow.history h WHERE action IN ('receive', 'return_result', 'rate')
+  OR (to_status = 'resolved' AND from_status <> 'resolved') GROUP BY 1, 2, 3, 4, 5
 """
 AGGREGATE = """
 SELECT counted_agency, day, procedure_code, field_code, channel, received, electronic_result, resolved_early,

@@ -6,7 +6,7 @@ from functools import lru_cache
 from typing import Annotated, Literal, get_args
 
 from pydantic import BeforeValidator
-from vietnam_provinces import Ward, WardCode
+from vietnam_provinces import Province, ProvinceCode, Ward, WardCode
 
 from shared.text import search_key
 
@@ -40,3 +40,26 @@ def refuse_district(value: object) -> object:
 
 
 AgencyLevel = Annotated[Level, BeforeValidator(refuse_district)]
+
+
+# The unit-type word before a place name ("Phường Ba Đình" -> "Ba Đình"): the date line of an administrative
+# document names the unit where the agency sits (Decree 30/2020, Phụ lục I: "Ba Đình, ngày …").
+_UNIT_WORDS = ("thành phố", "đặc khu", "thị trấn", "phường", "tỉnh", "xã")
+
+
+@lru_cache(maxsize=1024)
+def place_name(admin_unit_code: str | None) -> str | None:
+    """The place (địa danh) of a ward/commune code (5 digits) or a province code (2 digits); None if unknown."""
+    if not admin_unit_code or not admin_unit_code.isdigit():
+        return None
+    try:
+        number = int(admin_unit_code)
+        name = str(Province.from_code(ProvinceCode(number)).name if len(admin_unit_code) <= 2
+                   else Ward.from_code(WardCode(number)).name)
+    except (ValueError, KeyError):
+        return None
+    for word in _UNIT_WORDS:
+        rest = name[len(word):].strip()
+        if name.lower().startswith(word + " ") and rest and not rest.isdigit():
+            return rest
+    return name

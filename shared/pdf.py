@@ -26,6 +26,11 @@ def format_vn_date(d: date | datetime) -> str:
     return f"ngày {d.day:02d} tháng {d.month:02d} năm {d.year}"
 
 
+def date_line(place: str | None, at: date | datetime) -> str:
+    """The date line of a form: "Ba Đình, ngày 07 tháng 12 năm 2026" (without a known place, the date alone)."""
+    return f"{place}, {format_vn_date(at)}" if place else format_vn_date(at).capitalize()
+
+
 def format_vn_datetime(dt: datetime) -> str:
     local = dt.astimezone(VN_TZ)
     return f"{local:%H} giờ {local:%M} phút, ngày {local:%d/%m/%Y}"

@@ -11,7 +11,7 @@ from services.dossier_workflow import bounds, deadlines
 from services.dossier_workflow import dossiers_repository as repo
 from services.dossier_workflow.schemas import ActionIn
 from shared.auth import Principal
-from shared.calendar import TimeLimit, WorkingCalendar
+from shared.calendar import VN_TZ, TimeLimit, WorkingCalendar
 from shared.db import Tx
 from shared.jobs import enqueue
 from shared.problems import ProblemError, error_item
@@ -124,9 +124,20 @@ async def expire_supplement(ctx: Context) -> Outcome:
     return result
 
 
+APOLOGY_ONCE_ONLY = True
+"""Decree 297/2025 Art. 6.5 (and Decree 61 Art. 19.9 before it): the return date is reset "không quá 01 lần"."""
+
+
 async def issue_apology(ctx: Context) -> Outcome:
-    """Form 04: a reason and a new appointment; still late against the original due date."""
+    """Form 04: a reason and a new appointment; still late against the original due date, at most once."""
     body, d = ctx.body, ctx.dossier
+    if APOLOGY_ONCE_ONLY and (first := await repo.latest_apology(ctx.tx, d["code"])) is not None:
+        new_due, original = (first["new_due_at"].astimezone(VN_TZ).isoformat(),
+                             d["original_due_at"].astimezone(VN_TZ).isoformat())
+        raise ProblemError(409, "apology_already_issued",
+                           f"Hồ sơ đã được hẹn lại ngày trả kết quả một lần ({new_due}); không hẹn lại lần thứ hai "
+                           "/ the return date was already reset once",
+                           extra={"new_due_at": new_due, "original_due_at": original})
     if not body.reason:
         raise invalid("reason", "Văn bản xin lỗi cần nêu lý do (reason) / an apology needs a reason")
     if body.new_due_at is None or body.new_due_at.tzinfo is None:

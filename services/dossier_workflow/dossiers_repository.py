@@ -7,6 +7,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
+import asyncpg
 from sqlalchemy import DateTime, Table
 from sqlalchemy.dialects import postgresql
 
@@ -134,6 +135,11 @@ async def timeline(tx: Tx, code: str) -> list[dict[str, Any]]:
 
 async def agency_exists(tx: Tx, code: str) -> bool:
     return bool(await tx.fetchval("SELECT EXISTS (SELECT 1 FROM core.agencies WHERE code = $1)", code))
+
+
+async def agency_place(tx: Tx, code: str) -> asyncpg.Record | None:
+    """The agency's official name and its administrative unit (where its documents are dated)."""
+    return await tx.fetchrow("SELECT name, admin_unit_code FROM core.agencies WHERE code = $1", code)
 
 
 async def agency_name(tx: Tx, code: str) -> str:

@@ -76,8 +76,9 @@ async def get_dossier(code: str, request: Request) -> Response:
                              "answered later"},
         **problems(400, 401, 403, 404, 409, 412, 422, 428, 503, notes={
             409: "Thao tác không được phép ở trạng thái này (`allowed_actions`), đang chờ liên thông, quá hạn bổ "
-                 "sung, hoặc cùng Idempotency-Key đang xử lý / action not allowed in this state, transfer pending, "
-                 "supplement deadline passed, or the same Idempotency-Key in progress",
+                 "sung, đã xin lỗi và hẹn lại một lần (`apology_already_issued`), hoặc cùng Idempotency-Key đang xử "
+                 "lý / action not allowed in this state, transfer pending, supplement deadline passed, the one "
+                 "apology already issued, or the same Idempotency-Key in progress",
             422: "Dữ liệu không hợp lệ, hoặc Idempotency-Key đã dùng cho nội dung khác / invalid data, or the "
                  "Idempotency-Key was used for another body"}),
     },

@@ -7,12 +7,26 @@ from typing import Any
 from services.dossier_workflow import dossiers_repository as repo
 from services.dossier_workflow import service
 from services.dossier_workflow.deadlines import localize, step_name
+from shared.admin_units import place_name
 from shared.calendar import VN_TZ
 from shared.db import Tx
-from shared.pdf import SlipDocument, format_vn_date, format_vn_datetime
+from shared.pdf import SlipDocument, date_line, format_vn_date, format_vn_datetime
 from shared.problems import ProblemError
 
-TIMING_VI = {"early": "Sớm hạn", "on_time": "Đúng hạn", "late": "Quá hạn", None: ""}
+TIMING_VI = {"early": "Trước hạn", "on_time": "Đúng hạn", "late": "Quá hạn", None: ""}
+
+
+FORM_04_TITLE = "Văn bản xin lỗi và đề nghị gia hạn thời gian giải quyết"  # Circular 03/2025, Phụ lục I
+HEAD_SIGNS = "THỦ TRƯỞNG CƠ QUAN, ĐƠN VỊ"
+SIGN_HINT = "(Ký, ghi rõ họ tên, đóng dấu)"
+
+
+async def agency_and_place(tx: Tx, code: str) -> tuple[str, str | None]:
+    """The agency's official name and the place its documents are dated at (from core.agencies)."""
+    row = await repo.agency_place(tx, code)
+    if row is None:
+        return code, None
+    return str(row["name"]), place_name(row["admin_unit_code"])
 
 
 def hand_off_timing(at: Any, deadline: Any) -> str | None:
@@ -62,16 +76,24 @@ async def apology_pdf(tx: Tx, d: dict[str, Any]) -> bytes:
     apology = await repo.latest_apology(tx, d["code"])
     if apology is None:
         raise ProblemError(404, "not_found", f"Hồ sơ {d['code']} chưa có văn bản xin lỗi / no apology was issued")
-    agency = await repo.agency_name(tx, d["current_agency"])
+    agency, place = await agency_and_place(tx, d["current_agency"])
     doc = SlipDocument(f"Văn bản xin lỗi {d['code']}")
-    doc.national_header(agency, "Ngày " + format_vn_date(apology["issued_at"]))
-    doc.title("Văn bản xin lỗi và hẹn lại ngày trả kết quả", f"Mã hồ sơ: {d['code']}")
-    doc.paragraph(f"{agency} xin lỗi Ông/Bà {d['applicant_name']} vì hồ sơ {d['procedure_name']} chưa được giải "
-                  f"quyết đúng hạn trả kết quả {format_vn_datetime(apology['previous_due_at'])}.")
+    doc.national_header(agency, date_line(place, apology["issued_at"]))
+    doc.title(FORM_04_TITLE, f"Mã số hồ sơ: {d['code']}")
+    doc.field("Kính gửi Ông/Bà", d["applicant_name"])
+    doc.paragraph(f"Ngày {format_vn_datetime(d['received_at'])}, {agency} tiếp nhận hồ sơ đề nghị giải quyết thủ "
+                  f"tục {d['procedure_name']} của Ông/Bà {d['applicant_name']}, số định danh "
+                  f"{d['applicant_id_number']}, mã số hồ sơ {d['code']}.")
+    # The date on the receipt (moved only by supplement pauses), never an earlier apology's date.
+    doc.field("Thời gian hẹn trả kết quả", format_vn_datetime(d["original_due_at"]))
+    doc.paragraph("Đến nay, hồ sơ chưa được giải quyết đúng thời hạn hẹn trả kết quả ghi trên Giấy tiếp nhận hồ sơ "
+                  "và hẹn trả kết quả.")
     doc.field("Lý do", apology["reason"])
-    doc.field("Thời gian hẹn trả kết quả mới", format_vn_datetime(apology["new_due_at"]))
-    doc.paragraph("Mong Ông/Bà thông cảm.", italic=True)
-    doc.signature_blocks(None, ("THỦ TRƯỞNG CƠ QUAN", apology["issued_by"]))
+    new_due = apology["new_due_at"]
+    doc.paragraph(f"{agency} xin lỗi Ông/Bà vì sự chậm trễ này và sẽ trả kết quả giải quyết hồ sơ cho Ông/Bà vào "
+                  f"{format_vn_datetime(new_due)} ({format_vn_date(new_due)}).")
+    doc.paragraph("Mong nhận được sự thông cảm của Ông/Bà.", italic=True)
+    doc.signature_blocks(None, (HEAD_SIGNS + "\n" + agency.upper(), SIGN_HINT))
     return doc.output()
 
 
@@ -81,15 +103,17 @@ async def withdrawal_pdf(tx: Tx, d: dict[str, Any]) -> bytes:
         raise ProblemError(409, "conflict", f"Hồ sơ {d['code']} chưa dừng giải quyết / the dossier was not withdrawn",
                            extra={"state": d["status"]})
     entry = next(h for h in reversed(await repo.timeline(tx, d["code"])) if h["action"] == "withdraw")
-    agency = await repo.agency_name(tx, d["current_agency"])
+    agency, place = await agency_and_place(tx, d["current_agency"])
     doc = SlipDocument(f"Thông báo dừng giải quyết {d['code']}")
-    doc.national_header(agency, "Ngày " + format_vn_date(entry["at"]))
+    doc.national_header(agency, date_line(place, entry["at"]))
     doc.title("Thông báo dừng giải quyết hồ sơ", f"Mã hồ sơ: {d['code']}")
     doc.field("Kính gửi Ông/Bà", d["applicant_name"])
     doc.field("Thủ tục", d["procedure_name"])
     doc.field("Ngày nhận hồ sơ", format_vn_datetime(d["received_at"]))
-    doc.paragraph(f"Theo đề nghị ngày {format_vn_datetime(entry['at'])}, {agency} dừng giải quyết hồ sơ nêu trên.")
+    # The request is the applicant's (Decree 118 Art. 21) even when an officer records it; the notice is the agency's.
+    doc.paragraph(f"Theo đề nghị của Ông/Bà {d['applicant_name']} ngày {format_vn_datetime(entry['at'])}, "
+                  f"{agency} dừng giải quyết hồ sơ nêu trên.")
     if entry["note"]:
         doc.field("Lý do", entry["note"])
-    doc.signature_blocks(None, ("NGƯỜI TIẾP NHẬN", entry["actor"]))
+    doc.signature_blocks(None, (HEAD_SIGNS + "\n" + agency.upper(), SIGN_HINT))
     return doc.output()

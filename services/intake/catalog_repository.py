@@ -142,3 +142,10 @@ async def add_field_if_missing(tx: Tx, code: str, name: str) -> None:
 
 async def add_procedure_version_if_missing(tx: Tx, values: dict[str, Any]) -> None:
     await tx.execute(upsert(procedures).values(**values).on_conflict_do_nothing(constraint="uq_procedure_version"))
+
+
+async def centralised_service(tx: Tx, procedure_code: str) -> dict[str, Any] | None:
+    """The procedure's row in `centralised_services` (owner_digits, since), None if not centralised."""
+    row = await read_alone(tx, "SELECT owner_digits, since FROM intake.centralised_services WHERE procedure_code = $1",
+                           procedure_code)
+    return dict(row) if row else None

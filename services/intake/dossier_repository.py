@@ -10,7 +10,7 @@ import asyncio
 import json
 import weakref
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import insert, select, update
@@ -21,7 +21,17 @@ from services.intake.models import counter_records, dossiers, supplements
 from shared.db import Tx
 from shared.jobs import job_insert_sql, mark_enqueued
 
+if TYPE_CHECKING:
+    from services.intake.dossier_codes import CodeFormat
+
 DEFAULT_PATTERN = "{agency}-{yymmdd}-{seq}"  # Circular 01/2018 Art. 19
+
+
+def _padded(number: str) -> str:
+    """SQL: the day's number with at least 4 digits (more once past 9,999: the centralised code)."""
+    return f"lpad(({number})::text, greatest(4, length(({number})::text)), '0')"
+
+
 _EVENT_PAYLOAD = """convert_to(jsonb_build_object(
         'data', $25::jsonb || jsonb_build_object('code', d.code), 'request_id', $26::text)::text, 'UTF8')"""
 # `postal.dossier_received`: the facts postal keeps to decide who may create the dossier's shipments,
@@ -30,15 +40,15 @@ _POSTAL_PAYLOAD = """convert_to(jsonb_build_object(
         'data', fact || jsonb_build_object('code', code), 'request_id', request_id)::text, 'UTF8')"""
 RECEIVE = f"""
 WITH n AS (
-    INSERT INTO intake.daily_counters AS c (agency_code, day, last_number) VALUES ($1, $2, 1)
-    ON CONFLICT (agency_code, day) DO UPDATE SET last_number = c.last_number + 1
+    INSERT INTO intake.daily_counters AS c (agency_code, day, series, last_number) VALUES ($34, $2, $35, 1)
+    ON CONFLICT (agency_code, day, series) DO UPDATE SET last_number = c.last_number + 1
     RETURNING last_number
 ), d AS (
     INSERT INTO intake.dossiers (code, procedure_code, procedure_version_id, receiving_agency,
         competent_agency, channel, status, applicant, applicant_id_number, submitted_by, submitted_role,
         documents, number_of_sets, result_delivery, delivery_address, fee, received_at, due_at,
         clock_started, queue_ticket_id, notes)
-    SELECT $3 || lpad(n.last_number::text, 4, '0') || $23, $4, $5, $1, $6, $7, $8,
+    SELECT $3 || {_padded("n.last_number")} || $23, $4, $5, $1, $6, $7, $8,
         $9::jsonb, $10, $11, $12, $13::jsonb, $14, $15, $16::jsonb, $17, $18, $19, $20, $21, $22
     FROM n
     RETURNING code
@@ -61,26 +71,26 @@ SELECT answer.code, answer.body FROM answer
 """
 
 
-def code_parts(pattern: str, agency_code: str, day: date) -> tuple[str, str]:
-    """The text before and after the 4-digit daily number, e.g. ('000.00.21.H29-261124-', '')."""
+def code_parts(pattern: str, agency_code: str, day: date, owner: str = "") -> tuple[str, str]:
+    """The text before and after the daily number, e.g. ('000.00.21.H29-261124-', '')."""
     before, found, after = pattern.partition("{seq}")
     if not found:
         raise ValueError("DOSSIER_CODE_PATTERN must contain {seq}")
-    fields = {"agency": agency_code, "yymmdd": f"{day:%y%m%d}", "yyyymmdd": f"{day:%Y%m%d}"}
+    fields = {"agency": agency_code, "yymmdd": f"{day:%y%m%d}", "yyyymmdd": f"{day:%Y%m%d}", "owner": owner}
     return before.format(**fields), after.format(**fields)
 
 
 Entry = dict[str, Any]  # one submission's write: see `receive`
 
 
-async def receive(tx: Tx, agency_code: str, day: date, row: dict[str, Any], pattern: str, *,
+async def receive(tx: Tx, agency_code: str, day: date, row: dict[str, Any], numbering: CodeFormat, *,
                   answer: dict[str, Any], event: dict[str, Any], request_id: str | None,
                   idempotency: tuple[str, str, str, str, str],
                   postal: dict[str, Any] | None = None) -> tuple[str, str]:
-    """ONE statement: the agency's next number of the day, the dossier, its `dossier.received` job
-    and the kept answer for the Idempotency-Key (`idempotency`: scope, key, method, path, fingerprint)
-    all commit together; with `postal` (facts for a dossier that may travel by post), a
-    `postal.dossier_received` job too.
+    """ONE statement: the next number of the day in `numbering`'s counter (see `dossier_codes`), the
+    dossier, its `dossier.received` job and the kept answer for the Idempotency-Key (`idempotency`:
+    scope, key, method, path, fingerprint) all commit together; with `postal` (facts for a dossier
+    that may travel by post), a `postal.dossier_received` job too.
 
     The counter row stays locked until that commit, so codes have no gaps and no duplicates.
     The daily limit is a CHECK on the counter and a used key is the key table's primary key:
@@ -90,9 +100,9 @@ async def receive(tx: Tx, agency_code: str, day: date, row: dict[str, Any], patt
     statement runs alone in a savepoint of it. Returns the code and the answer's JSON text (what the
     caller sends and a retry replays).
     """
-    prefix, suffix = code_parts(pattern, agency_code, day)
     scope, key, method, path, fingerprint = idempotency
-    entry: Entry = {**row, "agency_code": agency_code, "day": day, "prefix": prefix, "suffix": suffix,
+    entry: Entry = {**row, "agency_code": agency_code, "day": day, "prefix": numbering.prefix,
+                    "suffix": numbering.suffix, "counter_agency": numbering.counter_agency, "series": numbering.series,
                     "answer": answer, "event": event, "request_id": request_id, "scope": scope, "key": key,
                     "method": method, "path": path, "fingerprint": fingerprint, "postal": postal,
                     "file_ids": sorted({f for d in row["documents"] for f in d.get("file_ids") or []})}
@@ -117,7 +127,7 @@ async def _receive_one(tx: Tx, e: Entry) -> tuple[str, str]:
         json.dumps(e["event"], default=str, ensure_ascii=False),
         e["request_id"], e["scope"], e["key"], e["method"], e["path"], e["fingerprint"],
         json.dumps(e["postal"], default=str, ensure_ascii=False) if e.get("postal") is not None else None,
-        e["file_ids"],
+        e["file_ids"], e["counter_agency"], e["series"],
     )
     return str(rows[0]["code"]), str(rows[0]["body"])
 
@@ -128,22 +138,23 @@ _FIELDS = """ord int, agency_code text, day date, prefix text, suffix text, proc
     result_delivery text, delivery_address jsonb, fee int, received_at timestamptz, due_at timestamptz,
     clock_started boolean, queue_ticket_id text, notes text, answer jsonb, event jsonb, request_id text,
     scope text, key text, method text, path text, fingerprint text, postal jsonb,
-    file_ids jsonb"""
+    file_ids jsonb, counter_agency text, series text"""
 _GROUP_EVENT = """convert_to(jsonb_build_object('data', answer.event || jsonb_build_object('code', answer.code),
         'request_id', answer.request_id)::text, 'UTF8')"""
 RECEIVE_MANY = f"""
 WITH input AS (
     SELECT * FROM jsonb_to_recordset($1::jsonb) AS x({_FIELDS})
 ), n AS (  -- counter rows locked in one order: two groups never wait on each other in a cycle
-    INSERT INTO intake.daily_counters AS c (agency_code, day, last_number)
-    SELECT agency_code, day, count(*) FROM input GROUP BY agency_code, day ORDER BY agency_code, day
-    ON CONFLICT (agency_code, day) DO UPDATE SET last_number = c.last_number + EXCLUDED.last_number
-    RETURNING agency_code, day, last_number
+    INSERT INTO intake.daily_counters AS c (agency_code, day, series, last_number)
+    SELECT counter_agency, day, series, count(*) FROM input GROUP BY counter_agency, day, series
+    ORDER BY counter_agency, day, series
+    ON CONFLICT (agency_code, day, series) DO UPDATE SET last_number = c.last_number + EXCLUDED.last_number
+    RETURNING agency_code AS counter_agency, day, series, last_number
 ), numbered AS (
-    SELECT i.*, i.prefix || lpad((n.last_number - count(*) OVER w + row_number() OVER (w ORDER BY i.ord))::text,
-        4, '0') || i.suffix AS code
-    FROM input i JOIN n USING (agency_code, day)
-    WINDOW w AS (PARTITION BY i.agency_code, i.day)
+    SELECT i.*, i.prefix || {_padded("n.last_number - count(*) OVER w + row_number() OVER (w ORDER BY i.ord)")}
+        || i.suffix AS code
+    FROM input i JOIN n USING (counter_agency, day, series)
+    WINDOW w AS (PARTITION BY i.counter_agency, i.day, i.series)
 ), d AS (
     INSERT INTO intake.dossiers (code, procedure_code, procedure_version_id, receiving_agency,
         competent_agency, channel, status, applicant, applicant_id_number, submitted_by, submitted_role,

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Table,
     Text,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -97,6 +98,21 @@ daily_counters = Table(
     "daily_counters", metadata,
     Column("agency_code", String(30), primary_key=True),
     Column("day", Date, primary_key=True, comment="receipt date in Viet Nam time"),
+    Column("series", String(2), primary_key=True, server_default="",
+           comment="'': <receiving agency>-YYMMDD-XXXX; AA: <deciding body>-YYMMDD-AAXXXX (Circular 04/2025)"),
     Column("last_number", Integer, nullable=False),
-    CheckConstraint("last_number <= 9999", name="daily_counters_at_most_9999"),
+    CheckConstraint("series <> '' OR last_number <= 9999", name="daily_counters_at_most_9999"),
+    CheckConstraint("series ~ '^([0-9]{2})?$'", name="daily_counters_series_digits"),
+)
+
+centralised_services = Table(
+    "centralised_services", metadata,
+    Column("procedure_code", String(30), primary_key=True),
+    Column("owner_digits", String(2), nullable=False,
+           comment="AA: 2 digits of the e-ID code of the body owning the central system"),
+    Column("since", Date, nullable=False, server_default=text("'2026-01-25'"),
+           comment="first receipt day coded in the centralised format (never before 2026-01-25)"),
+    Column("note", Text, nullable=False, server_default=""),
+    CheckConstraint("owner_digits ~ '^[0-9]{2}$'", name="centralised_services_owner_digits"),
+    comment="procedures provided through a nationally centralised system (Circular 04/2025)",
 )

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from shared.pdf import SlipDocument, format_vn_date, format_vn_datetime, format_vnd
+from services.intake.forms import place_of, signer
+from shared.pdf import SlipDocument, date_line, format_vn_datetime, format_vnd
 
 DELIVERY = {"counter": "Tại Bộ phận Một cửa", "postal": "Qua dịch vụ bưu chính công ích",
             "electronic": "Bản điện tử qua Cổng dịch vụ công"}
@@ -23,7 +24,7 @@ def render_receipt(d: dict[str, Any], procedure: dict[str, Any], agency: dict[st
                    public_base_url: str) -> bytes:
     applicant = d["applicant"]
     doc = SlipDocument(f"Giấy tiếp nhận {d['code']}")
-    doc.national_header(agency["name"], "Hà Nội, " + format_vn_date(d["received_at"]))
+    doc.national_header(agency["name"], date_line(place_of(agency), d["received_at"]))
     doc.title("Giấy tiếp nhận hồ sơ và hẹn trả kết quả", f"Mã hồ sơ: {d['code']}")
     doc.field(agency["name"], "đã tiếp nhận hồ sơ của")
     doc.field("Ông/Bà", applicant["full_name"])
@@ -43,7 +44,10 @@ def render_receipt(d: dict[str, Any], procedure: dict[str, Any], agency: dict[st
     doc.field("Nơi trả kết quả", DELIVERY.get(d["result_delivery"], d["result_delivery"]))
     doc.field("Lệ phí, phí", format_vnd(d["fee"]))
     doc.qr(tracking_url(public_base_url, d["code"]), "Tra cứu tình trạng hồ sơ")
-    doc.signature_blocks(("NGƯỜI NỘP HỒ SƠ", "(Ký và ghi rõ họ tên)"), ("NGƯỜI TIẾP NHẬN HỒ SƠ", d["submitted_by"]))
+    # The receiver is named from the identity records stored with the dossier, never by the account that
+    # submitted it (an officer's username, a postal partner's client id or the citizen's id number).
+    doc.signature_blocks(("NGƯỜI NỘP HỒ SƠ", signer(applicant.get("full_name"))),
+                         ("NGƯỜI TIẾP NHẬN HỒ SƠ", signer(d.get("receiver_name"), d.get("receiver_title"))))
     return doc.output()
 
 

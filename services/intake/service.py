@@ -83,6 +83,16 @@ async def agency(tx: Tx, code: str) -> dict[str, Any]:
     return found
 
 
+async def centralised_service(tx: Tx, procedure_code: str) -> dict[str, Any] | None:
+    """The procedure's `centralised_services` row (owner digits, since), None if not centralised; kept 30 s."""
+    key = ("centralised", procedure_code)
+    hit = _cached(key)
+    if hit is None:
+        hit = _remember(key, (await repository.centralised_service(tx, procedure_code),))
+    found: dict[str, Any] | None = hit[0]
+    return found
+
+
 async def competent_agency(tx: Tx, level: str, ward_code: str,
                            receiving: dict[str, Any]) -> str | None:
     """Phi địa giới: which agency decides, for the applicant's ward (kept 30 s like other reference data)."""

@@ -8,8 +8,8 @@ from typing import Any
 
 import asyncpg
 
+from services.intake import dossier_codes, files, service
 from services.intake import dossier_repository as repo
-from services.intake import files, service
 from services.intake.citizen_id import id_number_problems
 from services.intake.schemas import DossierIn
 from shared.admin_units import ward_exists
@@ -176,8 +176,10 @@ async def _receive(tx: Tx, body: DossierIn, who: Principal, proc: dict[str, Any]
         "result_delivery": body.result_delivery, "delivery_address": row["delivery_address"],
         "fee": fee, "clock_started": clock_started,
     }
+    code = await dossier_codes.choose(tx, proc["code"], local_day, agency["code"], competent,
+                                      get_settings().dossier_code_pattern)
     try:
-        return await repo.receive(tx, agency["code"], local_day, row, get_settings().dossier_code_pattern,
+        return await repo.receive(tx, agency["code"], local_day, row, code,
                                   answer=answer, event=event, request_id=request_id(), idempotency=idempotency,
                                   postal=postal_fact(body, who, agency["code"], competent, received_at))
     except asyncpg.CheckViolationError as exc:  # nothing was written: the counter is not consumed

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from services.queue_ticket import booking_router
 from services.queue_ticket.board import BoardHub
 from services.queue_ticket.board_repository import BoardNotifier
 from services.queue_ticket.jobs import registry
-from services.queue_ticket.router import pages, router
+from services.queue_ticket.pages import pages
+from services.queue_ticket.router import router
 from services.queue_ticket.tickets_repository import NumberAllocator
 from shared.app import create_service_app
 from shared.settings import Settings
@@ -28,7 +30,7 @@ async def _close_board(app: FastAPI) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     return create_service_app(
         service="queue", title="Một Cửa — Queue tickets (xếp hàng, lấy số)", description=__doc__ or "",
-        routers=[router, pages], histories=["core", "jobs", "queue"], settings=settings,
+        routers=[router, booking_router.router, pages], histories=["core", "jobs", "queue"], settings=settings,
         job_registry=registry, on_shutdown=[_close_board],
         openapi_tags=[{"name": n} for n in ("tickets", "counters", "booking", "board", "reports", "configuration")],
     )

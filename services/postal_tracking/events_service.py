@@ -19,6 +19,7 @@ from services.postal_tracking.models import FINAL_STATUSES
 from services.postal_tracking.schemas import EventIn, WebhookBody
 from services.postal_tracking.timeline import REASON_TEXT, dedupe_key, fold, normalise_reason
 from shared.db import Tx
+from shared.hot_routes import nested_deeper_than
 from shared.jobs import enqueue
 from shared.problems import ProblemError, error_item
 
@@ -67,20 +68,6 @@ async def authenticate_delivery(tx: Tx, partner_code: str, body: bytes, headers:
 MAX_NESTING = 32  # a delivery is {"events": [{...}]}: a few levels; anything deeper is refused unvalidated
 
 
-def nesting_depth(value: Any, limit: int) -> int:
-    """How deep `value` (parsed JSON) nests, counted without recursion and stopping past `limit`."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if not isinstance(item, dict | list):
-            continue
-        deepest = max(deepest, depth)
-        if deepest > limit:
-            break
-        stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
-    return deepest
-
-
 def parse_delivery(body: bytes) -> WebhookBody:
     """The delivery's events. orjson parses (its own nesting cap is far past ours, and it never recurses in
     Python); a body nested deeper than MAX_NESTING is refused before any validation or database work."""
@@ -89,7 +76,7 @@ def parse_delivery(body: bytes) -> WebhookBody:
     except orjson.JSONDecodeError as exc:
         raise ProblemError(400, "malformed_json", "Nội dung không phải JSON hợp lệ / The body is not valid JSON") \
             from exc
-    if nesting_depth(raw, MAX_NESTING) > MAX_NESTING:
+    if isinstance(raw, dict | list) and nested_deeper_than(raw, MAX_NESTING):
         raise ProblemError(422, "validation_error", f"JSON lồng quá {MAX_NESTING} cấp / the body nests deeper than "
                            f"{MAX_NESTING} levels", errors=[error_item("body", f"nested deeper than {MAX_NESTING}",
                                                                          "too_deep")])

@@ -83,12 +83,10 @@ def running_stack(url: str, log_dir: Path | None = None) -> Iterator[Stack]:
                    "STORAGE_DIR": str(storage)},
         quiet=log_dir is None, log_dir=log_dir,
     )
-    stack.start()
     try:
-        stack.wait_ready(timeout=90)
-        yield stack
+        with stack.running():
+            yield stack
     finally:
-        stack.stop()
         shutil.rmtree(storage, ignore_errors=True)
 
 

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -215,6 +215,16 @@ class Stack:
                 last = str(exc)
             time.sleep(0.3)
         raise RuntimeError(f"stack not ready after {timeout}s: {last}")
+
+    @contextlib.contextmanager
+    def running(self, ready_timeout: float = 90.0) -> Iterator[Stack]:
+        """Started and ready inside the block, stopped on the way out (tests, fuzz, bench)."""
+        self.start()
+        try:
+            self.wait_ready(timeout=ready_timeout)
+            yield self
+        finally:
+            self.stop()
 
     def stop(self) -> None:
         for _, proc in self.procs:

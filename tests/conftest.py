@@ -161,18 +161,13 @@ def stack(database_url: str) -> Iterator[Any]:
     """The whole system as real processes on free ports (gateway, four services, a worker)."""
     from scripts.stack import Stack
 
-    s = Stack.on_free_ports(
+    with Stack.on_free_ports(
         database_url,
         extra_env={"ENVIRONMENT": "test", "ACCESS_LOG": "false", "RATE_LIMIT": "100000/minute",
                    "STORAGE_DIR": ".data/test-files"},
         quiet=os.environ.get("STACK_LOGS") != "1",
-    )
-    s.start()
-    try:
-        s.wait_ready(timeout=90)
+    ).running() as s:
         yield s
-    finally:
-        s.stop()
 
 
 async def login(base_url: str, username: str, password: str) -> str:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from services.queue_ticket import booking_service as booking
-from services.queue_ticket.router import KEY_NOTES, OPTIONAL_KEY, Citizen, Code, OptionalKey, Visitor, numbers_of, once
+from services.queue_ticket.deps import KEY_NOTES, OPTIONAL_KEY, Citizen, Code, OptionalKey, Visitor, numbers_of, once
 from services.queue_ticket.schemas import AppointmentIn, AppointmentOut, CheckInOut, SlotOut
 from shared.db import TxDep
 from shared.idempotency import idempotency_key_header

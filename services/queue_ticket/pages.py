@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
-from services.queue_ticket.router import Code
+from services.queue_ticket.deps import Code
 from shared.problems import ProblemError
 
 STATIC = Path(__file__).resolve().parent / "static"

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Coroutine
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel
 
 from services.queue_ticket import board_service as board_rules
 from services.queue_ticket import counters_service as counters
@@ -17,6 +15,21 @@ from services.queue_ticket import offices_service as offices
 from services.queue_ticket import tickets_service as tickets
 from services.queue_ticket.board import BoardHub, stream
 from services.queue_ticket.board_repository import BoardNotifier
+from services.queue_ticket.deps import (
+    ISSUERS,
+    KEY_NOTES,
+    OPTIONAL_KEY,
+    REPLAYED,
+    STAFF,
+    Admin,
+    Code,
+    OptionalKey,
+    Staff,
+    Supervisor,
+    Visitor,
+    numbers_of,
+    once,
+)
 from services.queue_ticket.models import idempotency_keys
 from services.queue_ticket.schemas import (
     CallNextIn,
@@ -30,33 +43,16 @@ from services.queue_ticket.schemas import (
     TicketOut,
     TransferIn,
 )
-from services.queue_ticket.tickets_repository import NumberAllocator
-from shared.auth import Principal, check_roles, current_principal, require_roles
+from shared.auth import check_roles, current_principal
 from shared.db import TxDep
 from shared.encoding import json_bytes
 from shared.hot_routes import json_body, json_body_doc
-from shared.idempotency import Idempotency, KeyUsed, idempotency_guard, idempotency_key_header
+from shared.idempotency import Idempotency, KeyUsed, idempotency_key_header
 from shared.problems import problem_responses
 
 router = APIRouter(prefix="/v1")
 
-STAFF = ("officer", "supervisor")
-ISSUERS = ("kiosk", "officer", "supervisor", "citizen")
-Code = Annotated[str, PathParam(pattern=r"^[A-Za-z0-9_.-]{1,20}$", examples=["PBD"])]
-Staff = Annotated[Principal, Depends(require_roles(*STAFF))]
-Admin = Annotated[Principal, Depends(require_roles())]
-Supervisor = Annotated[Principal, Depends(require_roles("supervisor"))]
-Citizen = Annotated[Principal, Depends(require_roles("citizen"))]
-Visitor = Annotated[Principal, Depends(require_roles("citizen", "kiosk", "officer", "supervisor"))]
-OptionalKey = Annotated[Idempotency, Depends(idempotency_guard(idempotency_keys, required=False))]
 SimpleAction = Annotated[str, PathParam(pattern="^(recall|start|skip|return)$")]
-
-def numbers_of(request: Request) -> NumberAllocator:
-    numbers: NumberAllocator | None = getattr(request.app.state, "numbers", None)
-    if numbers is None:
-        numbers = request.app.state.numbers = NumberAllocator(request.app.state.settings)
-    return numbers
-
 
 def notifier_of(request: Request) -> BoardNotifier:
     notifier: BoardNotifier | None = getattr(request.app.state, "board_notifier", None)
@@ -104,17 +100,6 @@ async def get_ticket(ticket_id: int, tx: TxDep, principal: Visitor) -> dict[str,
 
 # --- counters ---------------------------------------------------------------------------------
 
-KEY_NOTES = {
-    400: "JSON, Idempotency-Key hoặc If-Match sai cú pháp / malformed JSON, Idempotency-Key or If-Match",
-    409: "Trạng thái không cho phép (`invalid_state`, `ticket_closed`), hoặc yêu cầu cùng "
-         "Idempotency-Key đang xử lý (`idempotency_key_in_use`, thử lại sau Retry-After) / not allowed in this "
-         "state, or the same Idempotency-Key is still in flight",
-    422: "Dữ liệu không hợp lệ, hoặc Idempotency-Key đã dùng cho yêu cầu khác (`idempotency_key_mismatch`) / "
-         "invalid data, or the Idempotency-Key was used for another request",
-}
-REPLAYED = {"Idempotent-Replayed": {
-    "description": "true: câu trả lời đã lưu cho cùng Idempotency-Key, không làm lại / the answer kept for this "
-                   "Idempotency-Key; nothing was done again", "schema": {"type": "string"}}}
 CURRENT_ETAG = {"ETag": {"description": 'số đang phục vụ ở quầy sau lần gọi / the ticket the counter now serves: '
                                         '"<ticket id>" or "none" (send it as If-Match next time)',
                          "schema": {"type": "string"}, "example": '"1024"'}}
@@ -130,7 +115,6 @@ CALL_NEXT_BODY["parameters"].append(IF_MATCH)
 CALL_NEXT_BODY["requestBody"]["required"] = False  # no body (or null): any category the counter serves
 CALL_NEXT_BODY["requestBody"]["content"]["application/json"]["schema"] = {
     "anyOf": [{"$ref": "#/components/schemas/CallNextIn"}, {"type": "null"}], "title": "Body"}
-OPTIONAL_KEY = idempotency_key_header(required=False)
 
 
 @router.post("/counters/{counter_id}/call-next", response_model=CallNextOut, tags=["counters"],
@@ -170,16 +154,6 @@ ACTION_ERRORS = {200: {"description": "Số thứ tự sau thao tác / the ticke
                  **problem_responses(400, 401, 403, 404, 409, 422, notes=KEY_NOTES)}
 ACTION_DOC = (" Chỉ số đang phục vụ ở quầy này; gửi lại cùng Idempotency-Key nhận lại câu trả lời đầu / only the "
               "ticket this counter is serving; a retry with the same Idempotency-Key gets the first answer.")
-
-
-async def once(idem: Idempotency, work: Coroutine[Any, Any, dict[str, Any]], status: int = 200,
-               model: type[BaseModel] = TicketOut) -> Response:
-    """`work` done once per Idempotency-Key: a retry gets the kept answer (the coroutine is then not run)."""
-    if (replay := await idem.begin()) is not None:
-        work.close()
-        return replay
-    answer = await work
-    return await idem.remember(status, model(**answer).model_dump(mode="json"))
 
 
 @router.post("/counters/{counter_id}/tickets/{ticket_id}/transfer", response_model=TicketOut, tags=["counters"],

@@ -268,7 +268,7 @@ async def _password_claims(db: Database, form: dict[str, str], limits: SignInLim
                       None if row is None else row["password_hash"], row is not None and row["active"])
     if not ok or row is None:
         raise _oauth_error("invalid_grant", "Sai tên đăng nhập hoặc mật khẩu / Wrong username or password")
-    return {"subject": row["subject"], "role": row["role"], "name": row["name"],
+    return {"subject": row["subject"], "role": row["role"], "name": row["name"], "title": row["title"],
             "agency_code": row["agency_code"], "office_code": row["office_code"]}
 
 

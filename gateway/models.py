@@ -12,11 +12,12 @@ users = Table(
     Column("password_hash", String(300), nullable=False),
     Column("role", String(30), nullable=False),
     Column("subject", String(100), nullable=False),
-    Column("name", String(200), nullable=False),
+    Column("name", String(200), nullable=False, comment="full name (họ và tên), printed on forms"),
     Column("agency_code", String(50)),
     Column("office_code", String(50)),
     Column("active", Boolean, nullable=False, server_default="true"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("title", String(200), comment="chức danh, printed on forms under the name"),
 )
 
 clients = Table(

@@ -20,6 +20,7 @@ class DemoUser:
     name: str
     agency_code: str | None = None
     office_code: str | None = None
+    title: str | None = None  # chức danh, printed under the name on forms
 
 
 @dataclass(frozen=True)
@@ -37,16 +38,16 @@ USERS = [
     DemoUser("congdan", "demo-citizen", "citizen", "001090012345", "Nguyễn Văn An"),
     DemoUser("congdan2", "demo-citizen", "citizen", "079195001234", "Trần Thị Bình"),
     DemoUser("canbo.phuong", "demo-officer", "officer", "canbo.phuong", "Lê Thị Hoa",
-             WARD_AGENCY, WARD_OFFICE),
+             WARD_AGENCY, WARD_OFFICE, "Công chức Tư pháp - Hộ tịch"),
     DemoUser("canbo2.phuong", "demo-officer", "officer", "canbo2.phuong", "Phạm Minh Tuấn",
-             WARD_AGENCY, WARD_OFFICE),
+             WARD_AGENCY, WARD_OFFICE, "Công chức Văn phòng - Thống kê"),
     DemoUser("lanhdao.phuong", "demo-supervisor", "supervisor", "lanhdao.phuong",
-             "Hoàng Văn Dũng", WARD_AGENCY, WARD_OFFICE),
+             "Hoàng Văn Dũng", WARD_AGENCY, WARD_OFFICE, "Chủ tịch Ủy ban nhân dân phường Ba Đình"),
     DemoUser("canbo.so", "demo-officer", "officer", "canbo.so", "Vũ Thị Lan",
-             PROVINCE_AGENCY, PROVINCE_OFFICE),
+             PROVINCE_AGENCY, PROVINCE_OFFICE, "Chuyên viên Phòng Hành chính tư pháp"),
     DemoUser("lanhdao.so", "demo-supervisor", "supervisor", "lanhdao.so", "Đặng Quốc Huy",
-             PROVINCE_AGENCY, PROVINCE_OFFICE),
-    DemoUser("quantri", "demo-admin", "admin", "quantri", "Quản trị hệ thống"),
+             PROVINCE_AGENCY, PROVINCE_OFFICE, "Phó Giám đốc Sở Tư pháp"),
+    DemoUser("quantri", "demo-admin", "admin", "quantri", "Nguyễn Đức Thành", title="Quản trị viên hệ thống"),
 ]
 
 CLIENTS = [

@@ -24,11 +24,14 @@ SERVICE_SEEDS = [
 async def seed_identities(db: Database) -> None:
     async with db.transaction() as tx:
         for u in USERS:
-            await tx.execute(insert(users).values(
+            row = insert(users).values(
                 username=u.username, password_hash=hash_secret(u.password), role=u.role,
-                subject=u.subject, name=u.name, agency_code=u.agency_code,
+                subject=u.subject, name=u.name, title=u.title, agency_code=u.agency_code,
                 office_code=u.office_code,
-            ).on_conflict_do_nothing())
+            )
+            # An existing demo user keeps its password; its full name and title follow the demo data.
+            await tx.execute(row.on_conflict_do_update(
+                index_elements=[users.c.username], set_={"name": row.excluded.name, "title": row.excluded.title}))
         for c in CLIENTS:
             await tx.execute(insert(clients).values(
                 client_id=c.client_id, secret_hash=hash_secret(c.secret), role=c.role,

@@ -33,6 +33,8 @@ class Principal:
     office_code: str | None = None
     name: str | None = None
     token_id: str | None = None
+    title: str | None = None
+    """Chức danh from the identity records (e.g. "Công chức Tư pháp - Hộ tịch"); forms print it under the name."""
 
     def is_staff(self) -> bool:
         return self.role in STAFF_ROLES
@@ -154,7 +156,7 @@ class TokenVerifier:
         principal = Principal(
             subject=str(claims["sub"]), role=role, agency_code=claims.get("agency_code"),
             partner_code=claims.get("partner_code"), office_code=claims.get("office_code"),
-            name=claims.get("name"), token_id=claims.get("jti"),
+            name=claims.get("name"), token_id=claims.get("jti"), title=claims.get("title"),
         )
         if len(self._verified) > 50_000:
             self._verified.clear()

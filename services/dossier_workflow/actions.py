@@ -151,7 +151,8 @@ async def issue_apology(ctx: Context) -> Outcome:
                       f"now and after the current due date {d['due_at'].isoformat()}")
     await repo.insert_apology(ctx.tx, {
         "dossier_code": d["code"], "reason": body.reason, "previous_due_at": d["due_at"],
-        "new_due_at": body.new_due_at, "issued_by": ctx.who.subject, "issued_at": ctx.now})
+        "new_due_at": body.new_due_at, "issued_by": ctx.who.subject, "issued_at": ctx.now,
+        "issued_by_name": ctx.who.name, "issued_by_title": ctx.who.title})
     return Outcome({"due_at": body.new_due_at, "overdue_marked_at": None},
                    {"previous_due_at": d["due_at"].isoformat(), "new_due_at": body.new_due_at.isoformat()},
                    notify="apology", notify_params={"reason": body.reason, "new_due_at": body.new_due_at.isoformat()})

@@ -16,9 +16,10 @@ from shared.db import Tx
 
 PG_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
 HISTORY_FIELDS = ("dossier_code", "at", "actor", "actor_role", "actor_agency", "action", "from_status", "to_status",
-                  "step", "step_due_at", "note", "data", "counted_agency", "procedure_code", "field_code", "channel")
+                  "step", "step_due_at", "note", "data", "counted_agency", "procedure_code", "field_code", "channel",
+                  "actor_name", "actor_title")
 TIMELINE_COLUMNS = ("at", "actor", "actor_role", "actor_agency", "action", "from_status", "to_status", "step",
-                    "step_due_at", "note")
+                    "step_due_at", "note", "actor_name", "actor_title")
 DATETIME_KEYS = frozenset(c.name for c in history.columns if isinstance(c.type, DateTime))
 DOSSIER_COLUMNS = frozenset(c.name for c in dossiers.columns)
 
@@ -133,13 +134,35 @@ async def timeline(tx: Tx, code: str) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
+async def timeline_with_data(tx: Tx, code: str) -> list[dict[str, Any]]:
+    """The timeline with each row's data (a transfer's target): what form 06 is built from."""
+    rows = await tx.fetch(f"SELECT {', '.join(TIMELINE_COLUMNS)}, data FROM workflow.history WHERE dossier_code = $1 "
+                          "ORDER BY id", code)
+    return [dict(r) for r in rows]
+
+
+async def book_rows_before(tx: Tx, agency: str | None, start: datetime, after: tuple[datetime, str]) -> int:
+    """How many entries of the tracking book come before the cursor in its period (form 07's STT goes on)."""
+    scope = "" if agency is None else " AND (receiving_agency = $4 OR current_agency = $4)"
+    count = await tx.fetchval("SELECT count(*) FROM workflow.dossiers WHERE received_at >= $1 AND "
+                              f"(received_at, code) <= ($2, $3){scope}", start, *after, *([agency] if agency else []))
+    return int(count or 0)
+
+
 async def agency_exists(tx: Tx, code: str) -> bool:
     return bool(await tx.fetchval("SELECT EXISTS (SELECT 1 FROM core.agencies WHERE code = $1)", code))
 
 
 async def agency_place(tx: Tx, code: str) -> asyncpg.Record | None:
-    """The agency's official name and its administrative unit (where its documents are dated)."""
-    return await tx.fetchrow("SELECT name, admin_unit_code FROM core.agencies WHERE code = $1", code)
+    """The agency's row: its official name, its administrative unit (where its documents are dated) and,
+    when its data gives them, its place and its head (`head_name`, `head_title`)."""
+    return await tx.fetchrow("SELECT * FROM core.agencies WHERE code = $1", code)
+
+
+async def transfers_of(tx: Tx, code: str) -> list[dict[str, Any]]:
+    """The dossier's transfers (liên thông) in order: the coordinating bodies of form 06."""
+    rows = await tx.fetch("SELECT * FROM workflow.transfers WHERE origin_code = $1 ORDER BY id", code)
+    return [dict(r) for r in rows]
 
 
 async def agency_name(tx: Tx, code: str) -> str:

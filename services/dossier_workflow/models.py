@@ -87,6 +87,8 @@ dossiers = Table(
     Column("synced_at", DateTime(timezone=True), comment="pushed to the national portal"),
     Column("version", Integer, nullable=False, server_default="1"),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("applicant_address", String(400), comment="the applicant's address line (form 07)"),
+    Column("number_of_sets", Integer, comment="sets handed in (số lượng hồ sơ, form 07)"),
     Index("ix_dossiers_worklist", "current_agency", "due_at", "code"),
     Index("ix_dossiers_active_due", "due_at", postgresql_where=text(
         "status IN ('received', 'in_progress', 'supplement_requested')")),
@@ -117,6 +119,8 @@ history = Table(
     Column("procedure_code", String(30), nullable=False),
     Column("field_code", String(30), nullable=False),
     Column("channel", String(10), nullable=False),
+    Column("actor_name", String(200), comment="full name from the identity records"),
+    Column("actor_title", String(200), comment="title (chức danh) from the identity records"),
     Index("ix_history_dossier", "dossier_code", "id"),
 )
 
@@ -144,6 +148,8 @@ apologies = Table(
     Column("new_due_at", DateTime(timezone=True), nullable=False),
     Column("issued_by", String(100), nullable=False),
     Column("issued_at", DateTime(timezone=True), nullable=False),
+    Column("issued_by_name", String(200), comment="full name from the identity records"),
+    Column("issued_by_title", String(200), comment="title (chức danh) from the identity records"),
 )
 
 notifications = Table(

@@ -201,7 +201,7 @@ WITH d AS (
 )
 INSERT INTO workflow.history ({", ".join(HISTORY_FIELDS)})
 SELECT code, $2, 'system', 'system', NULL, 'portal_synced', status, status, step, NULL, NULL, $3::jsonb,
-       receiving_agency, procedure_code, field_code, channel FROM d
+       receiving_agency, procedure_code, field_code, channel, NULL, NULL FROM d
 """
 
 SYNC_OUTBOX = f"""
@@ -216,7 +216,7 @@ WITH picked AS MATERIALIZED (  -- taken once, as in TAKE_NOTIFICATIONS
 ), h AS (
     INSERT INTO workflow.history ({", ".join(HISTORY_FIELDS)})
     SELECT code, $2, 'system', 'system', NULL, 'portal_synced', status, status, step, NULL, NULL, $3::jsonb,
-           receiving_agency, procedure_code, field_code, channel FROM d
+           receiving_agency, procedure_code, field_code, channel, NULL, NULL FROM d
 ), more AS (
     SELECT 1 FROM workflow.portal_outbox WHERE (SELECT count(*) FROM o) = $1 LIMIT 1
 ), {coalesced_job_sql("again", PORTAL_SYNC, "more")}

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import FileResponse
 
-from services.dossier_workflow import bounds, service, slips, stats
+from services.dossier_workflow import book, bounds, service, slips, stats
 from services.dossier_workflow.models import idempotency_keys
 from services.dossier_workflow.schemas import (
     ActionIn,
@@ -184,16 +184,27 @@ async def transfer_callback(
         tx, transfer_id, principal, body.decision, body.external_ref, body.note, now()))
 
 
-@router.get("/tracking-book", summary="Sổ theo dõi hồ sơ (mẫu 07): JSON pages or CSV by Accept",
-            responses={200: {"content": {"application/json": {}, "text/csv": {}}}, **problems(400, 401, 403, 422)})
+@router.get("/tracking-book", summary="Sổ theo dõi hồ sơ (mẫu 07): JSON pages, CSV or PDF (by Accept or ?format=)",
+            responses={200: {"content": {"application/json": {}, "text/csv": {}, "application/pdf": {}},
+                             "description": "JSON: a page of entries; CSV; PDF: form 07 (landscape A4) with its "
+                                            "legal columns. The next page, if any: `next_cursor` or the Link header"},
+                       **problems(400, 401, 403, 422)})
 async def tracking_book(
     request: Request, tx: TxDep, principal: Principal = STAFF,
     from_: date = Query(..., alias="from"), to: date = Query(...),
     cursor: str | None = None, limit: int = Query(100, ge=1, le=1000),
+    format_: str | None = Query(None, alias="format", pattern="^(json|csv|pdf)$",
+                                description="instead of Accept: json, csv or pdf (form 07)"),
 ) -> Any:
     bounds.date_range(from_, to)
+    accept = request.headers.get("accept", "")
+    if format_ == "pdf" or (format_ is None and "application/pdf" in accept):
+        pdf, following = await book.tracking_book_pdf(tx, principal, from_, to, cursor, limit, now())
+        return Response(pdf, media_type="application/pdf", headers={
+            "Content-Disposition": f'inline; filename="so-theo-doi-{from_}-{to}.pdf"',
+            **({"Link": f'<?cursor={following}>; rel="next"'} if following else {})})
     page = await stats.tracking_book(tx, principal, from_, to, cursor, limit)
-    if "text/csv" in request.headers.get("accept", ""):
+    if format_ == "csv" or (format_ is None and "text/csv" in accept):
         return Response(stats.tracking_book_csv(page["items"]), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="so-theo-doi-{from_}-{to}.csv"',
                                  **({"Link": f'<?cursor={page["next_cursor"]}>; rel="next"'}

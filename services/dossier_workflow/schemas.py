@@ -66,6 +66,8 @@ class HistoryOut(BaseModel):
     step: str
     step_due_at: datetime | None
     note: str | None
+    actor_name: str | None = Field(None, description="họ và tên / full name", examples=["Lê Thị Hoa"])
+    actor_title: str | None = Field(None, description="chức danh / title", examples=["Công chức Tư pháp - Hộ tịch"])
 
 
 class DossierOut(BaseModel):

@@ -55,7 +55,7 @@ def history_row(d: dict[str, Any], who: Principal, action: str, to_status: str, 
             "actor_agency": who.agency_code, "action": action, "from_status": d.get("status"),
             "to_status": to_status, "step": step or d["step"], "step_due_at": step_due_at, "note": note,
             "data": data or {}, "counted_agency": d["receiving_agency"], "procedure_code": d["procedure_code"],
-            "field_code": d["field_code"], "channel": d["channel"]}
+            "field_code": d["field_code"], "channel": d["channel"], "actor_name": who.name, "actor_title": who.title}
 
 
 def notification(d: dict[str, Any], template: str, params: dict[str, Any], key: str) -> dict[str, Any] | None:
@@ -107,9 +107,12 @@ async def _entering(tx: Tx, data: dict[str, Any]) -> outbox.Entry:
         "received_at": received_at, "due_at": due_at, "original_due_at": due_at, "working_minutes": minutes,
         "result_delivery": data["result_delivery"], "delivery_address": data.get("delivery_address"),
         "fee": int(data.get("fee", 0)), "clock_started": bool(data.get("clock_started", True)),
+        "applicant_address": applicant.get("address"), "number_of_sets": data.get("number_of_sets"),
     }
+    receiver = data.get("receiver") or {}
     first = history_row(
-        {**row, "status": None}, Principal(subject="intake", role="system", agency_code=data["receiving_agency"]),
+        {**row, "status": None}, Principal(subject="intake", role="system", agency_code=data["receiving_agency"],
+                                           name=receiver.get("name"), title=receiver.get("title")),
         "receive", "received", received_at, step_due_at=row["step_due_at"],
         data={"result_delivery": data["result_delivery"]})
     message = notification(row, "dossier_received", {"due_at": due_at.isoformat()}, f"{data['code']}:received")

@@ -27,7 +27,7 @@ async def create_record(tx: Tx, body: CounterRecordIn, who: Principal, now: date
                            "to add or complete", errors=[error_item("documents", "required", "required")])
     row = {"kind": body.kind, "agency_code": body.receiving_agency_code, "procedure_code": body.procedure_code,
            "applicant": body.applicant.model_dump(mode="json"), "reason": body.reason, "documents": body.documents,
-           "officer": who.subject, "created_at": now}
+           "officer": who.subject, "officer_name": who.name, "officer_title": who.title, "created_at": now}
     record_id = await repo.insert_counter_record(tx, row)
     return {"id": record_id, **row, "slip_url": f"/api/intake/v1/counter-records/{record_id}"}
 

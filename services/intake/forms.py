@@ -1,18 +1,24 @@
 """Form 02 (Phiếu yêu cầu bổ sung, hoàn thiện hồ sơ) and form 03 (Phiếu từ chối tiếp nhận giải quyết hồ sơ),
-and what every intake form shares: the place in the date line and how people are named (Circular 03/2025)."""
+and what every intake form shares: the place in the date line and how people are named (Circular 03/2025).
+
+Neither form carries a QR code: Circular 03/2025 gives them none, and the catalog's procedure page is JSON,
+not a page a citizen can open (the receipt's QR, form 01, opens the public tracking page)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from shared.admin_units import place_name
-from shared.pdf import SlipDocument, date_line, format_vn_datetime
+from shared.pdf import SIGN_HINT, Signature, SlipDocument, date_line, signature
 
 TITLES = {"completion_request": "Phiếu yêu cầu bổ sung, hoàn thiện hồ sơ",
           "refusal": "Phiếu từ chối tiếp nhận giải quyết hồ sơ"}
+NUMBER_CODES = {"completion_request": "PBS", "refusal": "PTC"}  # as in the 2025 reproductions of the forms
+ONE_STOP_UNIT = "Bộ phận Tiếp nhận và Trả kết quả"
 
 # Where a name is not known, the form leaves the line to be signed and written by hand.
-SIGN_BY_HAND = "(Ký và ghi rõ họ tên)"
+SIGN_BY_HAND = SIGN_HINT
+
 
 def place_of(agency: dict[str, Any]) -> str:
     """The place printed before the date: the agency's own `place` if its data gives one, else the
@@ -23,63 +29,60 @@ def place_of(agency: dict[str, Any]) -> str:
     return place_name(str(agency.get("admin_unit_code") or "")) or str(agency["name"])
 
 
-def signer(name: object, title: object = None) -> str:
-    """A signature block's text: the full name (and title) from the identity records, never an account
-    name; without a name, the line to sign and write by hand."""
-    if not isinstance(name, str) or not name.strip():
-        return SIGN_BY_HAND
-    if isinstance(title, str) and title.strip():
-        return f"{title.strip()}\n{name.strip()}"
-    return name.strip()
+def signer(heading: str, name: object = None, title: object = None) -> Signature:
+    """A signature block: the full name (and title) from the identity records, never an account name;
+    without a name, the line to sign and write by hand."""
+    return signature(heading, name, title)
 
 
-def procedure_page(procedure: dict[str, Any]) -> str | None:
-    """A page about the procedure a citizen can open (HTML), if the catalog gives one."""
-    url = procedure.get("public_url")
-    return url if isinstance(url, str) and url.startswith(("https://", "http://")) else None
+def _contact(applicant: dict[str, Any]) -> str:
+    return ", ".join(x for x in (applicant.get("phone"), applicant.get("email")) if x)
 
 
 def render_counter_record(record: dict[str, Any], procedure: dict[str, Any], agency: dict[str, Any],
                           public_base_url: str) -> bytes:
-    applicant = record["applicant"]
-    officer = signer(record.get("officer_name"), record.get("officer_title"))
-    doc = SlipDocument(TITLES[record["kind"]])
-    doc.national_header(agency["name"], date_line(place_of(agency), record["created_at"]))
-    doc.title(TITLES[record["kind"]], f"Số phiếu: {record['id']}")
-    if record["kind"] == "completion_request":
-        doc.field("Hồ sơ của Ông/Bà", applicant["full_name"])
-    else:
-        doc.field(agency["name"], "tiếp nhận hồ sơ của")
-        doc.field("Ông/Bà", applicant["full_name"])
-        if applicant.get("id_number"):
-            doc.field("Số định danh cá nhân", applicant["id_number"])
+    """`public_base_url` is kept for the callers; neither form links anywhere."""
+    applicant, kind = record["applicant"], record["kind"]
+    doc = SlipDocument(TITLES[kind])
+    doc.national_header(agency["name"], date_line(place_of(agency), record["created_at"]), unit=ONE_STOP_UNIT,
+                        number=f"{record['id']}/{NUMBER_CODES[kind]}")
+    doc.title(TITLES[kind])
     address = (applicant.get("address") or {}).get("line")
-    if address:
-        doc.field("Địa chỉ", address)
-    if applicant.get("phone"):
-        doc.field("Số điện thoại", applicant["phone"])
-    if applicant.get("email"):
-        doc.field("Thư điện tử", applicant["email"])
-    doc.field("Nội dung yêu cầu giải quyết", f"{procedure['name']} ({procedure['code']})")
-    doc.field("Thời điểm", format_vn_datetime(record["created_at"]))
-    if record["kind"] == "completion_request":
+    if kind == "completion_request":
+        doc.field("Hồ sơ của", applicant["full_name"])
+        doc.field("Nội dung yêu cầu giải quyết", f"{procedure['name']} ({procedure['code']})")
+        if address:
+            doc.field("Địa chỉ", address)
+        if _contact(applicant):
+            doc.field("Số điện thoại, thư điện tử", _contact(applicant))
         doc.paragraph("Yêu cầu hoàn thiện hồ sơ gồm những nội dung sau:")
-        doc.table(["STT", "Giấy tờ cần bổ sung, hoàn thiện"],
+        doc.table(["STT", "Nội dung cần bổ sung, hoàn thiện"],
                   [[str(i), name] for i, name in enumerate(record["documents"], 1)], widths=(15, 165))
         doc.field("Lý do", record["reason"])
-        if isinstance(record.get("officer_name"), str) and record["officer_name"].strip():
+        officer = record.get("officer_name")
+        if isinstance(officer, str) and officer.strip():
+            title = record.get("officer_title")
+            who = f"{officer.strip()}, {title.strip()}" if isinstance(title, str) and title.strip() else officer.strip()
             doc.paragraph("Trong quá trình hoàn thiện hồ sơ, nếu có vướng mắc, Ông/Bà liên hệ "
-                          f"{record['officer_name'].strip()} để được hướng dẫn.")
-    else:
-        doc.paragraph("Cơ quan tiếp nhận thông báo không tiếp nhận, giải quyết hồ sơ này với lý do cụ thể như sau:")
-        doc.field("Lý do", record["reason"])
+                          f"{who}, {ONE_STOP_UNIT} - {agency['name']} để được hướng dẫn.")
+        doc.paragraph("Xin trân trọng thông báo.", italic=True)
+        doc.signature_blocks(None, signer("NGƯỜI HƯỚNG DẪN", record.get("officer_name"), record.get("officer_title")))
+        return doc.output()
+    doc.paragraph(f"{ONE_STOP_UNIT} - {agency['name']} tiếp nhận hồ sơ của:")
+    doc.field("Ông/Bà", applicant["full_name"])
+    if applicant.get("id_number"):
+        doc.field("Số định danh cá nhân", applicant["id_number"])
+    if address:
+        doc.field("Địa chỉ", address)
+    if _contact(applicant):
+        doc.field("Số điện thoại, thư điện tử", _contact(applicant))
+    if record.get("dossier_code"):
+        doc.field("Mã hồ sơ", record["dossier_code"])
+    doc.field("Nội dung yêu cầu giải quyết", f"{procedure['name']} ({procedure['code']})")
+    doc.paragraph("Sau khi xem xét thành phần hồ sơ, "
+                  f"{ONE_STOP_UNIT} thông báo không tiếp nhận, giải quyết hồ sơ này với lý do cụ thể như sau:")
+    doc.paragraph(record["reason"])
     doc.paragraph("Xin trân trọng thông báo.", italic=True)
-    page = procedure_page(procedure)
-    doc.qr(page or f"{public_base_url}/api/intake/v1/procedures/{procedure['code']}",
-           "Thành phần hồ sơ của thủ tục")
-    if record["kind"] == "completion_request":
-        doc.signature_blocks(None, ("NGƯỜI HƯỚNG DẪN", officer))
-    else:
-        doc.signature_blocks(("NGƯỜI NỘP HỒ SƠ", signer(applicant.get("full_name"))),
-                             ("NGƯỜI TIẾP NHẬN HỒ SƠ", officer))
+    doc.signature_blocks(signer("NGƯỜI NỘP HỒ SƠ", applicant.get("full_name")),
+                         signer("NGƯỜI TIẾP NHẬN HỒ SƠ", record.get("officer_name"), record.get("officer_title")))
     return doc.output()

@@ -50,6 +50,8 @@ dossiers = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("supplement_due_at", DateTime(timezone=True), comment="set while the workflow waits for a supplement"),
     Column("supplement_documents", JSONB, comment="what the workflow asked for"),
+    Column("receiver_name", String(200), comment="full name from the identity records"),
+    Column("receiver_title", String(200), comment="title (chức danh) from the identity records"),
 )
 
 supplements = Table(
@@ -73,6 +75,8 @@ counter_records = Table(
     Column("documents", JSONB, nullable=False, comment="documents to add or complete (form 02)"),
     Column("officer", String(100), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("officer_name", String(200), comment="full name from the identity records"),
+    Column("officer_title", String(200), comment="title (chức danh) from the identity records"),
 )
 
 files = Table(

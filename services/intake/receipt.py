@@ -46,8 +46,8 @@ def render_receipt(d: dict[str, Any], procedure: dict[str, Any], agency: dict[st
     doc.qr(tracking_url(public_base_url, d["code"]), "Tra cứu tình trạng hồ sơ")
     # The receiver is named from the identity records stored with the dossier, never by the account that
     # submitted it (an officer's username, a postal partner's client id or the citizen's id number).
-    doc.signature_blocks(("NGƯỜI NỘP HỒ SƠ", signer(applicant.get("full_name"))),
-                         ("NGƯỜI TIẾP NHẬN HỒ SƠ", signer(d.get("receiver_name"), d.get("receiver_title"))))
+    doc.signature_blocks(signer("NGƯỜI NỘP HỒ SƠ", applicant.get("full_name")),
+                         signer("NGƯỜI TIẾP NHẬN HỒ SƠ", d.get("receiver_name"), d.get("receiver_title")))
     return doc.output()
 
 

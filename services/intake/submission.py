@@ -161,7 +161,7 @@ async def _receive(tx: Tx, body: DossierIn, who: Principal, proc: dict[str, Any]
         "number_of_sets": body.number_of_sets, "result_delivery": body.result_delivery,
         "delivery_address": body.delivery_address.model_dump(mode="json") if body.delivery_address else None,
         "fee": fee, "received_at": received_at, "due_at": due.due_at, "clock_started": clock_started,
-        "queue_ticket_id": body.queue_ticket_id, "notes": body.notes,
+        "queue_ticket_id": body.queue_ticket_id, "notes": body.notes, **receiver_of(who),
     }
     answer = {"status": "received", "channel": body.channel, "procedure_code": proc["code"],
               "receiving_agency": agency["code"], "competent_agency": competent,
@@ -171,10 +171,13 @@ async def _receive(tx: Tx, body: DossierIn, who: Principal, proc: dict[str, Any]
         "field_code": proc["field_code"], "receiving_agency": agency["code"], "competent_agency": competent,
         "channel": body.channel, "received_at": received_at.isoformat(), "due_at": due.due_at.isoformat(),
         "applicant": {"name": body.applicant.full_name, "id_number": body.applicant.id_number,
-                      "phone": body.applicant.phone, "email": body.applicant.email},
+                      "phone": body.applicant.phone, "email": body.applicant.email,
+                      "address": body.applicant.address.line},
+        "number_of_sets": body.number_of_sets,
         "time_limit": {"value": limit["value"], "unit": limit["unit"]},
         "result_delivery": body.result_delivery, "delivery_address": row["delivery_address"],
         "fee": fee, "clock_started": clock_started,
+        "receiver": {"name": row["receiver_name"], "title": row["receiver_title"]},
     }
     code = await dossier_codes.choose(tx, proc["code"], local_day, agency["code"], competent,
                                       get_settings().dossier_code_pattern)
@@ -190,6 +193,13 @@ async def _receive(tx: Tx, body: DossierIn, who: Principal, proc: dict[str, Any]
         if exc.constraint_name == "idempotency_keys_pkey":
             raise KeyUsed from exc
         raise
+
+
+def receiver_of(who: Principal) -> dict[str, str | None]:
+    """Who received the dossier, as form 01 prints it: the staff member's full name and title from the
+    identity records. A citizen (online) or a postal partner is not the receiver: none is named then."""
+    staff = who.role in ("officer", "supervisor", "admin")
+    return {"receiver_name": who.name if staff else None, "receiver_title": who.title if staff else None}
 
 
 def postal_fact(body: DossierIn, who: Principal, receiving: str, competent: str,

@@ -3,6 +3,7 @@ turn against the owner, the same work for unknown accounts, and hostile bodies a
 
 from __future__ import annotations
 
+import base64
 import json
 import statistics
 import time
@@ -11,6 +12,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from shared.auth import TokenVerifier
 from tests.gateway.conftest import gateway_before
 from tests.gateway.fakes import fake_upstream
 
@@ -119,3 +121,13 @@ async def test_json_and_form_bodies_still_sign_in(gw: httpx.AsyncClient) -> None
     assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
     r = await gw.post(TOKEN, data={"grant_type": "client_credentials", "client_id": "nobody", "client_secret": "x"})
     assert r.status_code == 401 and r.json()["error"] == "invalid_client"
+
+
+async def test_a_person_s_token_carries_full_name_and_title_from_the_identity_records(gw: httpx.AsyncClient) -> None:
+    r = await sign_in(gw, "canbo.phuong", "demo-officer", "203.0.113.40")
+    assert r.status_code == 200, r.text
+    jwks = (await gw.get("/.well-known/jwks.json")).json()
+    claims = json.loads(base64.urlsafe_b64decode(r.json()["access_token"].split(".")[1] + "=="))
+    verifier = TokenVerifier(issuer=claims["iss"], audience=claims["aud"], jwks=jwks)
+    who = await verifier.verify(r.json()["access_token"])
+    assert (who.name, who.title) == ("Lê Thị Hoa", "Công chức Tư pháp - Hộ tịch")

@@ -112,7 +112,9 @@ def test_forms_02_03_name_the_officer_when_known() -> None:
         assert "Lê Thị Hoa" in text and "Công chức Tư pháp - Hộ tịch" in text and "canbo.phuong" not in text
 
 
-def test_forms_02_03_qr_opens_the_procedure_page_when_the_catalog_gives_one(monkeypatch: Any) -> None:
+def test_forms_02_03_carry_no_qr_code(monkeypatch: Any) -> None:
+    """Circular 03/2025 gives forms 02 and 03 no QR code, and the catalog's procedure route is JSON, not a page a
+    citizen can open: neither form carries one, even when the catalog names a public page."""
     seen: list[str] = []
     original = SlipDocument.qr
 
@@ -123,8 +125,10 @@ def test_forms_02_03_qr_opens_the_procedure_page_when_the_catalog_gives_one(monk
     monkeypatch.setattr(SlipDocument, "qr", spy)
     page = "https://dichvucong.gov.vn/p/home/dvc-tthc-thu-tuc-hanh-chinh-chi-tiet.html?ma_thu_tuc=1.001193"
     for kind in ("completion_request", "refusal"):
-        render_counter_record(record(kind), {**PROCEDURE, "public_url": page}, BA_DINH, "http://localhost")
-    assert seen == [page, page]
+        pdf = render_counter_record(record(kind), {**PROCEDURE, "public_url": page}, BA_DINH, "http://localhost")
+        assert not PdfReader(io.BytesIO(pdf)).pages[0].images
+        assert "/api/intake" not in text_of(pdf)
+    assert seen == []
 
 
 async def test_slips_through_the_api_show_no_username_and_the_ward(

@@ -224,9 +224,11 @@ async def test_control_slip_json_and_pdf(
     clock.set(vn(2026, 12, 3, 16, 0))  # review had 60 % = 13 h 30 from 09:10 Monday: Wednesday ~15:10 -> late
     await act(client, tok, code, 2, action="forward")
     slip = (await client.get(f"/v1/dossiers/{code}/control-slip", headers=auth(tok))).json()
-    assert [e["action"] for e in slip["entries"]] == ["receive", "start", "forward"]
-    assert [e["timing"] for e in slip["entries"]] == [None, "on_time", "late"]
-    assert slip["entries"][1]["handed_over_by"] == "intake" and slip["entries"][2]["received_by"] == "canbo.phuong"
+    # Hand-offs only: the reception is the header ("Ngày nhận"); the first hand-off leaves the one-stop unit.
+    assert [e["action"] for e in slip["entries"]] == ["start", "forward"]
+    assert [e["timing"] for e in slip["entries"]] == ["on_time", "late"]
+    assert slip["entries"][0]["from_unit"] == "Bộ phận Tiếp nhận và Trả kết quả"
+    assert "intake" not in str(slip) and "canbo.phuong" not in str(slip)
     r = await client.get(f"/v1/dossiers/{code}/control-slip", headers=auth(tok, Accept="application/pdf"))
     text_ = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(r.content)).pages)
     assert "PHIẾU KIỂM SOÁT" in text_ and "Quá hạn" in text_ and code in text_.replace("\n", "")

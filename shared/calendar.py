@@ -12,6 +12,12 @@ Time limits in working days are converted to working time: N × the standard day
 sum of the configured sessions, 7.5 h by default), counted from the next working moment after
 receipt. So a dossier received after the last session starts its clock the next working morning,
 and a limit never ends on a day off.
+
+Half days (unit `working_half_days`, value N = N half days, so 0.5 working day is `{"value": 1, "unit":
+"working_half_days"}`): a half day is HALF THE STANDARD DAY'S WORKING TIME (3 h 45 min with the default
+sessions), counted like working days, not "until the end of the session": the morning (4 h) and the
+afternoon (3 h 30) sessions differ in length, and a half day received mid-morning must not end at
+11:30 with less than half a day of work in it. Integer values keep every limit exact.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -92,7 +98,9 @@ class CalendarOverride:
     note: str = ""
 
 
-Unit = Literal["same_day", "working_days", "calendar_days", "hours"]
+Unit = Literal["same_day", "working_days", "working_half_days", "calendar_days", "hours"]
+UNITS: tuple[str, ...] = ("same_day", "working_days", "working_half_days", "calendar_days", "hours")
+CHANNELS = ("counter", "online", "postal")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +110,21 @@ class TimeLimit:
     value: int
     unit: Unit
     cutoff: time = time(15, 0)
+
+    @classmethod
+    def of(cls, data: dict[str, Any], channel: str | None = None) -> TimeLimit:
+        """The limit a catalog row's `time_limit` gives a dossier filed on `channel`: its `by_channel` entry
+        for that channel when there is one (e.g. a liên thông bundle: fewer days online than on paper), else
+        the row's own value and unit."""
+        chosen = (data.get("by_channel") or {}).get(channel or "") or data
+        return cls(int(chosen["value"]), chosen["unit"])
+
+
+def limit_for(data: dict[str, Any], channel: str | None) -> dict[str, Any]:
+    """The catalog's `time_limit` resolved for a channel, as data ({value, unit, verification_extension})."""
+    chosen = TimeLimit.of(data, channel)
+    return {"value": chosen.value, "unit": chosen.unit,
+            "verification_extension": int(data.get("verification_extension") or 0)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +263,11 @@ class WorkingCalendar:
             span = limit.value * self.standard_day
             due = self.add_working_time(self.next_working_moment(received), span)
             why = f"{limit.value} ngày làm việc / {limit.value} working days"
+        elif limit.unit == "working_half_days":
+            span = limit.value * self.standard_day / 2
+            due = self.add_working_time(self.next_working_moment(received), span)
+            why = (f"{limit.value} buổi làm việc ({limit.value / 2:g} ngày) / {limit.value} working half-days "
+                   f"({limit.value / 2:g} days)")
         elif limit.unit == "hours":
             span = timedelta(hours=limit.value)
             due = self.add_working_time(self.next_working_moment(received), span)

@@ -99,6 +99,15 @@ class Settings(BaseSettings):
     # Dossier code (mã hồ sơ): {agency}, {yymmdd} or {yyyymmdd} (Viet Nam date) and {seq} (4 digits, daily).
     dossier_code_pattern: str = "{agency}-{yymmdd}-{seq}"
 
+    # Time-limit model (issue 22; the 2025 texts are unconfirmed for Decree 118, so these are settings):
+    # an online dossier's clock starts at the officer's acceptance; the one-stop officers are alerted this many
+    # working hours after submission, and the acceptance (or one complete supplement request) is due within
+    # ONLINE_ACCEPTANCE_HOURS working hours (Decree 297/2025 Art. 6: 2 and 8).
+    online_acceptance_alert_hours: float = Field(2.0, ge=0, le=80)
+    online_acceptance_hours: float = Field(8.0, gt=0, le=80)
+    # An apology resets the return date at most once (Decree 297/2025 Art. 6.5, Decree 61 Art. 19.9).
+    apology_once_only: bool = True
+
     # Citizen notifications: without an SMS provider they are written to <storage_dir>/notifications.jsonl.
     sms_api_url: str | None = None
     sms_api_key: str | None = None

@@ -15,6 +15,7 @@ from shared.calendar import VN_TZ, TimeLimit, WorkingCalendar
 from shared.db import Tx
 from shared.jobs import enqueue
 from shared.problems import ProblemError, error_item
+from shared.settings import get_settings
 
 
 @dataclass
@@ -78,13 +79,17 @@ async def receive_supplement(ctx: Context) -> Outcome:
                            f"({d['supplement_due_at'].isoformat()}) / the supplement deadline has passed",
                            extra={"supplement_due_at": d["supplement_due_at"].isoformat()})
     values = deadlines.resume(ctx.calendar, d, ctx.now)
+    if d["due_at"] is None:  # the dossier is complete: its clock starts now, and intake's receipt learns the date
+        await enqueue(ctx.tx, "dossier.due_set", {"code": d["code"], "started_at": ctx.now.isoformat(),
+                                                  "due_at": values["due_at"].isoformat()})
     return Outcome(values, {"paused_from": d["paused_at"].isoformat(), "due_at": values["due_at"].isoformat()},
                    notify="supplement_received", notify_params={"due_at": values["due_at"].isoformat()})
 
 
 def _resolution(ctx: Context, outcome: str, reason: str | None) -> Outcome:
     d = ctx.dossier
-    minutes = deadlines.processing_minutes(ctx.calendar, d, ctx.now)
+    minutes = deadlines.processing_minutes(ctx.calendar, {**d, "received_at": d["accepted_at"] or d["received_at"]},
+                                           ctx.now)
     values = {"outcome": outcome, "outcome_reason": reason, "resolved_at": ctx.now, "paused_at": None}
     data = {"outcome": outcome, "timing": deadlines.timing(ctx.now, d["original_due_at"]),
             "processing_minutes": minutes}
@@ -124,14 +129,20 @@ async def expire_supplement(ctx: Context) -> Outcome:
     return result
 
 
-APOLOGY_ONCE_ONLY = True
-"""Decree 297/2025 Art. 6.5 (and Decree 61 Art. 19.9 before it): the return date is reset "không quá 01 lần"."""
+def _clock_running(d: dict[str, Any]) -> None:
+    if d["due_at"] is None:
+        raise ProblemError(409, "clock_not_started", "Thời hạn giải quyết chưa bắt đầu (hồ sơ trực tuyến chưa được "
+                           "tiếp nhận, hoặc chưa nhận được hồ sơ giấy) / the time limit has not started yet",
+                           extra={"state": d["status"]})
 
 
 async def issue_apology(ctx: Context) -> Outcome:
-    """Form 04: a reason and a new appointment; still late against the original due date, at most once."""
+    """Form 04: a reason and a new appointment; still late against the original due date. At most once when the
+    setting APOLOGY_ONCE_ONLY is on (the default: Decree 297/2025 Art. 6.5 and Decree 61 Art. 19.9 before it
+    reset the return date "không quá 01 lần")."""
     body, d = ctx.body, ctx.dossier
-    if APOLOGY_ONCE_ONLY and (first := await repo.latest_apology(ctx.tx, d["code"])) is not None:
+    _clock_running(d)
+    if get_settings().apology_once_only and (first := await repo.latest_apology(ctx.tx, d["code"])) is not None:
         new_due, original = (first["new_due_at"].astimezone(VN_TZ).isoformat(),
                              d["original_due_at"].astimezone(VN_TZ).isoformat())
         raise ProblemError(409, "apology_already_issued",
@@ -195,14 +206,93 @@ async def return_result(ctx: Context) -> Outcome:
 
 
 async def withdraw(ctx: Context) -> Outcome:
-    """Form 05: the citizen asked to stop; the clock stops with it."""
-    return Outcome({"paused_at": None, "supplement_due_at": None}, {"requested_by": ctx.who.role},
+    """Form 05 (Decree 118 Art. 21, Circular 03 Art. 7): the applicant asks to stop, themselves or through an
+    officer who records the request; the clock stops with it. Refused (409) once a decision was issued."""
+    reason = ctx.body.reason or ctx.body.note
+    return Outcome({"paused_at": None, "supplement_due_at": None},
+                   {"requested_by": "applicant", "recorded_by_role": ctx.who.role, "reason": reason},
                    notify="withdrawn")
+
+
+async def accept(ctx: Context) -> Outcome:
+    """An online dossier accepted by the one-stop officer: its clock starts now, with the limit of its channel.
+    Accepted late when after the acceptance deadline (counted apart from overdue)."""
+    d = ctx.dossier
+    if not deadlines.awaiting_acceptance(d):
+        raise ProblemError(409, "not_awaiting_acceptance", "Hồ sơ không chờ tiếp nhận trực tuyến (đã tiếp nhận, hoặc "
+                           "không nộp trực tuyến) / the dossier is not an online dossier waiting for acceptance",
+                           extra={"state": d["status"], "channel": d["channel"]})
+    values = {**deadlines.start_clock(ctx.calendar, d, ctx.now), "accepted_at": ctx.now}
+    values["step_due_at"] = deadlines.step_deadline(ctx.calendar, ctx.now, ctx.definition, d["step"],
+                                                    values["working_minutes"])
+    deadline: datetime | None = d["acceptance_due_at"]
+    due = values["due_at"].astimezone(VN_TZ).isoformat()
+    await enqueue(ctx.tx, "dossier.due_set", {"code": d["code"], "started_at": ctx.now.isoformat(), "due_at": due})
+    return Outcome(values, {"accepted_late": deadline is not None and ctx.now > deadline,
+                            "acceptance_due_at": deadline.astimezone(VN_TZ).isoformat() if deadline else None,
+                            "due_at": due},
+                   notify="accepted", notify_params={"due_at": due})
+
+
+async def extend_for_verification(ctx: Context) -> Outcome:
+    """More working days for verification, within the catalog's `verification_extension` in total: the due
+    date moves, the legal (original) one too, so it is not counted late (unlike an apology)."""
+    body, d = ctx.body, ctx.dossier
+    allowance = int((d["time_limit"] or {}).get("verification_extension") or 0)
+    if allowance <= 0:
+        raise ProblemError(409, "no_verification_extension", "Thủ tục không có thời hạn kéo dài để xác minh / the "
+                           "procedure allows no extension for verification", extra={"state": d["status"]})
+    _clock_running(d)
+    if not body.reason:
+        raise invalid("reason", "Cần nêu lý do xác minh (reason) / a verification extension needs a reason")
+    if body.days is None:
+        raise invalid("days", "Cần số ngày làm việc kéo dài (days) / days (working days) is required")
+    used = int(d["verification_days"])
+    if used + body.days > allowance:
+        raise ProblemError(422, "validation_error", f"Chỉ được kéo dài tối đa {allowance} ngày làm việc để xác minh; "
+                           f"đã dùng {used} / at most {allowance} working days for verification, {used} used",
+                           errors=[error_item("days", f"at most {allowance - used} more working days", "too_many")],
+                           extra={"allowance": allowance, "used": used})
+    span = body.days * ctx.calendar.standard_day
+    values: dict[str, Any] = {
+        "due_at": ctx.calendar.add_working_time(d["due_at"], span),
+        "original_due_at": ctx.calendar.add_working_time(d["original_due_at"], span),
+        "verification_days": used + body.days, "overdue_marked_at": None, "due_soon_warned_at": None}
+    if d["step_due_at"] is not None:
+        values["step_due_at"] = ctx.calendar.add_working_time(d["step_due_at"], span)
+    new_due = values["due_at"].astimezone(VN_TZ).isoformat()
+    return Outcome(values, {"days": body.days, "total_days": used + body.days, "allowance": allowance,
+                            "reason": body.reason, "previous_due_at": d["due_at"].astimezone(VN_TZ).isoformat(),
+                            "new_due_at": new_due,
+                            "previous_original_due_at": d["original_due_at"].astimezone(VN_TZ).isoformat(),
+                            "new_original_due_at": values["original_due_at"].astimezone(VN_TZ).isoformat()},
+                   notify="verification_extended", notify_params={"days": body.days, "new_due_at": new_due,
+                                                                   "reason": body.reason})
 
 
 HANDLERS: dict[str, Callable[[Context], Awaitable[Outcome]]] = {
     "assign": assign, "start": start, "forward": forward, "request_supplement": request_supplement,
     "receive_supplement": receive_supplement, "expire_supplement": expire_supplement, "transfer": transfer,
     "approve": approve, "reject": reject, "issue_apology": issue_apology, "return_result": return_result,
-    "withdraw": withdraw,
+    "withdraw": withdraw, "accept": accept, "extend_for_verification": extend_for_verification,
 }
+PRE_ACCEPTANCE = frozenset({"accept", "request_supplement", "withdraw", "assign"})
+"""What an online dossier waiting for acceptance allows: the acceptance, or one complete supplement request
+(Decree 297/2025 Art. 6), the applicant's request to stop, and assigning the officer who checks it."""
+
+
+def usable(d: dict[str, Any], names: list[str]) -> list[str]:
+    """The definition's actions this dossier can take now (the acceptance gate, the verification allowance)."""
+    if deadlines.awaiting_acceptance(d):
+        return [a for a in names if a in PRE_ACCEPTANCE]
+    extendable = d["due_at"] is not None and int((d["time_limit"] or {}).get("verification_extension") or 0) > int(
+        d["verification_days"])
+    return [a for a in names if a != "accept" and (a != "extend_for_verification" or extendable)]
+
+
+def check_usable(d: dict[str, Any], action: str) -> None:
+    """An online dossier not yet accepted takes only PRE_ACCEPTANCE actions (409 otherwise)."""
+    if deadlines.awaiting_acceptance(d) and action not in PRE_ACCEPTANCE:
+        raise ProblemError(409, "not_accepted", "Hồ sơ trực tuyến chưa được tiếp nhận: tiếp nhận (accept) hoặc yêu "
+                           "cầu bổ sung trước / the online dossier is not accepted yet: accept it or request a "
+                           "supplement first", extra={"state": d["status"], "allowed_actions": sorted(PRE_ACCEPTANCE)})

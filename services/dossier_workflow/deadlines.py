@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
-from shared.calendar import VN_TZ, WorkingCalendar
+from shared.calendar import VN_TZ, TimeLimit, WorkingCalendar
+from shared.settings import Settings
 
 ACTIVE_CLOCK = ("received", "in_progress")
 T = TypeVar("T")
@@ -32,12 +33,44 @@ def next_step(definition: dict[str, Any], step: str) -> dict[str, Any] | None:
 
 
 def is_overdue(dossier: dict[str, Any], now: datetime) -> bool:
-    """Past due and not resolved; a paused dossier (waiting for a supplement) is not running late."""
-    return dossier["status"] in ACTIVE_CLOCK and dossier["due_at"] < now
+    """Past due and not resolved; a paused dossier (waiting for a supplement) is not running late, nor one
+    whose clock has not started (no due date: an online dossier not yet accepted, postal paper not arrived)."""
+    return dossier["status"] in ACTIVE_CLOCK and dossier["due_at"] is not None and dossier["due_at"] < now
 
 
-def timing(resolved_at: datetime, original_due_at: datetime) -> str:
-    """Early (before the due day), on time (by the due moment) or late, against the ORIGINAL due date."""
+def awaiting_acceptance(dossier: dict[str, Any]) -> bool:
+    """An online dossier whose clock waits for an officer's acceptance (`accept`, or a supplement request)."""
+    return dossier["channel"] == "online" and not dossier["clock_started"] and dossier["status"] == "received"
+
+
+def acceptance_timer(calendar: WorkingCalendar, submitted_at: datetime, settings: Settings) -> dict[str, datetime]:
+    """When the one-stop officers are alerted and when the acceptance is due, in working hours from submission."""
+    start = calendar.next_working_moment(submitted_at)
+    return {"alert_at": calendar.add_working_time(start, timedelta(hours=settings.online_acceptance_alert_hours)),
+            "due_at": calendar.add_working_time(start, timedelta(hours=settings.online_acceptance_hours))}
+
+
+def limit_minutes(calendar: WorkingCalendar, start: datetime, due_at: datetime | None) -> int:
+    """The procedure's working time for this dossier (steps take their shares of it); 0 before the clock starts."""
+    if due_at is None or due_at <= start:
+        return 0
+    return int(calendar.working_time_between(start, due_at).total_seconds() // 60)
+
+
+def start_clock(calendar: WorkingCalendar, dossier: dict[str, Any], at: datetime) -> dict[str, Any]:
+    """The clock starts at `at` (acceptance, or a complete dossier after a supplement): the stored limit of the
+    dossier's channel gives the due date, the legal one too."""
+    due = calendar.due_at(at, TimeLimit.of(dossier["time_limit"] or {"value": 0, "unit": "same_day"})).due_at
+    return {"clock_started": True, "due_at": due, "original_due_at": due,
+            "working_minutes": limit_minutes(calendar, at, due),
+            "overdue_marked_at": None, "due_soon_warned_at": None}
+
+
+def timing(resolved_at: datetime, original_due_at: datetime | None) -> str:
+    """Early (before the due day), on time (by the due moment) or late, against the ORIGINAL due date
+    (a dossier resolved before its clock started is on time)."""
+    if original_due_at is None:
+        return "on_time"
     if resolved_at > original_due_at:
         return "late"
     if resolved_at.astimezone(VN_TZ).date() < original_due_at.astimezone(VN_TZ).date():
@@ -58,6 +91,8 @@ def resume(calendar: WorkingCalendar, dossier: dict[str, Any], resumed_at: datet
     paused_at: datetime = dossier["paused_at"]
     resumed_at = max(resumed_at, paused_at)  # a supplement stamped before the request counts as no pause
     paused = calendar.working_time_between(paused_at, resumed_at)
+    if dossier["due_at"] is None:  # asked before the clock started: it starts now, the dossier complete
+        return {**start_clock(calendar, dossier, resumed_at), "paused_at": None, "supplement_due_at": None}
     values: dict[str, Any] = {
         "due_at": calendar.pause_resume(dossier["due_at"], paused_at, resumed_at),
         "original_due_at": calendar.pause_resume(dossier["original_due_at"], paused_at, resumed_at),

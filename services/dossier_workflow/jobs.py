@@ -231,6 +231,29 @@ async def run_deadline_watch(tx: Tx, now: datetime) -> dict[str, int]:
     return {"overdue": len(overdue), "due_soon": len(soon), "supplements_expired": len(expired)}
 
 
+@registry.every("workflow.acceptance_watch", "*/5 * * * *")
+async def watch_acceptance(tx: Tx) -> None:
+    await run_acceptance_watch(tx, datetime.now(UTC))
+
+
+async def run_acceptance_watch(tx: Tx, now: datetime) -> int:
+    """Online dossiers not accepted ONLINE_ACCEPTANCE_ALERT_HOURS working hours after submission: the one-stop
+    officers and the supervisors of their agency are told once (the dossier is marked alerted)."""
+    waiting = await worklist.acceptance_alerts(tx, now, BATCH)
+    if not waiting:
+        return 0
+    await worklist.flag(tx, [d["code"] for d in waiting], "acceptance_alerted_at", now)
+    by_agency: dict[str, list[str]] = {}
+    for d in waiting:
+        by_agency.setdefault(d["current_agency"], []).append(d["code"])
+    for agency, codes in by_agency.items():
+        await outbox.queue_notification(tx, {
+            "channel": "email", "to": f"mot-cua@{agency}", "template": "staff_acceptance_due",
+            "params": {"agency": agency, "codes": codes}, "key": f"staff_acceptance_due:{agency}:{now.isoformat()}"})
+    await _warn_supervisors(tx, waiting, "acceptance_due", now)
+    return len(waiting)
+
+
 async def _warn_supervisors(tx: Tx, rows: list[dict[str, Any]], kind: str, now: datetime) -> None:
     by_agency: dict[str, list[str]] = {}
     for d in rows:

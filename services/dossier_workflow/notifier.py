@@ -29,6 +29,12 @@ TEMPLATES = {
     "result_returned": "Ket qua ho so {code} da duoc tra ({method}).",
     "apology": "Xin loi: ho so {code} tre han vi {reason}. Hen tra moi: {new_due_at}.",
     "withdrawn": "Ho so {code} da dung giai quyet theo de nghi.",
+    "dossier_submitted": "Ho so {code} ({procedure}) da duoc gui. Han tiep nhan: {acceptance_due_at}.",
+    "dossier_received_waiting_paper": "Ho so {code} ({procedure}) da dang ky. Thoi han tinh tu khi nhan ho so giay.",
+    "accepted": "Ho so {code} da duoc tiep nhan. Hen tra: {due_at}.",
+    "verification_extended": "Ho so {code} gia han {days} ngay lam viec de xac minh ({reason}). Hen tra moi: "
+                             "{new_due_at}.",
+    "staff_acceptance_due": "Ho so truc tuyen cho tiep nhan tai {agency}: {codes}.",
 }
 SEND_TIMEOUT = 5.0  # seconds one provider call may take, all of it (connect, send, answer)
 SENDS_AT_ONCE = 10  # provider calls in flight per process (and the HTTP pool's connections)

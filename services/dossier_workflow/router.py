@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import FileResponse
 
 from services.dossier_workflow import book, bounds, service, slips, stats
+from services.dossier_workflow import worklist as worklists
 from services.dossier_workflow.models import idempotency_keys
 from services.dossier_workflow.schemas import (
     ActionIn,
@@ -114,7 +115,7 @@ async def worklist(
     cursor: str | None = None, limit: int = Query(50, ge=1, le=200),
 ) -> dict[str, Any]:
     bounds.within("due_before", due_before)
-    return await stats.worklist(tx, principal, status=status, overdue=overdue, due_before=due_before,
+    return await worklists.worklist(tx, principal, status=status, overdue=overdue, due_before=due_before,
                                 procedure_code=procedure_code, q=q, cursor=cursor, limit=limit, now=now())
 
 

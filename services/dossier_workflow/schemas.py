@@ -8,7 +8,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Action = Literal["assign", "start", "forward", "request_supplement", "receive_supplement", "expire_supplement",
-                 "transfer", "approve", "reject", "issue_apology", "return_result", "withdraw"]
+                 "transfer", "approve", "reject", "issue_apology", "return_result", "withdraw", "accept",
+                 "extend_for_verification"]
 
 
 class ActionIn(BaseModel):
@@ -23,6 +24,9 @@ class ActionIn(BaseModel):
         {"action": "reject", "reason": "Người yêu cầu không thuộc diện được cấp"},
         {"action": "transfer", "target_agency": "000.00.07.H29", "note": "Chuyển Sở Tư pháp"},
         {"action": "transfer", "external_system": "BHXH", "note": "Liên thông cấp thẻ BHYT"},
+        {"action": "accept", "note": "Hồ sơ trực tuyến đầy đủ, hợp lệ"},
+        {"action": "extend_for_verification", "days": 2, "reason": "Cần xác minh tại nơi cư trú trước đây"},
+        {"action": "withdraw", "reason": "Tôi không có nhu cầu giải quyết nữa"},
     ]})
 
     action: Action
@@ -36,6 +40,8 @@ class ActionIn(BaseModel):
     new_due_at: datetime | None = Field(None, examples=["2026-12-04T17:00:00+07:00"])
     method: Literal["counter", "electronic", "postal"] | None = Field(
         None, description="how the result is handed over (return_result)")
+    days: int | None = Field(None, ge=1, le=60, description="extend_for_verification: working days to add (within "
+                             "the procedure's verification extension, in total)")
 
 
 class TransferCallbackIn(BaseModel):
@@ -81,8 +87,17 @@ class DossierOut(BaseModel):
     channel: str
     applicant_name: str
     received_at: datetime
-    due_at: datetime
-    original_due_at: datetime
+    due_at: datetime | None = Field(description="hẹn trả hiện tại; null khi thời hạn chưa bắt đầu / current due "
+                                    "date; null until the clock starts (online: acceptance; postal certification: "
+                                    "the paper's arrival)")
+    original_due_at: datetime | None = Field(description="hạn theo quy định (gia hạn xác minh dời hạn này, xin lỗi "
+                                             "thì không) / the legal due date: on time or late is judged on it")
+    clock_started: bool
+    awaiting_acceptance: bool = Field(description="hồ sơ trực tuyến chờ cán bộ tiếp nhận / online, not yet accepted")
+    acceptance_due_at: datetime | None = Field(description="hạn tiếp nhận hồ sơ trực tuyến / online acceptance due")
+    accepted_at: datetime | None
+    verification_days: int = Field(description="số ngày làm việc đã kéo dài để xác minh / working days added for "
+                                   "verification so far")
     overdue: bool
     paused: bool
     supplement_due_at: datetime | None
@@ -104,7 +119,8 @@ class PublicDossierOut(BaseModel):
     procedure_name: str
     status: str
     status_text: str
-    due_at: datetime
+    due_at: datetime | None = Field(description="null until the clock starts")
+    acceptance_due_at: datetime | None = Field(None, description="online dossier not yet accepted: acceptance due")
     next_step: str | None
 
 

@@ -15,6 +15,7 @@ from shared.calendar import VN_TZ
 from shared.calendars import calendar_for_agency
 from shared.db import Tx
 from shared.problems import ProblemError
+from shared.settings import get_settings
 from shared.text import search_key
 
 SYSTEM = Principal(subject="system", role="system")
@@ -89,10 +90,13 @@ async def receive_many(tx: Tx, items: list[dict[str, Any]]) -> int:
 async def _entering(tx: Tx, data: dict[str, Any]) -> outbox.Entry:
     """The dossier row, its first history row and the citizen's message for one `dossier.received`."""
     received_at = datetime.fromisoformat(data["received_at"])
-    due_at = datetime.fromisoformat(data["due_at"])
+    due_at = datetime.fromisoformat(data["due_at"]) if data.get("due_at") else None
     calendar = await calendar_for_agency(tx, data["competent_agency"])
-    working = calendar.working_time_between(received_at, due_at) if due_at > received_at else None
-    minutes = int(working.total_seconds() // 60) if working else 0
+    limit = {"verification_extension": 0, **(data.get("time_limit") or {})}
+    clock = bool(data.get("clock_started", True)) and due_at is not None
+    minutes = deadlines.limit_minutes(calendar, received_at, due_at)
+    timer = deadlines.acceptance_timer(calendar, received_at, get_settings()) if (
+        not clock and data["channel"] == "online") else {}
     definition_row = await definition_in_force(tx, data["procedure_code"], received_at.astimezone(VN_TZ).date())
     applicant = data["applicant"]
     row = {
@@ -106,7 +110,8 @@ async def _entering(tx: Tx, data: dict[str, Any]) -> outbox.Entry:
         "step_due_at": deadlines.step_deadline(calendar, received_at, definition_row, "receive", minutes),
         "received_at": received_at, "due_at": due_at, "original_due_at": due_at, "working_minutes": minutes,
         "result_delivery": data["result_delivery"], "delivery_address": data.get("delivery_address"),
-        "fee": int(data.get("fee", 0)), "clock_started": bool(data.get("clock_started", True)),
+        "fee": int(data.get("fee", 0)), "clock_started": clock, "time_limit": limit,
+        "acceptance_alert_at": timer.get("alert_at"), "acceptance_due_at": timer.get("due_at"),
         "applicant_address": applicant.get("address"), "number_of_sets": data.get("number_of_sets"),
     }
     receiver = data.get("receiver") or {}
@@ -115,7 +120,13 @@ async def _entering(tx: Tx, data: dict[str, Any]) -> outbox.Entry:
                                            name=receiver.get("name"), title=receiver.get("title")),
         "receive", "received", received_at, step_due_at=row["step_due_at"],
         data={"result_delivery": data["result_delivery"]})
-    message = notification(row, "dossier_received", {"due_at": due_at.isoformat()}, f"{data['code']}:received")
+    if due_at is not None:
+        message = notification(row, "dossier_received", {"due_at": due_at.isoformat()}, f"{data['code']}:received")
+    elif "due_at" in timer:
+        message = notification(row, "dossier_submitted", {"acceptance_due_at": timer["due_at"].isoformat()},
+                               f"{data['code']}:received")
+    else:
+        message = notification(row, "dossier_received_waiting_paper", {}, f"{data['code']}:received")
     return row, first, message
 
 
@@ -173,6 +184,11 @@ async def apply(tx: Tx, d: dict[str, Any], who: Principal, body: ActionIn, now: 
     definition_row = await definition(tx, d["definition_id"])
     rules: dict[str, Any] = definition_row["transitions"].get(d["status"], {})
     rule = rules.get(body.action)
+    if rule is None and body.action == "withdraw" and d["status"] in ("resolved", "returned"):
+        raise ProblemError(409, "decision_issued", "Hồ sơ đã có quyết định giải quyết; không dừng giải quyết được "
+                           "(Nghị định 118/2025 Điều 21) / a decision was issued: the procedure can no longer be "
+                           "stopped", extra={"state": d["status"], "allowed_actions": allowed_actions(
+                               definition_row, d["status"], who)})
     if rule is None:
         allowed = allowed_actions(definition_row, d["status"], who)
         raise ProblemError(409, "action_not_allowed", f"Không thể '{body.action}' khi hồ sơ ở trạng thái "
@@ -183,6 +199,7 @@ async def apply(tx: Tx, d: dict[str, Any], who: Principal, body: ActionIn, now: 
         raise ProblemError(403, "role_not_allowed", f"Vai trò {who.role} không được '{body.action}' / role "
                            f"'{who.role}' may not '{body.action}' (allowed roles: {', '.join(rule['roles'])})",
                            extra={"state": d["status"], "allowed_roles": rule["roles"]})
+    actions.check_usable(d, body.action)
     if d["pending_transfer_id"] is not None and body.action != "withdraw":
         raise ProblemError(409, "transfer_pending", "Hồ sơ đang chờ cơ quan khác xác nhận liên thông / the dossier "
                            "waits for another system to accept a transfer", extra={"state": d["status"]})
@@ -248,10 +265,12 @@ async def view(tx: Tx, d: dict[str, Any], who: Principal, now: datetime,
         **{k: d[k] for k in ("code", "procedure_code", "procedure_name", "status", "outcome", "outcome_reason",
                              "version", "channel", "applicant_name", "received_at", "due_at", "original_due_at",
                              "supplement_due_at", "step", "step_due_at", "current_agency", "assignee",
-                             "result_delivery", "rating", "synced_at")},
+                             "result_delivery", "rating", "synced_at", "acceptance_due_at", "accepted_at",
+                             "verification_days")},
+        "clock_started": d["clock_started"], "awaiting_acceptance": deadlines.awaiting_acceptance(d),
         "overdue": deadlines.is_overdue(d, now), "paused": d["paused_at"] is not None,
         "step_name": deadlines.step_name(definition_row, d["step"]), "pending_transfer": pending,
-        "allowed_actions": allowed_actions(definition_row, d["status"], who),
+        "allowed_actions": actions.usable(d, allowed_actions(definition_row, d["status"], who)),
         "timeline": timeline if timeline is not None else await repo.timeline(tx, d["code"]),
     })
 
@@ -284,7 +303,10 @@ async def public_view(tx: Tx, code: str, phone_last4: str, *, client: str) -> di
     following = deadlines.next_step(definition_row, d["step"]) if d["status"] in deadlines.ACTIVE_CLOCK else None
     return {"code": d["code"], "procedure_name": d["procedure_name"], "status": d["status"],
             "status_text": STATUS_TEXT.get(d["status"], d["status"]),
-            "next_step": following["name"] if following else None, "due_at": d["due_at"].astimezone(VN_TZ)}
+            "next_step": following["name"] if following else None,
+            "due_at": d["due_at"].astimezone(VN_TZ) if d["due_at"] is not None else None,
+            "acceptance_due_at": (d["acceptance_due_at"].astimezone(VN_TZ)
+                                  if deadlines.awaiting_acceptance(d) and d["acceptance_due_at"] else None)}
 
 
 async def rate(tx: Tx, code: str, who: Principal, score: int, comment: str | None,
@@ -307,6 +329,8 @@ async def clock_started(tx: Tx, code: str, started_at: datetime, due_at: datetim
     d = await repo.get_dossier(tx, code, lock=True)
     if d is None or d["clock_started"]:
         return
-    await repo.transition(tx, code, {"clock_started": True, "due_at": due_at, "original_due_at": due_at},
+    minutes = deadlines.limit_minutes(await calendar_for_agency(tx, d["current_agency"]), started_at, due_at)
+    await repo.transition(tx, code, {"clock_started": True, "due_at": due_at, "original_due_at": due_at,
+                                     "working_minutes": minutes},
                           history_row(d, SYSTEM, "clock_started", d["status"], started_at,
                                       data={"due_at": due_at.isoformat()}))

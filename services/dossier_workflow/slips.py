@@ -159,7 +159,8 @@ def control_slip_pdf(slip: dict[str, Any]) -> bytes:
     doc.field("Cơ quan (bộ phận) giải quyết hồ sơ", slip["competent_agency_name"])
     doc.field("Cơ quan phối hợp giải quyết hồ sơ", "; ".join(slip["coordinating_agencies"]) or "Không")
     doc.field("Ngày nhận", format_vn_datetime(slip["received_at"]))
-    doc.field("Hẹn trả kết quả vào", format_vn_datetime(slip["original_due_at"]))
+    doc.field("Hẹn trả kết quả vào", format_vn_datetime(slip["original_due_at"]) if slip["original_due_at"] else
+              "Chưa bắt đầu tính thời hạn (chờ tiếp nhận hồ sơ trực tuyến hoặc hồ sơ giấy gửi qua bưu chính)")
     if slip["due_at"] != slip["original_due_at"]:
         doc.field("Hẹn lại ngày trả kết quả", format_vn_datetime(slip["due_at"]))
     rows = [[f"1. Giao: {e['from_unit']}\n2. Nhận: {e['to_unit']}", format_vn_datetime(e["at"]),

@@ -57,7 +57,7 @@ async def in_progress_counts(tx: Tx, agency_code: str | None, province: str | No
     """Dossiers not yet resolved, now: overdue when the clock runs (not waiting for a supplement) and the
     current due date has passed, as the worklist's `overdue` flag; by group (None: all together)."""
     key = IN_PROGRESS_KEYS.get(group_by or "")
-    late = dossiers.c.status.in_(ACTIVE_CLOCK) & (dossiers.c.due_at < now)
+    late = dossiers.c.status.in_(ACTIVE_CLOCK) & dossiers.c.due_at.is_not(None) & (dossiers.c.due_at < now)
     query = select(*([key.label("group")] if key is not None else []),
                    func.count().filter(~late).label("in_progress_on_time"),
                    func.count().filter(late).label("in_progress_overdue"),

@@ -16,15 +16,16 @@ RUNNING = ("received", "in_progress")
 async def worklist(
     tx: Tx, agency: str | None, *, status: str | None, overdue: bool | None,
     due_before: datetime | None, procedure_code: str | None, name_key: str | None,
-    after: tuple[datetime, str] | None, limit: int, now: datetime,
+    after: tuple[datetime | None, str] | None, limit: int, now: datetime,
 ) -> list[dict[str, Any]]:
+    """Ordered by due date, NULLS LAST (no due date yet: never overdue), then code; `after` the last row's pair."""
     query = select(dossiers)
     if agency is not None:
         query = query.where(dossiers.c.current_agency == agency)
     if status:
         query = query.where(dossiers.c.status == status)
     if overdue is not None:
-        late = and_(dossiers.c.status.in_(RUNNING), dossiers.c.due_at < now)
+        late = and_(dossiers.c.status.in_(RUNNING), dossiers.c.due_at.is_not(None), dossiers.c.due_at < now)
         query = query.where(late if overdue else ~late)
     if due_before is not None:
         query = query.where(dossiers.c.due_at < due_before)
@@ -32,9 +33,12 @@ async def worklist(
         query = query.where(dossiers.c.procedure_code == procedure_code)
     if name_key:
         query = query.where(dossiers.c.applicant_name_key.contains(name_key, autoescape=True))
-    if after is not None:
-        query = query.where(tuple_(dossiers.c.due_at, dossiers.c.code) > tuple_(*after))
-    rows = await tx.fetch(query.order_by(dossiers.c.due_at, dossiers.c.code).limit(limit))
+    if after is not None and after[0] is None:
+        query = query.where(dossiers.c.due_at.is_(None), dossiers.c.code > after[1])
+    elif after is not None:
+        query = query.where(or_(tuple_(dossiers.c.due_at, dossiers.c.code) > tuple_(*after),
+                                dossiers.c.due_at.is_(None)))
+    rows = await tx.fetch(query.order_by(dossiers.c.due_at.asc().nulls_last(), dossiers.c.code).limit(limit))
     return [dict(r) for r in rows]
 
 
@@ -62,6 +66,16 @@ async def active_past(tx: Tx, moment: datetime, column: str, limit: int) -> list
 async def flag(tx: Tx, codes: list[str], column: str, when: datetime) -> None:
     """Flags set by periodic jobs are bookkeeping, not transitions: the version does not move."""
     await tx.execute(update(dossiers).where(dossiers.c.code.in_(codes)).values({column: when}))
+
+
+async def acceptance_alerts(tx: Tx, now: datetime, limit: int) -> list[dict[str, Any]]:
+    """Online dossiers still waiting for acceptance past their alert time, not yet alerted."""
+    rows = await tx.fetch(
+        select(dossiers.c.code, dossiers.c.current_agency, dossiers.c.acceptance_due_at)
+        .where(dossiers.c.channel == "online", dossiers.c.status == "received", dossiers.c.clock_started.is_(False),
+               dossiers.c.acceptance_alert_at <= now, dossiers.c.acceptance_alerted_at.is_(None))
+        .order_by(dossiers.c.acceptance_alert_at).limit(limit).with_for_update(skip_locked=True))
+    return [dict(r) for r in rows]
 
 
 async def supplements_expired(tx: Tx, now: datetime, limit: int) -> list[str]:

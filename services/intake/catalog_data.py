@@ -32,9 +32,12 @@ def _doc(name: str, original: int = 1, copy: int = 0, mandatory: bool = True) ->
 
 def _p(code: str, name: str, field: str, limit: tuple[int, str], fee: dict[str, Any],
        docs: list[dict[str, Any]], channels: list[str] = ALL, verification: int = 0,
-       urgent: bool = False, notes: str | None = None, inter_agency: str | None = None) -> dict[str, Any]:
-    return {"code": code, "name": name, "field_code": field, "level": "commune",
-            "time_limit": {"value": limit[0], "unit": limit[1], "verification_extension": verification},
+       urgent: bool = False, notes: str | None = None, inter_agency: str | None = None,
+       by_channel: dict[str, tuple[int, str]] | None = None) -> dict[str, Any]:
+    time_limit: dict[str, Any] = {"value": limit[0], "unit": limit[1], "verification_extension": verification}
+    if by_channel:  # a channel's own limit (e.g. paper vs electronic), else the row's
+        time_limit["by_channel"] = {ch: {"value": v, "unit": u} for ch, (v, u) in by_channel.items()}
+    return {"code": code, "name": name, "field_code": field, "level": "commune", "time_limit": time_limit,
             "fee": fee, "documents": docs, "channels": channels,
             "online_level": "full" if "online" in channels else "partial", "urgent": urgent,
             "result_delivery": ["counter", "postal", "electronic"], "inter_agency": inter_agency,
@@ -86,7 +89,10 @@ PROCEDURES: list[dict[str, Any]] = [
        channels=["counter"], notes="time and main fee unverified"),
     _p("DP.LT.01", "Liên thông: đăng ký khai sinh – đăng ký thường trú – cấp thẻ BHYT cho trẻ dưới 6 tuổi",
        "LT", (3, "working_days"), FREE, [_doc("Tờ khai liên thông"), _doc("Giấy chứng sinh")],
-       verification=5, inter_agency="UBND xã + Công an xã + Bảo hiểm xã hội"),
+       verification=5, inter_agency="UBND xã + Công an xã + Bảo hiểm xã hội",
+       by_channel={"counter": (20, "working_days"), "postal": (20, "working_days")},
+       notes="3 working days electronically (online), up to 20 on paper (counter, postal): the reference gives "
+             "'electronic 3, paper up to 20'; assumed: a dossier filed at the counter or by post is the paper case"),
     _p("DP.LT.02", "Liên thông: đăng ký khai tử – xóa đăng ký thường trú – trợ cấp mai táng phí", "LT",
        (5, "working_days"), FREE, [_doc("Tờ khai liên thông"), _doc("Giấy báo tử")],
        inter_agency="UBND xã + Công an xã + Phòng Lao động", notes="time not found: 5 working days assumed"),

@@ -29,6 +29,13 @@ async def on_paper_arrived(tx: Tx, payloads: list[dict[str, Any]]) -> None:
         await submission.start_clock(tx, data["code"], datetime.fromisoformat(data["arrived_at"]))
 
 
+@registry.handler("dossier.due_set")
+async def on_due_set(tx: Tx, payloads: list[dict[str, Any]]) -> None:
+    """Workflow started a dossier's clock (an online dossier accepted): its due date, for the receipt."""
+    for data in payloads:
+        await submission.due_set(tx, data["code"], datetime.fromisoformat(data["due_at"]))
+
+
 @registry.every("intake.purge_idempotency_keys", "17 3 * * *")
 async def purge_keys(tx: Tx) -> None:
     """Idempotency keys are kept 24 hours, then dropped."""

@@ -43,7 +43,8 @@ dossiers = Table(
     Column("delivery_address", JSONB),
     Column("fee", Integer, nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False),
-    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("due_at", DateTime(timezone=True), comment="null until the clock starts (online: acceptance; postal "
+           "certification: the paper's arrival)"),
     Column("clock_started", Boolean, nullable=False),
     Column("queue_ticket_id", String(40)),
     Column("notes", Text),

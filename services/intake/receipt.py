@@ -6,10 +6,17 @@ from typing import Any
 from urllib.parse import quote
 
 from services.intake.forms import place_of, signer
+from shared.calendar import limit_for
 from shared.pdf import SlipDocument, date_line, format_vn_datetime, format_vnd
 
 DELIVERY = {"counter": "Tại Bộ phận Một cửa", "postal": "Qua dịch vụ bưu chính công ích",
             "electronic": "Bản điện tử qua Cổng dịch vụ công"}
+
+# No date before the clock starts (never a past date): the phrase says from when the time limit runs.
+CLOCK_NOT_STARTED = {
+    "postal": "Tính từ khi nhận được hồ sơ giấy (theo dấu bưu điện đến)",
+    "online": "Tính từ khi cán bộ tiếp nhận hồ sơ trực tuyến",
+}
 
 # The workflow service's public tracking page (Vietnamese, asks for the last four phone digits).
 TRACKING_PAGE = "/api/workflow/v1/public/tra-cuu/"
@@ -37,10 +44,11 @@ def render_receipt(d: dict[str, Any], procedure: dict[str, Any], agency: dict[st
     doc.table(["STT", "Tên giấy tờ", "Bản chính", "Bản sao"], rows or [["", "(không có)", "", ""]],
               widths=(12, 108, 30, 30))
     doc.field("Số lượng hồ sơ", f"{d['number_of_sets']} bộ")
-    limit = procedure["time_limit"]
+    limit = limit_for(procedure["time_limit"], d.get("channel"))
     doc.field("Thời hạn giải quyết theo quy định", _limit_text(limit))
     doc.field("Thời gian nhận hồ sơ", format_vn_datetime(d["received_at"]))
-    doc.field("Thời gian trả kết quả", format_vn_datetime(d["due_at"]))
+    doc.field("Thời gian trả kết quả", format_vn_datetime(d["due_at"]) if d["due_at"] is not None else
+              CLOCK_NOT_STARTED.get(d.get("channel") or "postal", CLOCK_NOT_STARTED["postal"]))
     doc.field("Nơi trả kết quả", DELIVERY.get(d["result_delivery"], d["result_delivery"]))
     doc.field("Lệ phí, phí", format_vnd(d["fee"]))
     doc.qr(tracking_url(public_base_url, d["code"]), "Tra cứu tình trạng hồ sơ")
@@ -52,6 +60,8 @@ def render_receipt(d: dict[str, Any], procedure: dict[str, Any], agency: dict[st
 
 
 def _limit_text(limit: dict[str, Any]) -> str:
+    if limit["unit"] == "working_half_days":
+        return f"{limit['value'] / 2:g} ngày làm việc".replace(".", ",")
     unit = {"same_day": "trong ngày", "working_days": "ngày làm việc", "calendar_days": "ngày",
             "hours": "giờ làm việc"}[limit["unit"]]
     return unit if limit["unit"] == "same_day" else f"{limit['value']} {unit}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
 from fastapi.encoders import jsonable_encoder
@@ -80,9 +80,11 @@ async def calendar_due(
     procedure_code: str = Query(..., max_length=30, examples=["1.004873"]),
     agency_code: str = Query(..., max_length=30, examples=["000.00.21.H29"]),
     received_at: datetime | None = Query(None, examples=["2026-03-02T09:00:00+07:00"]),
+    channel: Literal["counter", "online", "postal"] | None = Query(
+        None, description="kênh nộp: thời hạn riêng của kênh nếu có / the channel's own limit, if any"),
 ) -> DueOut:
     when = received_at or datetime.now(VN_TZ)
-    result, _proc = await service.due(tx, procedure_code, agency_code, when)
+    result, _proc = await service.due(tx, procedure_code, agency_code, when, channel)
     return DueOut(procedure_code=procedure_code, agency_code=agency_code, received_at=when,
                   due_at=result.due_at, working_time_limit_minutes=int(result.working_time_limit.total_seconds() // 60),
                   explanation=result.explanation)

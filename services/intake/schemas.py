@@ -14,10 +14,21 @@ Day = Annotated[date, AfterValidator(bounded_date)]  # 2000-01-01…2100-12-31
 Moment = Annotated[datetime, AfterValidator(bounded_moment)]
 
 
+LimitUnit = Literal["same_day", "working_days", "working_half_days", "calendar_days", "hours"]
+UNIT_DOC = "working_half_days: value N = N half days (0.5 working day = 1), each half the standard day's working time"
+
+
+class ChannelLimit(BaseModel):
+    value: int = Field(ge=0, le=365, examples=[20])
+    unit: LimitUnit = Field(examples=["working_days"], description=UNIT_DOC)
+
+
 class TimeLimitOut(BaseModel):
     value: int = Field(examples=[3])
-    unit: Literal["same_day", "working_days", "calendar_days", "hours"] = Field(examples=["working_days"])
+    unit: LimitUnit = Field(examples=["working_days"], description=UNIT_DOC)
     verification_extension: int = Field(0, description="extra working days allowed for verification")
+    by_channel: dict[Literal["counter", "online", "postal"], ChannelLimit] | None = Field(
+        None, description="a channel's own limit (e.g. liên thông on paper vs online); other channels: value/unit")
 
 
 class DocumentOut(BaseModel):
@@ -143,7 +154,8 @@ class DossierOut(BaseModel):
     receiving_agency: str
     competent_agency: str
     received_at: datetime
-    due_at: datetime
+    due_at: datetime | None = Field(description="null until the clock starts: an online dossier when an officer "
+                                    "accepts it, a certification sent by post when the paper arrives")
     fee: int = Field(examples=[0])
     receipt_url: str
 
@@ -181,8 +193,9 @@ class SupplementIn(BaseModel):
 
 class TimeLimitIn(BaseModel):
     value: int = Field(ge=0, le=365, examples=[3])
-    unit: Literal["same_day", "working_days", "calendar_days", "hours"] = Field(examples=["working_days"])
+    unit: LimitUnit = Field(examples=["working_days"], description=UNIT_DOC)
     verification_extension: int = Field(0, ge=0, le=60)
+    by_channel: dict[Literal["counter", "online", "postal"], ChannelLimit] | None = None
 
 
 class ProcedureDocumentIn(BaseModel):

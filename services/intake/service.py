@@ -115,7 +115,7 @@ async def _competent_agency(tx: Tx, level: str, ward_code: str, receiving: dict[
 
 
 async def due(tx: Tx, procedure_code: str, agency_code: str,
-              received_at: datetime) -> tuple[DueResult, dict[str, Any]]:
+              received_at: datetime, channel: str | None = None) -> tuple[DueResult, dict[str, Any]]:
     if received_at.tzinfo is None:
         raise ProblemError(422, "validation_error", "received_at cần múi giờ / received_at needs a UTC offset",
                            errors=[error_item("received_at", "timezone offset required", "timezone_aware")])
@@ -126,8 +126,7 @@ async def due(tx: Tx, procedure_code: str, agency_code: str,
     proc = await procedure(tx, procedure_code, received_at.astimezone(VN_TZ).date())
     agency_row = await agency(tx, agency_code)
     cal = await calendar_for_agency(tx, agency_row["code"])
-    limit = proc["time_limit"]
-    return cal.due_at(received_at, TimeLimit(int(limit["value"]), limit["unit"])), proc
+    return cal.due_at(received_at, TimeLimit.of(proc["time_limit"], channel)), proc
 
 
 async def dossier_for(tx: Tx, code: str, who: Principal, *, lock: bool = False) -> dict[str, Any]:

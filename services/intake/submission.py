@@ -14,7 +14,7 @@ from services.intake.citizen_id import id_number_problems
 from services.intake.schemas import DossierIn
 from shared.admin_units import ward_exists
 from shared.auth import Principal
-from shared.calendar import VN_TZ, TimeLimit, in_supported_range
+from shared.calendar import VN_TZ, TimeLimit, in_supported_range, limit_for
 from shared.calendars import calendar_for_agency
 from shared.db import Tx
 from shared.idempotency import KeyUsed
@@ -139,18 +139,20 @@ async def submit(tx: Tx, body: DossierIn, who: Principal, now: datetime,
         raise ProblemError(422, "validation_error", "Hồ sơ chưa hợp lệ: " + "; ".join(e["message"] for e in errors),
                            errors=errors)
     assert proc is not None and agency is not None and competent is not None
-    return await _receive(tx, body, who, proc, agency, competent, received_at, idempotency)
+    return await _receive(tx, body, who, proc, agency, competent, received_at, idempotency, registered_at=now)
 
 
 async def _receive(tx: Tx, body: DossierIn, who: Principal, proc: dict[str, Any],
                    agency: dict[str, Any], competent: str, received_at: datetime,
-                   idempotency: tuple[str, str, str, str, str]) -> tuple[str, str]:
-    local_day = received_at.astimezone(VN_TZ).date()
+                   idempotency: tuple[str, str, str, str, str], *, registered_at: datetime) -> tuple[str, str]:
+    # The code is numbered in the register of the day the dossier is REGISTERED (Viet Nam date), never on a
+    # back-dated postal handover day, whose register may be closed already.
+    local_day = registered_at.astimezone(VN_TZ).date()
     calendar = await calendar_for_agency(tx, agency["code"])
-    limit = proc["time_limit"]
-    due = calendar.due_at(received_at, TimeLimit(int(limit["value"]), limit["unit"]))
+    limit = limit_for(proc["time_limit"], body.channel)
+    clock_started = not waits_for_paper(body.channel, proc) and not waits_for_acceptance(body.channel)
+    due_at = calendar.due_at(received_at, TimeLimit.of(limit)).due_at if clock_started else None
     fee = fee_for(proc["fee"], body.number_of_sets, body.pages_per_copy)
-    clock_started = not waits_for_paper(body.channel, proc)
     applicant = body.applicant.model_dump(mode="json")
     row = {
         "procedure_code": proc["code"], "procedure_version_id": proc["id"],
@@ -160,21 +162,21 @@ async def _receive(tx: Tx, body: DossierIn, who: Principal, proc: dict[str, Any]
         "documents": [d.model_dump(mode="json", by_alias=True) for d in body.documents],
         "number_of_sets": body.number_of_sets, "result_delivery": body.result_delivery,
         "delivery_address": body.delivery_address.model_dump(mode="json") if body.delivery_address else None,
-        "fee": fee, "received_at": received_at, "due_at": due.due_at, "clock_started": clock_started,
+        "fee": fee, "received_at": received_at, "due_at": due_at, "clock_started": clock_started,
         "queue_ticket_id": body.queue_ticket_id, "notes": body.notes, **receiver_of(who),
     }
     answer = {"status": "received", "channel": body.channel, "procedure_code": proc["code"],
               "receiving_agency": agency["code"], "competent_agency": competent,
-              "received_at": received_at.isoformat(), "due_at": due.due_at.isoformat(), "fee": fee}
+              "received_at": received_at.isoformat(), "due_at": _iso(due_at), "fee": fee}
     event = {
         "procedure_code": proc["code"], "procedure_name": proc["name"],
         "field_code": proc["field_code"], "receiving_agency": agency["code"], "competent_agency": competent,
-        "channel": body.channel, "received_at": received_at.isoformat(), "due_at": due.due_at.isoformat(),
+        "channel": body.channel, "received_at": received_at.isoformat(), "due_at": _iso(due_at),
         "applicant": {"name": body.applicant.full_name, "id_number": body.applicant.id_number,
                       "phone": body.applicant.phone, "email": body.applicant.email,
                       "address": body.applicant.address.line},
         "number_of_sets": body.number_of_sets,
-        "time_limit": {"value": limit["value"], "unit": limit["unit"]},
+        "time_limit": limit,
         "result_delivery": body.result_delivery, "delivery_address": row["delivery_address"],
         "fee": fee, "clock_started": clock_started,
         "receiver": {"name": row["receiver_name"], "title": row["receiver_title"]},
@@ -214,9 +216,20 @@ def postal_fact(body: DossierIn, who: Principal, receiving: str, competent: str,
             "partner_code": who.partner_code if who.role == "postal_partner" else None}
 
 
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
 def waits_for_paper(channel: str, proc: dict[str, Any]) -> bool:
-    """Certifications sent by post: the time limit runs from the postmark on arrival (Decision 45/2016)."""
+    """Certifications sent by post: the time limit runs from the postmark on arrival (Decision 45/2016, and
+    the certification procedures' own rule), not from the handover record. Other postal dossiers: from the
+    handover record (Art. 7.4), whose time is the partner's `received_at`."""
     return channel == "postal" and proc["field_code"] == "CT"
+
+
+def waits_for_acceptance(channel: str) -> bool:
+    """Online dossiers: the time limit runs from the officer's acceptance (workflow action `accept`)."""
+    return channel == "online"
 
 
 async def start_clock(tx: Tx, code: str, arrived_at: datetime) -> None:
@@ -224,10 +237,16 @@ async def start_clock(tx: Tx, code: str, arrived_at: datetime) -> None:
     found = await repo.get_dossier(tx, code, lock=True)
     if found is None or found["clock_started"]:
         return
-    proc = await service.procedure(tx, found["procedure_code"], arrived_at.astimezone(VN_TZ).date())
+    proc = await service.procedure(tx, found["procedure_code"], found["received_at"].astimezone(VN_TZ).date())
     calendar = await calendar_for_agency(tx, found["competent_agency"])
-    limit = proc["time_limit"]
-    due = calendar.due_at(arrived_at, TimeLimit(int(limit["value"]), limit["unit"])).due_at
+    due = calendar.due_at(arrived_at, TimeLimit.of(proc["time_limit"], found["channel"])).due_at
     await repo.start_clock(tx, code, due)
     await enqueue(tx, "dossier.clock_started", {"code": code, "started_at": arrived_at.isoformat(),
                                                      "due_at": due.isoformat()})
+
+
+async def due_set(tx: Tx, code: str, due_at: datetime) -> None:
+    """Workflow started the clock (an online dossier accepted): the receipt shows the due date from now on."""
+    found = await repo.get_dossier(tx, code, lock=True)
+    if found is not None and (not found["clock_started"] or found["due_at"] != due_at):
+        await repo.start_clock(tx, code, due_at)

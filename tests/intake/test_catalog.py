@@ -34,7 +34,8 @@ async def test_catalog_has_twenty_real_procedures_with_fees_and_limits(client: h
     copy = procs["2.000815"]
     assert copy["fee"] == {"kind": "per_page", "first_pages": 2, "first_rate": 2000, "rate": 1000,
                            "cap_per_copy": 200000}
-    assert procs["1.004873"]["time_limit"] == {"value": 3, "unit": "working_days", "verification_extension": 23}
+    assert procs["1.004873"]["time_limit"] == {"value": 3, "unit": "working_days", "verification_extension": 23,
+                                               "by_channel": None}
     assert await names(client, field="CT") and all(
         p["field_code"] == "CT" for p in (await client.get("/v1/procedures", params={"field": "CT"})).json())
 

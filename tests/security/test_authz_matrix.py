@@ -344,6 +344,8 @@ async def build_world(c: httpx.AsyncClient) -> World:
     # the ward issues an apology (form 04) for the dossier and transfers it to an outside system (liên thông)
     actions = f"/api/workflow/v1/dossiers/{w.dossier}/actions"
     d = ok(await c.get(f"/api/workflow/v1/dossiers/{w.dossier}", headers=h("off")))
+    # an online dossier: its clock starts when the one-stop officer accepts it
+    d = ok(await c.post(actions, headers={**h("off"), "If-Match": f'"{d["version"]}"'}, json={"action": "accept"}))
     new_due = (datetime.fromisoformat(d["due_at"]) + timedelta(days=3)).isoformat()
     d = ok(await c.post(actions, headers={**h("off"), "If-Match": f'"{d["version"]}"'}, json={
         "action": "issue_apology", "reason": "Cần xác minh thêm", "new_due_at": new_due}))

@@ -105,7 +105,7 @@ def test_naive_datetimes_are_refused() -> None:
 moments = st.datetimes(min_value=datetime(2025, 12, 1), max_value=datetime(2027, 2, 1),
                        timezones=st.just(VN_TZ))
 limits = st.builds(TimeLimit, st.integers(0, 25),
-                   st.sampled_from(["same_day", "working_days", "calendar_days", "hours"]))
+                   st.sampled_from(["same_day", "working_days", "working_half_days", "calendar_days", "hours"]))
 
 
 def inside_working_time(t: datetime) -> bool:

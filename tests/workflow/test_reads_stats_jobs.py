@@ -254,7 +254,7 @@ async def test_public_tracking_reveals_nothing_personal_and_is_rate_limited(
     code = await new_dossier(db_conn, vn(2026, 11, 30, 9, 0), phone="0987654321")
     r = await client.get(f"/v1/public/dossiers/{code}", params={"phone_last4": "4321"})
     assert r.status_code == 200 and set(r.json()) == {"code", "procedure_name", "status", "status_text", "due_at",
-                                                       "next_step"}
+                                                       "acceptance_due_at", "next_step"}
     assert "Nguyễn" not in r.text and r.json()["next_step"] == "Thẩm định, xử lý"
     wrong = await client.get(f"/v1/public/dossiers/{code}", params={"phone_last4": "0000"})
     unknown = await client.get(f"/v1/public/dossiers/{code}X", params={"phone_last4": "4321"})

@@ -43,7 +43,7 @@ SELECT
      AND action = 'rate' AND (data->>'rating')::int >= 4) AS rating_satisfied,
   (SELECT count(*) FROM workflow.dossiers WHERE receiving_agency = $1
      AND status IN ('received', 'in_progress', 'supplement_requested')
-     AND NOT (status IN ('received', 'in_progress') AND due_at < $4)) AS in_progress_on_time,
+     AND NOT (status IN ('received', 'in_progress') AND coalesce(due_at < $4, false))) AS in_progress_on_time,
   (SELECT count(*) FROM workflow.dossiers WHERE receiving_agency = $1
      AND status IN ('received', 'in_progress') AND due_at < $4) AS in_progress_overdue
 """

@@ -6,7 +6,7 @@ kept with the row (`actor_name`, `actor_title`; `issued_by_name`, `issued_by_tit
 `number_of_sets`). Rows written before have none: the forms print the role in words, or leave it blank.
 
 Revision ID: workflow_0008
-Revises: workflow_0006
+Revises: workflow_0007
 Create Date: 2026-12-08
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "workflow_0008"
-down_revision: str | None = "workflow_0006"
+down_revision: str | None = "workflow_0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

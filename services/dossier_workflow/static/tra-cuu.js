@@ -38,7 +38,8 @@
     $("procedure").textContent = d.procedure_name || "";
     $("status").textContent = vi(d.status_text) || d.status;
     let due = d.due_at ? fmt(d.due_at) : "";
-    if (!due) due = "Chưa xác định (tính từ khi cơ quan nhận đủ hồ sơ)";
+    if (!due && d.acceptance_due_at) due = "Chờ cán bộ tiếp nhận hồ sơ trực tuyến (hạn tiếp nhận: " + fmt(d.acceptance_due_at) + ")";
+    else if (!due) due = "Chưa xác định (tính từ khi cơ quan nhận đủ hồ sơ)";
     else if (ACTIVE.includes(d.status) && new Date(d.due_at).getTime() < Date.now()) due += " (đã quá hạn)";
     $("due").textContent = due;
     $("next").textContent = (ACTIVE.includes(d.status) && d.next_step) ? d.next_step

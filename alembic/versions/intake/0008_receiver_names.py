@@ -4,8 +4,8 @@ Form 01 (receipt) is signed by NGƯỜI TIẾP NHẬN HỒ SƠ and forms 02/03 b
 full name and title (chức danh) from the identity records at the time, never by an account name. Rows
 written before this migration have none: their forms leave the line to sign and write by hand.
 
-Revision ID: intake_0009
-Revises: intake_0006
+Revision ID: intake_0008
+Revises: intake_0007
 Create Date: 2026-12-08
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "intake_0009"
-down_revision: str | None = "intake_0006"
+revision: str = "intake_0008"
+down_revision: str | None = "intake_0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -112,7 +112,8 @@ PER_AGENCY = 4000
 
 
 async def seed_bench_agencies(url: str) -> None:
-    """64 more commune agencies: national intake is spread over 3,321 communes, not one."""
+    """64 more commune agencies: national intake is spread over 3,321 communes, not one. They sit in Hà Nội
+    (unit code '01'), the demo applicant's province: an office receives only its own province's dossiers."""
     import asyncpg
 
     conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
@@ -120,7 +121,7 @@ async def seed_bench_agencies(url: str) -> None:
         "INSERT INTO core.agencies (code, name, search_text, level, admin_unit_code, sessions) "
         "VALUES ($1, $2, $3, 'commune', $4, '[{\"start\": \"00:00\", \"end\": \"23:59\"}]') "
         "ON CONFLICT DO NOTHING",
-        [(code, f"UBND xã thử tải {i}", f"ubnd xa thu tai {i}", f"{90000 + i:05d}")
+        [(code, f"UBND xã thử tải {i}", f"ubnd xa thu tai {i}", "01")
          for i, code in enumerate(BENCH_AGENCIES + SINGLE_AGENCIES, 1)])
     await conn.close()
 

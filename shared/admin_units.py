@@ -63,3 +63,29 @@ def place_name(admin_unit_code: str | None) -> str | None:
         if name.lower().startswith(word + " ") and rest and not rest.isdigit():
             return rest
     return name
+
+
+@lru_cache(maxsize=8192)
+def province_of(admin_unit_code: str | None) -> str | None:
+    """The 2-digit province code (mã tỉnh, e.g. '01' Hà Nội) of a ward code (5 digits) or a province code
+    (2 digits); None if unknown."""
+    if not admin_unit_code or not admin_unit_code.isdigit():
+        return None
+    try:
+        number = int(admin_unit_code)
+        province = (Province.from_code(ProvinceCode(number)).code if len(admin_unit_code) <= 2
+                    else Ward.from_code(WardCode(number)).province_code)
+    except (ValueError, KeyError):
+        return None
+    return f"{int(province):02d}"
+
+
+@lru_cache(maxsize=128)
+def province_name(province_code: str | None) -> str | None:
+    """'Thành phố Hà Nội' for '01'; None if unknown."""
+    if not province_code or not province_code.isdigit():
+        return None
+    try:
+        return str(Province.from_code(ProvinceCode(int(province_code))).name)
+    except (ValueError, KeyError):
+        return None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     Boolean,
+    CheckConstraint,
     Column,
     Date,
     DateTime,
@@ -33,6 +34,13 @@ agencies = Table(
     Column("admin_unit_code", String(20), nullable=False, comment="province or ward code"),
     Column("sessions", JSONB, nullable=False, comment='[{"start": "07:30", "end": "11:30"}, ...]'),
     Column("active", Boolean, nullable=False, server_default="true"),
+    Column("body_type", String(40), nullable=False, server_default="commune_people_committee",
+           comment="what the agency is (services.intake.bodies.BodyType): commune_people_committee | "
+                   "commune_police | province_people_committee | province_department | social_insurance | "
+                   "public_service_centre"),
+    Column("department", String(40), comment="province_department: which one (tu_phap, xay_dung, ...)"),
+    CheckConstraint("body_type <> 'province_department' OR department IS NOT NULL",
+                    name="ck_agency_department"),
 )
 
 fields = Table(
@@ -59,6 +67,13 @@ procedures = Table(
     Column("result_delivery", JSONB, nullable=False),
     Column("inter_agency", Text),
     Column("notes", Text),
+    Column("deciding_body", String(40), nullable=False, server_default="commune_people_committee",
+           comment="who decides (services.intake.bodies.DecidingBody): commune_people_committee | commune_chair | "
+                   "commune_police | province_people_committee | province_chair | province_department | "
+                   "social_insurance"),
+    Column("department", String(40), comment="the provincial department that decides or appraises"),
+    CheckConstraint("deciding_body <> 'province_department' OR department IS NOT NULL",
+                    name="ck_procedure_department"),
     UniqueConstraint("code", "effective_from", name="uq_procedure_version"),
 )
 

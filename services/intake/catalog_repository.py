@@ -31,12 +31,14 @@ def _current_versions(as_of: date) -> Select[Any]:
 
 
 async def search_procedures(
-    tx: Tx, key: str | None, field_code: str | None, as_of: date, limit: int,
+    tx: Tx, key: str | None, field_code: str | None, as_of: date, limit: int, level: str | None = None,
 ) -> list[dict[str, Any]]:
     current = _current_versions(as_of).subquery()
     query = select(current)
     if field_code:
         query = query.where(current.c.field_code == field_code)
+    if level:
+        query = query.where(current.c.level == level)
     if key:
         words = key.split()
         phrase = current.c.search_text.contains(key, autoescape=True)
@@ -65,8 +67,11 @@ async def get_procedure(tx: Tx, code: str, as_of: date) -> dict[str, Any] | None
     return dict(row) if row else None
 
 
-async def list_agencies(tx: Tx, key: str | None, level: str | None) -> list[dict[str, Any]]:
+async def list_agencies(tx: Tx, key: str | None, level: str | None,
+                        body_type: str | None = None) -> list[dict[str, Any]]:
     query = select(agencies).where(agencies.c.active)
+    if body_type:
+        query = query.where(agencies.c.body_type == body_type)
     if key:
         query = query.where(or_(agencies.c.search_text.contains(key, autoescape=True),
                                 agencies.c.code == key))
@@ -80,12 +85,13 @@ async def get_agency(tx: Tx, code: str) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
-async def agency_of_ward(tx: Tx, level: str, ward_code: str) -> str | None:
-    """The active agency at `level` for a ward (or province) code."""
+async def agency_of_body(tx: Tx, body_type: str, department: str | None, admin_unit_code: str) -> dict[str, Any] | None:
+    """The active agency of a body type (and department) for a ward or province code: "the commune police of
+    ward X", "Sở Tư pháp of province P" (the lowest code if there are several)."""
     row = await read_alone(
-        tx, "SELECT code FROM core.agencies WHERE level = $1 AND admin_unit_code = $2 AND active LIMIT 1",
-        level, ward_code)
-    return str(row["code"]) if row else None
+        tx, "SELECT code, name FROM core.agencies WHERE body_type = $1 AND department IS NOT DISTINCT FROM $2 "
+            "AND admin_unit_code = $3 AND active ORDER BY code LIMIT 1", body_type, department, admin_unit_code)
+    return dict(row) if row else None
 
 
 async def field_exists(tx: Tx, code: str) -> bool:

@@ -28,7 +28,7 @@ def tracking_url(public_base_url: str, code: str) -> str:
 
 
 def render_receipt(d: dict[str, Any], procedure: dict[str, Any], agency: dict[str, Any],
-                   public_base_url: str) -> bytes:
+                   public_base_url: str, *, competent: dict[str, Any] | None = None) -> bytes:
     applicant = d["applicant"]
     doc = SlipDocument(f"Giấy tiếp nhận {d['code']}")
     doc.national_header(agency["name"], date_line(place_of(agency), d["received_at"]))
@@ -39,6 +39,8 @@ def render_receipt(d: dict[str, Any], procedure: dict[str, Any], agency: dict[st
     doc.field("Địa chỉ", applicant["address"]["line"])
     doc.field("Số điện thoại", applicant["phone"])
     doc.field("Nội dung yêu cầu giải quyết", f"{procedure['name']} ({procedure['code']})")
+    doc.field("Cơ quan tiếp nhận", agency["name"])  # the route (Decree 118/2025 Art. 14): receiver, decider
+    doc.field("Cơ quan có thẩm quyền giải quyết", (competent or agency)["name"])
     rows = [[str(i), x["name"], str(x.get("original", 0)), str(x.get("copy", 0))]
             for i, x in enumerate(d["documents"], 1)]
     doc.table(["STT", "Tên giấy tờ", "Bản chính", "Bản sao"], rows or [["", "(không có)", "", ""]],

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFi
 from fastapi.encoders import jsonable_encoder
 
 from services.intake import admin, counter, files, service, submission
+from services.intake.bodies import BodyType
 from services.intake.files import LocalStorage
 from services.intake.models import idempotency_keys
 from services.intake.schemas import (
@@ -46,9 +47,10 @@ async def list_procedures(
     q: str | None = Query(None, max_length=200, examples=["dang ky khai sinh"]),
     field: str | None = Query(None, max_length=30, examples=["HT"]),
     agency_code: str | None = Query(None, max_length=30, examples=["000.00.21.H29"]),
+    level: AgencyLevel | None = Query(None, description="commune | province | central"),
     limit: int = Query(50, ge=1, le=200),
 ) -> list[dict[str, object]]:
-    return await service.search_procedures(tx, q, field, agency_code, limit)
+    return await service.search_procedures(tx, q, field, agency_code, limit, level)
 
 
 @router.get("/procedures/{procedure_code}", response_model=ProcedureOut, responses=problem_responses(404),
@@ -63,8 +65,9 @@ async def list_agencies(
     tx: TxDep,
     q: str | None = Query(None, max_length=200, examples=["ba dinh"]),
     level: AgencyLevel | None = Query(None),
+    body_type: BodyType | None = Query(None, description="what the agency is, e.g. commune_police"),
 ) -> list[dict[str, object]]:
-    return await service.list_agencies(tx, search_key(q) if q else None, level)
+    return await service.list_agencies(tx, search_key(q) if q else None, level, body_type)
 
 
 @router.get("/agencies/{agency_code}", response_model=AgencyOut, responses=problem_responses(404),

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field, model_validator
 
+from services.intake.bodies import DecidingBody, Department, body_name, level_fits
 from shared.admin_units import AgencyLevel
 from shared.calendar import bounded_date, bounded_moment
 
@@ -46,6 +47,8 @@ class ProcedureOut(BaseModel):
     field_code: str = Field(examples=["HT"])
     field_name: str = Field(examples=["Hộ tịch"])
     level: str = Field(examples=["commune"])
+    deciding_body: str = Field(examples=["commune_police"], description="who decides (cơ quan có thẩm quyền)")
+    department: str | None = Field(None, examples=["tu_phap"], description="the provincial department")
     effective_from: date
     time_limit: TimeLimitOut
     fee: dict[str, Any] = Field(examples=[{"kind": "fixed", "amount": 0}])
@@ -56,6 +59,11 @@ class ProcedureOut(BaseModel):
     result_delivery: list[str]
     inter_agency: str | None = None
     notes: str | None = None
+
+    @computed_field(examples=["Công an cấp xã"])  # type: ignore[prop-decorator]
+    @property
+    def deciding_body_name(self) -> str:
+        return body_name(self.deciding_body, self.department)
 
 
 class Session(BaseModel):
@@ -76,6 +84,8 @@ class AgencyOut(BaseModel):
     parent_code: str | None = None
     admin_unit_code: str = Field(examples=["00004"])
     sessions: list[Session]
+    body_type: str = Field(examples=["commune_people_committee"])
+    department: str | None = Field(None, examples=["tu_phap"])
 
 
 class DueOut(BaseModel):
@@ -152,7 +162,9 @@ class DossierOut(BaseModel):
     channel: str
     procedure_code: str
     receiving_agency: str
-    competent_agency: str
+    receiving_agency_name: str = Field(examples=["UBND phường Ba Đình"])
+    competent_agency: str = Field(examples=["000.00.07.H29"])
+    competent_agency_name: str = Field(examples=["Sở Tư pháp thành phố Hà Nội"])
     received_at: datetime
     due_at: datetime | None = Field(description="null until the clock starts: an online dossier when an officer "
                                     "accepts it, a certification sent by post when the paper arrives")
@@ -221,6 +233,10 @@ class ProcedureVersionIn(BaseModel):
     name: str = Field(min_length=3, max_length=400)
     field_code: str = Field(max_length=30)
     level: AgencyLevel = Field(description="commune | province | central: no district level since 1 July 2025")
+    deciding_body: DecidingBody | None = Field(None, description="who decides; default for a commune procedure: "
+                                               "commune_people_committee")
+    department: Department | None = Field(None, description="the provincial department (province_department: "
+                                          "required; province_chair: the one that appraises)")
     time_limit: TimeLimitIn
     fee: dict[str, Any] = Field(examples=[{"kind": "fixed", "amount": 0}])
     documents: list[ProcedureDocumentIn] = Field(max_length=50)
@@ -239,6 +255,20 @@ class ProcedureVersionIn(BaseModel):
         if kind not in needs or any(not isinstance(self.fee.get(k), int) for k in needs[kind]):
             raise ValueError("fee: kind free | fixed{amount} | per_copy{amount} | "
                              "per_page{first_pages, first_rate, rate, cap_per_copy}, integers in VND")
+        return self
+
+    @model_validator(mode="after")
+    def deciding_body_fits_the_level(self) -> ProcedureVersionIn:
+        if self.deciding_body is None and self.level == "commune":
+            self.deciding_body = "commune_people_committee"
+        if self.deciding_body is None or not level_fits(self.deciding_body, self.level):
+            raise ValueError(f"deciding_body: cơ quan giải quyết phải cùng cấp {self.level} / the deciding body must "
+                             f"be of the procedure's level ({self.level})")
+        if self.deciding_body == "province_department" and self.department is None:
+            raise ValueError("department: cần tên sở / province_department needs the department")
+        if self.department is not None and self.deciding_body not in (
+                "province_department", "province_chair", "province_people_committee"):
+            raise ValueError("department: chỉ cho cơ quan cấp tỉnh / only for a provincial body")
         return self
 
 

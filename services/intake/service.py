@@ -8,7 +8,9 @@ from typing import Any
 
 from services.intake import catalog_repository as repository
 from services.intake import dossier_repository
+from services.intake.bodies import body_name, handling_agency
 from services.intake.receipt import render_receipt
+from shared.admin_units import place_name, province_name, province_of
 from shared.auth import Principal
 from shared.calendar import RANGE_TEXT, VN_TZ, DueResult, TimeLimit, in_supported_range
 from shared.calendars import calendar_for_agency
@@ -43,14 +45,15 @@ def today_vn() -> date:
 
 
 async def search_procedures(tx: Tx, q: str | None, field: str | None,
-                            agency_code: str | None, limit: int) -> list[dict[str, Any]]:
+                            agency_code: str | None, limit: int, level: str | None = None) -> list[dict[str, Any]]:
     if agency_code and await repository.get_agency(tx, agency_code) is None:
         raise ProblemError(404, "not_found", f"Không có cơ quan {agency_code} / Unknown agency {agency_code}")
     key = search_key(q) if q else None
-    cache_key = ("search", key or "", field or "", today_vn().isoformat(), str(limit))
+    cache_key = ("search", key or "", field or "", today_vn().isoformat(), str(limit), level or "")
     found: list[dict[str, Any]] | None = _cached(cache_key)
     if found is None:
-        found = _remember(cache_key, await repository.search_procedures(tx, key or None, field, today_vn(), limit))
+        found = _remember(cache_key, await repository.search_procedures(tx, key or None, field, today_vn(), limit,
+                                                                        level))
     return found
 
 
@@ -67,8 +70,9 @@ async def procedure(tx: Tx, code: str, as_of: date | None = None) -> dict[str, A
     return found
 
 
-async def list_agencies(tx: Tx, key: str | None, level: str | None) -> list[dict[str, Any]]:
-    return await repository.list_agencies(tx, key, level)
+async def list_agencies(tx: Tx, key: str | None, level: str | None,
+                        body_type: str | None = None) -> list[dict[str, Any]]:
+    return await repository.list_agencies(tx, key, level, body_type)
 
 
 async def agency(tx: Tx, code: str) -> dict[str, Any]:
@@ -93,25 +97,44 @@ async def centralised_service(tx: Tx, procedure_code: str) -> dict[str, Any] | N
     return found
 
 
-async def competent_agency(tx: Tx, level: str, ward_code: str,
-                           receiving: dict[str, Any]) -> str | None:
-    """Phi địa giới: which agency decides, for the applicant's ward (kept 30 s like other reference data)."""
-    key = ("competent", level, ward_code, str(receiving["code"]))
+def outside_province(ward_code: str, receiving: dict[str, Any]) -> str | None:
+    """Decree 118/2025 Art. 14: an office receives regardless of the boundary within its province only. The
+    reason (Vietnamese / English, with where to file) when the applicant's ward is in another province."""
+    theirs, ours = province_of(ward_code), province_of(receiving["admin_unit_code"])
+    if theirs is None or theirs == ours:
+        return None
+    home = province_name(theirs) or theirs
+    here = province_name(ours) or "không xác định"
+    return (f"người nộp cư trú tại {home}, {receiving['name']} thuộc {here}: tiếp nhận không phụ thuộc địa giới "
+            f"hành chính chỉ trong phạm vi một tỉnh (Nghị định 118/2025/NĐ-CP, Điều 14); xin nộp trực tuyến tại "
+            f"Cổng Dịch vụ công quốc gia (dichvucong.gov.vn) hoặc tại Bộ phận Một cửa của {home} / the applicant "
+            f"lives in {home} and the receiving office is in {here}: boundary-free reception covers one province "
+            f"only (Decree 118/2025 Art. 14); file online at the National Public Service Portal "
+            f"(dichvucong.gov.vn) or at a one-stop office of {home}")
+
+
+def no_competent_agency(proc: dict[str, Any], ward_code: str) -> str:
+    """Why a dossier has nowhere to go: no agency of the body the procedure needs for that ward or province."""
+    body = body_name(proc["deciding_body"], proc["department"])
+    by_ward = handling_agency(proc["deciding_body"], proc["department"])[2]
+    where = place_name(ward_code) if by_ward else province_name(province_of(ward_code))
+    return (f"chưa có {body} của {where or ward_code} trong danh mục cơ quan / no competent agency "
+            f"({proc['deciding_body']}{', ' + proc['department'] if proc['department'] else ''}) for {ward_code}")
+
+
+async def competent_agency(tx: Tx, proc: dict[str, Any], ward_code: str) -> dict[str, Any] | None:
+    """Phi địa giới: the agency that handles the dossier ({code, name}), for the applicant's ward: the commune
+    body of that ward, or the provincial body of its province (kept 30 s like other reference data)."""
+    body_type, department, by_ward = handling_agency(proc["deciding_body"], proc["department"])
+    unit = ward_code if by_ward else province_of(ward_code)
+    if unit is None:
+        return None
+    key = ("competent", body_type, department or "", unit)
     hit = _cached(key)
     if hit is None:
-        hit = _remember(key, (await _competent_agency(tx, level, ward_code, receiving),))
-    found: str | None = hit[0]
+        hit = _remember(key, (await repository.agency_of_body(tx, body_type, department, unit),))
+    found: dict[str, Any] | None = hit[0]
     return found
-
-
-async def _competent_agency(tx: Tx, level: str, ward_code: str, receiving: dict[str, Any]) -> str | None:
-    """The agency of the applicant's ward at the procedure's level, else the receiver (same level only)."""
-    if receiving["level"] == level and receiving["admin_unit_code"] == ward_code:
-        return str(receiving["code"])
-    found = await repository.agency_of_ward(tx, level, ward_code)
-    if found is not None:
-        return found
-    return str(receiving["code"]) if receiving["level"] == level else None
 
 
 async def due(tx: Tx, procedure_code: str, agency_code: str,
@@ -145,4 +168,5 @@ async def receipt_pdf(tx: Tx, code: str, who: Principal, public_base_url: str) -
     d = await dossier_for(tx, code, who)
     proc = await procedure(tx, d["procedure_code"], d["received_at"].astimezone(VN_TZ).date())
     receiving = await agency(tx, d["receiving_agency"])
-    return render_receipt(d, proc, receiving, public_base_url)
+    competent = receiving if d["competent_agency"] == receiving["code"] else await agency(tx, d["competent_agency"])
+    return render_receipt(d, proc, receiving, public_base_url, competent=competent)

@@ -125,12 +125,14 @@ async def submit(tx: Tx, body: DossierIn, who: Principal, now: datetime,
         else:
             received_at = min(given, now)
     competent = None
-    if proc is not None and agency is not None:
-        competent = await service.competent_agency(tx, proc["level"], body.applicant.address.ward_code, agency)
+    ward = body.applicant.address.ward_code
+    if agency is not None and (elsewhere := service.outside_province(ward, agency)) is not None:
+        errors.append(error_item("applicant.address.ward_code", elsewhere, "outside_province"))
+    elif proc is not None and agency is not None and ward_exists(ward):
+        competent = await service.competent_agency(tx, proc, ward)
         if competent is None:
-            errors.append(error_item(
-                "applicant.address.ward_code", "không có cơ quan có thẩm quyền cho địa bàn này / no "
-                              "competent agency for this ward", "no_competent_agency"))
+            errors.append(error_item("applicant.address.ward_code", service.no_competent_agency(proc, ward),
+                                     "no_competent_agency"))
     file_ids = [f for d in body.documents for f in d.file_ids]
     for missing in sorted(await files.unknown_ids(tx, file_ids, who)):
         errors.append(error_item(
@@ -139,12 +141,14 @@ async def submit(tx: Tx, body: DossierIn, who: Principal, now: datetime,
         raise ProblemError(422, "validation_error", "Hồ sơ chưa hợp lệ: " + "; ".join(e["message"] for e in errors),
                            errors=errors)
     assert proc is not None and agency is not None and competent is not None
-    return await _receive(tx, body, who, proc, agency, competent, received_at, idempotency, registered_at=now)
+    return await _receive(tx, body, who, proc, agency, competent["code"], received_at, idempotency,
+                          registered_at=now, competent_name=competent["name"])
 
 
 async def _receive(tx: Tx, body: DossierIn, who: Principal, proc: dict[str, Any],
                    agency: dict[str, Any], competent: str, received_at: datetime,
-                   idempotency: tuple[str, str, str, str, str], *, registered_at: datetime) -> tuple[str, str]:
+                   idempotency: tuple[str, str, str, str, str], *, registered_at: datetime,
+                   competent_name: str) -> tuple[str, str]:
     # The code is numbered in the register of the day the dossier is REGISTERED (Viet Nam date), never on a
     # back-dated postal handover day, whose register may be closed already.
     local_day = registered_at.astimezone(VN_TZ).date()
@@ -166,7 +170,8 @@ async def _receive(tx: Tx, body: DossierIn, who: Principal, proc: dict[str, Any]
         "queue_ticket_id": body.queue_ticket_id, "notes": body.notes, **receiver_of(who),
     }
     answer = {"status": "received", "channel": body.channel, "procedure_code": proc["code"],
-              "receiving_agency": agency["code"], "competent_agency": competent,
+              "receiving_agency": agency["code"], "receiving_agency_name": agency["name"],
+              "competent_agency": competent, "competent_agency_name": competent_name,
               "received_at": received_at.isoformat(), "due_at": _iso(due_at), "fee": fee}
     event = {
         "procedure_code": proc["code"], "procedure_name": proc["name"],

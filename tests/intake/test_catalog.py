@@ -51,7 +51,9 @@ async def test_one_procedure_and_unknowns(client: httpx.AsyncClient) -> None:
 
 async def test_agencies_by_level_and_text(client: httpx.AsyncClient) -> None:
     r = await client.get("/v1/agencies", params={"level": "commune"})
-    assert [a["code"] for a in r.json()] == ["000.00.21.H29"]
+    communes = {a["code"]: a for a in r.json()}
+    assert "000.00.21.H29" in communes and all(a["level"] == "commune" for a in communes.values())
+    assert communes["000.30.21.H29"]["body_type"] == "commune_police"
     r = await client.get("/v1/agencies", params={"q": "so tu phap"})
     assert [a["name"] for a in r.json()] == ["Sở Tư pháp thành phố Hà Nội"]
     assert (await client.get("/v1/agencies", params={"level": "planet"})).status_code == 422

@@ -143,7 +143,7 @@ async def test_a_group_crossing_the_daily_limit_gives_each_submission_its_own_an
     try:
         await conn.execute(
             "INSERT INTO core.agencies (code, name, search_text, level, admin_unit_code, sessions) VALUES "
-            "($1, 'UBND xã thử', 'ubnd xa thu', 'commune', '99998', '[{\"start\": \"00:00\", \"end\": \"23:59\"}]')",
+            "($1, 'UBND xã thử', 'ubnd xa thu', 'commune', '01', '[{\"start\": \"00:00\", \"end\": \"23:59\"}]')",
             agency)
         await conn.execute("INSERT INTO intake.daily_counters (agency_code, day, last_number) VALUES ($1, $2, 9990)",
                            agency, datetime.now(VN_TZ).date())

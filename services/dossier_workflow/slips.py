@@ -139,13 +139,17 @@ async def control_slip(tx: Tx, d: dict[str, Any]) -> dict[str, Any]:
         e["timing_text"] = TIMING_VI[e["timing"]]
         e["step_name"] = step_name(definition, e["step"])
     receiving = agencies[d["receiving_agency"]]
+    extensions = [{"at": r["at"], "days": (r.get("data") or {}).get("days"), "reason": r.get("note"),
+                   "new_due_at": (r.get("data") or {}).get("new_due_at"), "by": _who(r, d["applicant_name"])}
+                  for r in rows if r["action"] == "extend_for_verification"]
     return localize({
         "code": d["code"], "procedure_name": d["procedure_name"], "applicant_name": d["applicant_name"],
         "receiving_agency": d["receiving_agency"], "receiving_agency_name": receiving["name"],
         "place": receiving.get("place_name"), "competent_agency": d["competent_agency"],
         "competent_agency_name": names[d["competent_agency"]],
         "coordinating_agencies": list(dict.fromkeys(coordinating)), "received_at": d["received_at"],
-        "due_at": d["due_at"], "original_due_at": d["original_due_at"], "status": d["status"], "entries": entries})
+        "due_at": d["due_at"], "original_due_at": d["original_due_at"], "status": d["status"],
+        "verification_extensions": extensions, "entries": entries})
 
 
 def control_slip_pdf(slip: dict[str, Any]) -> bytes:
@@ -161,6 +165,9 @@ def control_slip_pdf(slip: dict[str, Any]) -> bytes:
     doc.field("Ngày nhận", format_vn_datetime(slip["received_at"]))
     doc.field("Hẹn trả kết quả vào", format_vn_datetime(slip["original_due_at"]) if slip["original_due_at"] else
               "Chưa bắt đầu tính thời hạn (chờ tiếp nhận hồ sơ trực tuyến hoặc hồ sơ giấy gửi qua bưu chính)")
+    for ext in slip["verification_extensions"]:  # not late: the legal due date moves with it
+        doc.field("Gia hạn để xác minh", f"{ext['days']} ngày làm việc, từ {format_vn_datetime(ext['at'])} "
+                  f"({ext['by']}); lý do: {ext['reason'] or ''}")
     if slip["due_at"] != slip["original_due_at"]:
         doc.field("Hẹn lại ngày trả kết quả", format_vn_datetime(slip["due_at"]))
     rows = [[f"1. Giao: {e['from_unit']}\n2. Nhận: {e['to_unit']}", format_vn_datetime(e["at"]),

@@ -88,8 +88,14 @@ async def test_verification_extension_moves_both_due_dates_within_the_allowance(
     public = (await client.get(f"/v1/public/dossiers/{code}", params={"phone_last4": PHONE_LAST4})).json()
     assert public["due_at"] == "2026-12-10T09:00:00+07:00"
     slip = (await client.get(f"/v1/dossiers/{code}/control-slip", headers=auth(tok))).json()
-    rows = [e for e in slip["entries"] if e["action"] == "extend_for_verification"]
-    assert len(rows) == 2 and rows[0]["note"].startswith("Xác minh tình trạng hôn nhân")
+    extensions = slip["verification_extensions"]
+    assert [e["days"] for e in extensions] == [2, 3]
+    assert extensions[0]["reason"].startswith("Xác minh tình trạng hôn nhân")
+    assert slip["original_due_at"] == "2026-12-10T09:00:00+07:00"  # the legal date moved: not counted late
+    pdf = await client.get(f"/v1/dossiers/{code}/control-slip", headers={**auth(tok), "Accept": "application/pdf"})
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    text = " ".join(" ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages).split())
+    assert "Gia hạn để xác minh: 2 ngày làm việc" in text and "Gia hạn để xác minh: 3 ngày làm việc" in text
     # Not late: resolved after the first due date, before the extended one.
     await act(client, tok, code, 3, action="start")
     clock.set(vn(2026, 12, 8, 10, 0))

@@ -39,6 +39,8 @@ agencies = Table(
                    "commune_police | province_people_committee | province_department | social_insurance | "
                    "public_service_centre"),
     Column("department", String(40), comment="province_department: which one (tu_phap, xay_dung, ...)"),
+    Column("head_name", String(200), comment="full name of the head (signs forms 04, 05)"),
+    Column("head_title", String(200), comment="the head's title, e.g. Chủ tịch"),
     CheckConstraint("body_type <> 'province_department' OR department IS NOT NULL",
                     name="ck_agency_department"),
 )

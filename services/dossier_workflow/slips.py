@@ -17,6 +17,7 @@ from shared.problems import ProblemError
 
 TIMING_VI = {"early": "Trước hạn", "on_time": "Đúng hạn", "late": "Quá hạn", None: ""}
 FORM_04_TITLE = "Văn bản xin lỗi và đề nghị gia hạn thời gian giải quyết"  # Circular 03/2025, Phụ lục I
+COLLECTIVE_BODIES = ("commune_people_committee", "province_people_committee")
 HEAD_SIGNS = "THỦ TRƯỞNG CƠ QUAN, ĐƠN VỊ"
 SIGN_HINT = "(Ký, ghi rõ họ tên, đóng dấu)"
 ONE_STOP = "Bộ phận Tiếp nhận và Trả kết quả"
@@ -187,6 +188,8 @@ def _head(agency: dict[str, Any]) -> Any:
     line is left to sign), never by the officer who recorded the action."""
     title = agency.get("head_title")
     heading = (f"{title}".upper() if isinstance(title, str) and title.strip() else HEAD_SIGNS)
+    if heading != HEAD_SIGNS and agency.get("body_type") in COLLECTIVE_BODIES:
+        heading = "TM. ỦY BAN NHÂN DÂN\n" + heading  # the chair signs on behalf of the committee
     return signature(heading, agency.get("head_name"), None, SIGN_HINT)
 
 

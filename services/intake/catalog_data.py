@@ -18,16 +18,19 @@ HCMC = "79"
 
 
 def _agency(code: str, name: str, level: str, unit: str, body: str = "commune_people_committee",
-            department: str | None = None) -> dict[str, Any]:
+            department: str | None = None, head: tuple[str, str] | None = None) -> dict[str, Any]:
+    """`head`: (full name, title) of the head who signs forms 04 and 05 (demo names)."""
     return {"code": code, "name": name, "level": level, "parent_code": None, "admin_unit_code": unit,
-            "sessions": DEFAULT_SESSIONS, "body_type": body, "department": department}
+            "sessions": DEFAULT_SESSIONS, "body_type": body, "department": department,
+            "head_name": head[0] if head else None, "head_title": head[1] if head else None}
 
 
 # Demo agencies. Identifier codes other than the first two are demo values in the same pattern (the real
 # e-ID codes of each body are not in the reference): replace them with the province's published codes.
 AGENCIES: list[dict[str, Any]] = [
-    _agency(DEPARTMENT, "Sở Tư pháp thành phố Hà Nội", "province", HANOI, "province_department", "tu_phap"),
-    _agency(WARD, "UBND phường Ba Đình", "commune", "00004"),
+    _agency(DEPARTMENT, "Sở Tư pháp thành phố Hà Nội", "province", HANOI, "province_department", "tu_phap",
+            head=("Trần Minh Đức", "Giám đốc")),
+    _agency(WARD, "UBND phường Ba Đình", "commune", "00004", head=("Hoàng Văn Dũng", "Chủ tịch")),
     _agency("000.00.00.H29", "Trung tâm Phục vụ hành chính công thành phố Hà Nội", "province", HANOI,
             "public_service_centre"),
     _agency("000.00.03.H29", "UBND thành phố Hà Nội", "province", HANOI, "province_people_committee"),

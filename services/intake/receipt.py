@@ -18,6 +18,8 @@ CLOCK_NOT_STARTED = {
     "online": "Tính từ khi cán bộ tiếp nhận hồ sơ trực tuyến",
 }
 
+ONE_STOP_UNIT = "Bộ phận Tiếp nhận và Trả kết quả"
+
 # The workflow service's public tracking page (Vietnamese, asks for the last four phone digits).
 TRACKING_PAGE = "/api/workflow/v1/public/tra-cuu/"
 
@@ -31,13 +33,14 @@ def render_receipt(d: dict[str, Any], procedure: dict[str, Any], agency: dict[st
                    public_base_url: str, *, competent: dict[str, Any] | None = None) -> bytes:
     applicant = d["applicant"]
     doc = SlipDocument(f"Giấy tiếp nhận {d['code']}")
-    doc.national_header(agency["name"], date_line(place_of(agency), d["received_at"]))
+    doc.national_header(agency["name"], date_line(place_of(agency), d["received_at"]), unit=ONE_STOP_UNIT)
     doc.title("Giấy tiếp nhận hồ sơ và hẹn trả kết quả", f"Mã hồ sơ: {d['code']}")
-    doc.field(agency["name"], "đã tiếp nhận hồ sơ của")
+    doc.paragraph(f"{ONE_STOP_UNIT} - {agency['name']} tiếp nhận hồ sơ của:")
     doc.field("Ông/Bà", applicant["full_name"])
     doc.field("Số định danh cá nhân", applicant["id_number"])
     doc.field("Địa chỉ", applicant["address"]["line"])
-    doc.field("Số điện thoại", applicant["phone"])
+    doc.field("Số điện thoại", applicant.get("phone") or "")
+    doc.field("Thư điện tử", applicant.get("email") or "")
     doc.field("Nội dung yêu cầu giải quyết", f"{procedure['name']} ({procedure['code']})")
     doc.field("Cơ quan tiếp nhận", agency["name"])  # the route (Decree 118/2025 Art. 14): receiver, decider
     doc.field("Cơ quan có thẩm quyền giải quyết", (competent or agency)["name"])
@@ -51,7 +54,9 @@ def render_receipt(d: dict[str, Any], procedure: dict[str, Any], agency: dict[st
     doc.field("Thời gian nhận hồ sơ", format_vn_datetime(d["received_at"]))
     doc.field("Thời gian trả kết quả", format_vn_datetime(d["due_at"]) if d["due_at"] is not None else
               CLOCK_NOT_STARTED.get(d.get("channel") or "postal", CLOCK_NOT_STARTED["postal"]))
-    doc.field("Nơi trả kết quả", DELIVERY.get(d["result_delivery"], d["result_delivery"]))
+    doc.field("Đăng ký nhận kết quả tại", DELIVERY.get(d["result_delivery"], d["result_delivery"]))
+    # The electronic tracking book replaces the printed one (Circular 03/2025, form 07 note): its entry is the code.
+    doc.field("Vào Sổ theo dõi hồ sơ", f"Sổ theo dõi hồ sơ điện tử, mã hồ sơ {d['code']}")
     doc.field("Lệ phí, phí", format_vnd(d["fee"]))
     doc.qr(tracking_url(public_base_url, d["code"]), "Tra cứu tình trạng hồ sơ")
     # The receiver is named from the identity records stored with the dossier, never by the account that

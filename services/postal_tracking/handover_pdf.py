@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from shared.pdf import SlipDocument, format_vn_date, format_vn_datetime, format_vnd
+from shared.admin_units import place_name
+from shared.pdf import SlipDocument, date_line, format_vn_datetime, format_vnd
 
 KIND_TEXT = {
     "to_postal": "Bộ phận Một cửa giao kết quả giải quyết thủ tục hành chính cho nhân viên bưu chính",
@@ -19,7 +20,7 @@ def render_handover(h: dict[str, Any], agency: dict[str, Any] | None, partner: d
     agency_name = agency["name"] if agency else h["agency_code"]
     partner_name = partner["name"] if partner else h["partner_code"]
     doc = SlipDocument(title=f"Biên bản bàn giao {h['id']}")
-    doc.national_header(agency_name, f"Hà Nội, {format_vn_date(at)}")
+    doc.national_header(agency_name, date_line(place_name(agency["admin_unit_code"]) if agency else None, at))
     doc.title("Biên bản bàn giao hồ sơ, kết quả giải quyết thủ tục hành chính qua dịch vụ bưu chính công ích",
               "(Quyết định số 45/2016/QĐ-TTg)")
     doc.field("Số biên bản", h["id"])

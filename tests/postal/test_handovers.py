@@ -97,8 +97,9 @@ async def test_json_or_pdf_by_accept_and_visibility(
     assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
     text_ = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(r.content)).pages)
     for expected in ("BIÊN BẢN BÀN GIAO", s["dossier_code"], s["tracking_number"], "Trần Văn Bưu",
-                     "Bưu điện Việt Nam (VNPost)", "Lê Thị Hoa"):
+                     "Bưu điện Việt Nam (VNPost)", "Lê Thị Hoa", "Ba Đình, ngày"):
         assert expected in text_ or expected in text_.replace("\n", ""), expected
+    assert "Hà Nội" not in text_  # the agency's own place, not a hard-coded city
     r = await client.get(f"/v1/handovers/{h['id']}", headers=auth(make_token("postal_partner", partner_code="VNPOST")))
     assert r.status_code == 200 and r.json()["items"][0]["tracking_number"] == s["tracking_number"]
     other = auth(make_token("postal_partner", partner_code="VTP"))

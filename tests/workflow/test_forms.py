@@ -41,7 +41,7 @@ async def test_form_04_title_place_date_line_head_of_agency_and_the_original_due
     assert "Ba Đình, ngày 07 tháng 12 năm 2026" in text  # the ward's own place, not "Hà Nội", no "Ngày ngày"
     assert "ngày ngày" not in text.lower() and "Hà Nội" not in text
     assert "VĂN BẢN XIN LỖI VÀ ĐỀ NGHỊ GIA HẠN THỜI GIAN GIẢI QUYẾT" in text and "HẸN LẠI NGÀY" not in text
-    assert "THỦ TRƯỞNG CƠ QUAN, ĐƠN VỊ" in text and "UBND PHƯỜNG BA ĐÌNH" in text
+    assert "CHỦ TỊCH" in text and "Hoàng Văn Dũng" in text and "UBND PHƯỜNG BA ĐÌNH" in text
     assert "canbo.phuong" not in text and "Nguyễn Văn An" in text and CITIZEN in text
     assert "09 giờ 00 phút, ngày 03/12/2026" in text and "16 giờ 00 phút, ngày 10/12/2026" in text
     assert_vietnamese_only(text)
@@ -78,8 +78,8 @@ async def test_form_05_is_the_agency_s_notice_on_the_applicant_s_request(
     assert (await act(client, tok, code, 1, action="withdraw", note="Tôi không cần nữa")).status_code == 200
     text = pdf_text(await client.get(f"/v1/dossiers/{code}/withdrawal-notice", headers=auth(tok)))
     assert "Ba Đình, ngày 01 tháng 12 năm 2026" in text and "ngày ngày" not in text.lower()
-    assert "THÔNG BÁO DỪNG GIẢI QUYẾT HỒ SƠ" in text and "THỦ TRƯỞNG CƠ QUAN, ĐƠN VỊ" in text
+    assert "THÔNG BÁO DỪNG GIẢI QUYẾT HỒ SƠ" in text and "CHỦ TỊCH" in text and "Hoàng Văn Dũng" in text
     assert "Theo đề nghị của Ông/Bà Nguyễn Văn An" in text
-    signature = text[text.index("THỦ TRƯỞNG"):]
+    signature = text[text.index("CHỦ TỊCH"):]
     assert CITIZEN not in signature and "canbo.phuong" not in signature and "NGƯỜI TIẾP NHẬN" not in text
     assert_vietnamese_only(text)

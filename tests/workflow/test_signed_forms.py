@@ -164,8 +164,9 @@ async def test_forms_01_to_07_name_people_and_agencies_as_an_auditor_signs(
     text = pdf_text(r)
     to_png("form-04", r.content)
     assert "VĂN BẢN XIN LỖI VÀ ĐỀ NGHỊ GIA HẠN THỜI GIAN GIẢI QUYẾT" in text and "Ba Đình, ngày" in text
-    head = text.split("THỦ TRƯỞNG CƠ QUAN, ĐƠN VỊ", 1)[1]
+    head = text.split("CHỦ TỊCH", 1)[1]  # the ward's head, from core.agencies (head_name, head_title)
     assert "Phạm Minh Tuấn" not in head and "(Ký, ghi rõ họ tên, đóng dấu)" in head  # the head signs, not Tuấn
+    assert "Hoàng Văn Dũng" in head
     assert "ngày ngày" not in text.lower()
     assert_clean(text)
 
@@ -237,8 +238,8 @@ async def test_form_05_is_signed_by_the_head_and_names_no_account(
     text = pdf_text(r)
     to_png("form-05", r.content)
     assert "THÔNG BÁO DỪNG GIẢI QUYẾT HỒ SƠ" in text and "Ba Đình, ngày" in text
-    head = text.split("THỦ TRƯỞNG CƠ QUAN, ĐƠN VỊ", 1)[1]
-    assert "001090012345" not in head and "Nguyễn Văn An" not in head
+    head = text.split("CHỦ TỊCH", 1)[1]
+    assert "001090012345" not in head and "Nguyễn Văn An" not in head and "Hoàng Văn Dũng" in head
     assert_clean(text)
 
 

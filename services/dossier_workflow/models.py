@@ -213,5 +213,16 @@ stats_daily = Table(
     Column("rating_sum", Integer, nullable=False, server_default="0"),
     *(Column(f"rating_{s}", Integer, nullable=False, server_default="0", comment=f"ratings of score {s}")
       for s in range(1, 6)),
+    Column("received_digitised", Integer, nullable=False, server_default="0",
+           comment="receipts with electronic components (digitised)"),
+    Column("received_level_full", Integer, nullable=False, server_default="0",
+           comment="receipts of procedures offered fully online (toàn trình)"),
+    Column("received_level_partial", Integer, nullable=False, server_default="0",
+           comment="receipts of procedures offered partly online (một phần)"),
+    Column("accepted", Integer, nullable=False, server_default="0", comment="online dossiers accepted (action accept)"),
+    Column("accepted_late", Integer, nullable=False, server_default="0",
+           comment="online dossiers accepted after their acceptance time"),
+    Column("synced_on_time", Integer, nullable=False, server_default="0",
+           comment="synced dossiers first acknowledged within 24 hours of receipt"),
     Index("ix_stats_province_day", "province", "day"),
 )

@@ -124,18 +124,60 @@ class PublicDossierOut(BaseModel):
     next_step: str | None
 
 
+class IndicatorOut(BaseModel):
+    """One indicator of a criterion: the figure it reads, its weight and its points (weight x share)."""
+
+    code: str = Field(..., description="mã chỉ tiêu / indicator code", examples=["resolved_on_time"])
+    name: str = Field(..., description="tên chỉ tiêu / indicator name")
+    figure: str | None = Field(..., description="số liệu dùng để tính / the figure of this row it reads; null: the "
+                               "system does not record it")
+    weight: float = Field(..., description="điểm tối đa của chỉ tiêu (giả định) / the indicator's points (assumed)")
+    value: float | None = Field(..., description="giá trị tỷ lệ / the share read (null: unknown or no denominator)")
+    points: float | None = Field(..., description="điểm đạt được / points reached (null: unknown)")
+
+
+class CriterionOut(BaseModel):
+    """One criterion of Decision 766 with its points from the figures the system knows (docs/workflow.md)."""
+
+    code: str = Field(..., description="mã tiêu chí / criterion code", examples=["progress"])
+    name: str = Field(..., description="tên tiêu chí / criterion name")
+    max_points: float = Field(..., description="điểm tối đa theo QĐ 766 / the criterion's maximum points")
+    points: float | None = Field(..., description="điểm từ các chỉ tiêu hệ thống biết / points from the indicators "
+                                 "the system knows (null: none known)")
+    known_max_points: float = Field(..., description="điểm tối đa của các chỉ tiêu đã biết / the most the known "
+                                    "indicators can give")
+    indicators: list[IndicatorOut] = Field(..., description="các chỉ tiêu / the indicators")
+
+
+_EXAMPLE_CRITERIA: list[Any] = [
+    {"code": "progress", "name": "Tiến độ, kết quả giải quyết / progress and results", "max_points": 20,
+     "points": 19.0, "known_max_points": 20, "indicators": [
+        {"code": "resolved_on_time", "name": "Hồ sơ giải quyết trước hạn, đúng hạn / dossiers resolved early or on "
+         "time", "figure": "on_time_rate", "weight": 20, "value": 0.95, "points": 19.0}]},
+]
+
+
 class StatsOut(BaseModel):
     """Figures of the service index (Bộ chỉ số phục vụ người dân, doanh nghiệp, Decision 766/QĐ-TTg) for the
     period: events counted on the Viet Nam day they happened, for the receiving agency. In-progress counts are a
-    count of now (not of the period); they are absent (null) when grouped by month."""
+    count of now (not of the period); they are absent (null) when grouped by month. Every share is ≤ 1 and null
+    when its denominator is 0. Procedure counts are the national catalog's in force on the period's last day."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "group": None, "received": 120, "received_counter": 70, "received_online": 42, "received_postal": 8,
         "resolved": 100, "resolved_early": 61, "resolved_on_time": 34, "resolved_late": 5, "on_time_rate": 0.95,
         "average_processing_hours": 14.5, "in_progress_on_time": 17, "in_progress_overdue": 3, "returned": 90,
         "share_online": 0.35, "share_postal": 0.0667, "electronic_results": 27, "share_electronic_result": 0.3,
-        "synced": 118, "share_synced": 0.9833, "rating_count": 40, "average_rating": 4.3, "rating_satisfied": 35,
-        "satisfaction_rate": 0.875}]})
+        "synced": 118, "share_synced": 0.9833, "synced_on_time": 110, "share_synced_on_time": 0.9167,
+        "rating_count": 40, "average_rating": 4.3, "rating_satisfied": 35, "satisfaction_rate": 0.875,
+        "digitised": 60, "digitisation_rate": 0.5, "received_level_full": 80, "received_level_partial": 40,
+        "received_online_full": 40, "received_online_partial": 2, "share_online_full": 0.5,
+        "share_online_partial": 0.05, "procedures": 25, "procedures_online_full": 18, "procedures_online_partial": 0,
+        "share_procedures_online": 0.72, "share_procedures_online_full": 0.72, "share_procedures_online_partial": 0.0,
+        "online_payments": None, "share_online_payment": None,
+        "online_payment_note": "Chưa có dữ liệu thanh toán / no payment data yet",
+        "accepted": 40, "accepted_late": 2, "share_accepted_late": 0.05,
+        "criteria": _EXAMPLE_CRITERIA, "index_points": 19.0, "index_known_max_points": 20}]})
 
     group: str | None = Field(None, description="lĩnh vực, thủ tục, kênh hoặc tháng / field, procedure, channel "
                               "or month (YYYY-MM); null when not grouped")
@@ -170,3 +212,48 @@ class StatsOut(BaseModel):
     average_rating: float | None = Field(..., description="điểm đánh giá trung bình (1–5) / average score")
     rating_satisfied: int = Field(..., description="lượt đánh giá hài lòng (4–5 điểm) / ratings of 4 or 5")
     satisfaction_rate: float | None = Field(..., description="tỷ lệ hài lòng / rating_satisfied / rating_count")
+    synced_on_time: int = Field(0, description="đồng bộ kịp thời / of `synced`, first acknowledged by the portal "
+                                "within 24 hours of receipt")
+    share_synced_on_time: float | None = Field(None, description="tỷ lệ đồng bộ kịp thời / synced_on_time / received")
+    digitised: int = Field(0, description="hồ sơ được số hóa / receipts whose components were electronic (every "
+                           "document with files, or filed online)")
+    digitisation_rate: float | None = Field(None, description="tỷ lệ số hóa hồ sơ / digitised / received")
+    received_level_full: int = Field(0, description="tiếp nhận của TTHC trực tuyến toàn trình / receipts of "
+                                     "procedures offered fully online")
+    received_level_partial: int = Field(0, description="tiếp nhận của TTHC trực tuyến một phần / receipts of "
+                                        "procedures offered partly online")
+    received_online_full: int = Field(0, description="trong đó nộp trực tuyến / of those, filed online (full)")
+    received_online_partial: int = Field(0, description="trong đó nộp trực tuyến / of those, filed online "
+                                         "(partial)")
+    share_online_full: float | None = Field(None, description="tỷ lệ hồ sơ trực tuyến toàn trình / "
+                                            "received_online_full / received_level_full")
+    share_online_partial: float | None = Field(None, description="tỷ lệ hồ sơ trực tuyến một phần / "
+                                               "received_online_partial / received_level_partial")
+    procedures: int = Field(0, description="số TTHC trong danh mục / procedures in force in the catalog (of the "
+                            "field or procedure when grouped so)")
+    procedures_online_full: int = Field(0, description="TTHC trực tuyến toàn trình / procedures offered fully "
+                                        "online")
+    procedures_online_partial: int = Field(0, description="TTHC trực tuyến một phần / procedures offered partly "
+                                           "online")
+    share_procedures_online: float | None = Field(None, description="tỷ lệ TTHC cung cấp trực tuyến / (full + "
+                                                  "partial) / procedures")
+    share_procedures_online_full: float | None = Field(None, description="tỷ lệ TTHC toàn trình / "
+                                                       "procedures_online_full / procedures")
+    share_procedures_online_partial: float | None = Field(None, description="tỷ lệ TTHC một phần / "
+                                                          "procedures_online_partial / procedures")
+    online_payments: int | None = Field(None, description="thanh toán trực tuyến / online payments: null until "
+                                        "payments are recorded")
+    share_online_payment: float | None = Field(None, description="tỷ lệ thanh toán trực tuyến / online payment "
+                                               "share: null until payments are recorded (see online_payment_note)")
+    online_payment_note: str | None = Field(None, description="lý do thiếu số liệu thanh toán / why the payment "
+                                            "figures are null")
+    accepted: int = Field(0, description="hồ sơ trực tuyến đã tiếp nhận / online dossiers accepted in the period")
+    accepted_late: int = Field(0, description="hồ sơ trực tuyến chậm tiếp nhận / accepted after their acceptance "
+                               "time (counted apart from overdue)")
+    share_accepted_late: float | None = Field(None, description="tỷ lệ chậm tiếp nhận / accepted_late / accepted")
+    criteria: list[CriterionOut] = Field(default_factory=list, description="điểm theo tiêu chí QĐ 766 / points "
+                                         "per criterion")
+    index_points: float | None = Field(None, description="tổng điểm các tiêu chí đã biết / points of the known "
+                                       "criteria")
+    index_known_max_points: float = Field(0, description="điểm tối đa của các tiêu chí đã biết / the most the "
+                                          "known criteria can give (of 100)")

@@ -119,7 +119,9 @@ async def _entering(tx: Tx, data: dict[str, Any]) -> outbox.Entry:
         {**row, "status": None}, Principal(subject="intake", role="system", agency_code=data["receiving_agency"],
                                            name=receiver.get("name"), title=receiver.get("title")),
         "receive", "received", received_at, step_due_at=row["step_due_at"],
-        data={"result_delivery": data["result_delivery"]})
+        data={"result_delivery": data["result_delivery"],  # digitised, online_level: the service index
+              "digitised": bool(data.get("digitised", data["channel"] == "online")),
+              "online_level": data.get("online_level")})
     if due_at is not None:
         message = notification(row, "dossier_received", {"due_at": due_at.isoformat()}, f"{data['code']}:received")
     elif "due_at" in timer:

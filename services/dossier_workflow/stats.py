@@ -12,7 +12,7 @@ from limits import parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
-from services.dossier_workflow import bounds, deadlines, stats_repository, worklist_repository
+from services.dossier_workflow import bounds, deadlines, service_index, stats_repository, worklist_repository
 from shared.auth import Principal
 from shared.calendar import VN_TZ
 from shared.db import Tx
@@ -126,7 +126,10 @@ counts the share of satisfied ratings, and no text maps a five-point scale to it
 per score, so changing this needs no rebuild."""
 
 
-ZERO_SUMS = (*stats_repository.STAT_COLUMNS, "received_counter", "received_online", "received_postal")
+ZERO_SUMS = (*stats_repository.STAT_COLUMNS, "received_counter", "received_online", "received_postal",
+             *(f"received_online_{level}" for level in stats_repository.ONLINE_LEVELS))
+NO_PAYMENT_DATA = "Chưa có dữ liệu thanh toán / no payment data yet"
+"""Why the online payment share is null: the system records no payment yet (a 0 would claim none was made)."""
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -151,10 +154,36 @@ def shape(row: dict[str, Any]) -> dict[str, Any]:
         "electronic_results": row["electronic_result"],
         "share_electronic_result": _share(row["electronic_result"], row["returned"]),
         "synced": row["synced"], "share_synced": _share(row["synced"], row["received"]),
+        "synced_on_time": row["synced_on_time"], "share_synced_on_time": _share(row["synced_on_time"], row["received"]),
         "rating_count": row["rating_count"],
         "average_rating": round(row["rating_sum"] / row["rating_count"], 2) if row["rating_count"] else None,
         "rating_satisfied": satisfied, "satisfaction_rate": _share(satisfied, row["rating_count"]),
+        "digitised": row["received_digitised"], "digitisation_rate": _share(row["received_digitised"], row["received"]),
+        "received_level_full": row["received_level_full"], "received_level_partial": row["received_level_partial"],
+        "received_online_full": row["received_online_full"],
+        "received_online_partial": row["received_online_partial"],
+        "share_online_full": _share(row["received_online_full"], row["received_level_full"]),
+        "share_online_partial": _share(row["received_online_partial"], row["received_level_partial"]),
+        "online_payments": None, "share_online_payment": None, "online_payment_note": NO_PAYMENT_DATA,
+        "accepted": row["accepted"], "accepted_late": row["accepted_late"],
+        "share_accepted_late": _share(row["accepted_late"], row["accepted"]),
     }
+
+
+def catalog_figures(counts: dict[str, int] | None) -> dict[str, Any]:
+    """Procedures offered online, from the catalog's counts (stats_repository.procedures_online)."""
+    c = counts or {"procedures": 0, **{f"procedures_online_{lv}": 0 for lv in stats_repository.ONLINE_LEVELS}}
+    full, partial = c["procedures_online_full"], c["procedures_online_partial"]
+    return {"procedures": c["procedures"], "procedures_online_full": full, "procedures_online_partial": partial,
+            "share_procedures_online": _share(full + partial, c["procedures"]),
+            "share_procedures_online_full": _share(full, c["procedures"]),
+            "share_procedures_online_partial": _share(partial, c["procedures"])}
+
+
+def with_points(row: dict[str, Any]) -> dict[str, Any]:
+    parts = service_index.criteria(row)
+    points, known_max = service_index.index_points(parts)
+    return {**row, "criteria": parts, "index_points": points, "index_known_max_points": known_max}
 
 
 async def figures(tx: Tx, who: Principal, agency_code: str | None, province: str | None,
@@ -174,4 +203,7 @@ async def figures(tx: Tx, who: Principal, agency_code: str | None, province: str
         rows.sort(key=lambda r: r["group"] or "")
         for row in rows:
             row.update(running.get(row["group"], {"in_progress_on_time": 0, "in_progress_overdue": 0}))
-    return rows
+    catalog = await stats_repository.procedures_online(tx, end, group_by)
+    by_group = group_by in ("field", "procedure")
+    return [with_points({**row, **catalog_figures(catalog.get(row["group"] if by_group else None))})
+            for row in rows]

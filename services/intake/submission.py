@@ -185,6 +185,9 @@ async def _receive(tx: Tx, body: DossierIn, who: Principal, proc: dict[str, Any]
         "result_delivery": body.result_delivery, "delivery_address": row["delivery_address"],
         "fee": fee, "clock_started": clock_started,
         "receiver": {"name": row["receiver_name"], "title": row["receiver_title"]},
+        # service index: the procedure's online level, and whether the components came electronic (digitised)
+        "online_level": proc["online_level"],
+        "digitised": body.channel == "online" or (bool(body.documents) and all(d.file_ids for d in body.documents)),
     }
     code = await dossier_codes.choose(tx, proc["code"], local_day, agency["code"], competent,
                                       get_settings().dossier_code_pattern)

@@ -23,8 +23,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.add_column("agencies", sa.Column("head_name", sa.String(200), comment="full name of the head (signs forms 04, 05)"),
-                  schema="core")
+    op.add_column("agencies", sa.Column("head_name", sa.String(200),
+                                        comment="full name of the head (signs forms 04, 05)"), schema="core")
     op.add_column("agencies", sa.Column("head_title", sa.String(200), comment="the head's title, e.g. Chủ tịch"),
                   schema="core")
 

@@ -152,7 +152,7 @@ async def _receive(tx: Tx, body: DossierIn, who: Principal, proc: dict[str, Any]
     # The code is numbered in the register of the day the dossier is REGISTERED (Viet Nam date), never on a
     # back-dated postal handover day, whose register may be closed already.
     local_day = registered_at.astimezone(VN_TZ).date()
-    calendar = await calendar_for_agency(tx, agency["code"])
+    calendar = await calendar_for_agency(tx, competent)  # the deciding body's working days, as the workflow counts
     limit = limit_for(proc["time_limit"], body.channel)
     clock_started = not waits_for_paper(body.channel, proc) and not waits_for_acceptance(body.channel)
     due_at = calendar.due_at(received_at, TimeLimit.of(limit)).due_at if clock_started else None

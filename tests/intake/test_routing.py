@@ -177,3 +177,25 @@ async def test_a_procedure_version_names_a_deciding_body_of_its_level(
                                                          "department": "tu_phap"}, headers=admin)
     assert r.status_code == 201, r.text
     assert (r.json()["deciding_body"], r.json()["department"]) == ("province_department", "tu_phap")
+
+
+async def test_the_due_date_follows_the_deciding_bodys_working_days(
+    client: httpx.AsyncClient, make_token: Any,
+) -> None:
+    """Received at the ward, decided by Sở NN&MT: a day the department is closed moves the due date (the
+    workflow counts on the deciding body's calendar; the receipt must say the same date)."""
+    environment = "000.00.09.H29"  # Sở Nông nghiệp và Môi trường thành phố Hà Nội
+    params = {"procedure_code": "1.004253", "agency_code": WARD}
+    due_day = (await client.get("/v1/calendar/due", params=params)).json()["due_at"][:10]
+    admin = auth(make_token("admin", subject="quantri"))
+    r = await client.post("/v1/admin/calendar/overrides", json={
+        "agency_code": environment, "day": due_day, "kind": "day_off", "note": "Sở nghỉ"}, headers=admin)
+    assert r.status_code == 201, r.text
+    r = await client.post("/v1/dossiers", json=await submission(client, "1.004253"), headers=officer(make_token))
+    assert r.status_code == 201, r.text
+    d = r.json()
+    assert d["competent_agency"] == environment
+    at = {"procedure_code": "1.004253", "received_at": d["received_at"]}
+    at_department = (await client.get("/v1/calendar/due", params={**at, "agency_code": environment})).json()
+    at_ward = (await client.get("/v1/calendar/due", params={**at, "agency_code": WARD})).json()
+    assert d["due_at"] == at_department["due_at"] != at_ward["due_at"]

@@ -166,7 +166,8 @@ class StatsOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "group": None, "received": 120, "received_counter": 70, "received_online": 42, "received_postal": 8,
         "resolved": 100, "resolved_early": 61, "resolved_on_time": 34, "resolved_late": 5, "on_time_rate": 0.95,
-        "average_processing_hours": 14.5, "in_progress_on_time": 17, "in_progress_overdue": 3, "returned": 90,
+        "average_processing_hours": 14.5, "in_progress_on_time": 17, "in_progress_overdue": 3,
+        "awaiting_acceptance": 2, "awaiting_acceptance_late": 1, "returned": 90,
         "share_online": 0.35, "share_postal": 0.0667, "electronic_results": 27, "share_electronic_result": 0.3,
         "synced": 118, "share_synced": 0.9833, "synced_on_time": 110, "share_synced_on_time": 0.9167,
         "rating_count": 40, "average_rating": 4.3, "rating_satisfied": 35, "satisfaction_rate": 0.875,
@@ -198,6 +199,10 @@ class StatsOut(BaseModel):
                                             "resolved and not overdue, now (waiting for a supplement counts here)")
     in_progress_overdue: int | None = Field(None, description="đang giải quyết quá hạn (hiện tại) / not yet "
                                             "resolved, clock running and past the current due date, now")
+    awaiting_acceptance: int | None = Field(None, description="hồ sơ trực tuyến chờ tiếp nhận (hiện tại) / online "
+                                            "dossiers not yet accepted, now (no due date yet)")
+    awaiting_acceptance_late: int | None = Field(None, description="hồ sơ trực tuyến chậm tiếp nhận, chưa tiếp nhận "
+                                                 "(hiện tại) / of those, past their acceptance deadline, now")
     returned: int = Field(..., description="đã trả kết quả / results handed over in the period")
     share_online: float | None = Field(..., description="tỷ lệ tiếp nhận trực tuyến / received_online / received")
     share_postal: float | None = Field(..., description="tỷ lệ qua bưu chính / received_postal / received")

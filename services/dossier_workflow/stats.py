@@ -148,7 +148,7 @@ def shape(row: dict[str, Any]) -> dict[str, Any]:
         "resolved_late": row["resolved_late"],
         "on_time_rate": _share(row["resolved_early"] + row["resolved_on_time"], resolved),
         "average_processing_hours": round(row["processing_minutes"] / resolved / 60, 2) if resolved else None,
-        "in_progress_on_time": None, "in_progress_overdue": None,
+        **dict.fromkeys(stats_repository.IN_PROGRESS_FIGURES),
         "returned": row["returned"], "share_online": _share(row["received_online"], row["received"]),
         "share_postal": _share(row["received_postal"], row["received"]),
         "electronic_results": row["electronic_result"],
@@ -202,7 +202,7 @@ async def figures(tx: Tx, who: Principal, agency_code: str | None, province: str
         rows += [shape({"group": g, **dict.fromkeys(ZERO_SUMS, 0)}) for g in running.keys() - seen]
         rows.sort(key=lambda r: r["group"] or "")
         for row in rows:
-            row.update(running.get(row["group"], {"in_progress_on_time": 0, "in_progress_overdue": 0}))
+            row.update(running.get(row["group"], dict.fromkeys(stats_repository.IN_PROGRESS_FIGURES, 0)))
     catalog = await stats_repository.procedures_online(tx, end, group_by)
     by_group = group_by in ("field", "procedure")
     return [with_points({**row, **catalog_figures(catalog.get(row["group"] if by_group else None))})

@@ -71,20 +71,27 @@ IN_PROGRESS_KEYS = {"field": dossiers.c.field_code, "procedure": dossiers.c.proc
                     "channel": dossiers.c.channel}
 
 
+IN_PROGRESS_FIGURES = ("in_progress_on_time", "in_progress_overdue", "awaiting_acceptance", "awaiting_acceptance_late")
+
+
 async def in_progress_counts(tx: Tx, agency_code: str | None, province: str | None, group_by: str | None,
                              now: datetime) -> dict[str | None, dict[str, int]]:
     """Dossiers not yet resolved, now: overdue when the clock runs (not waiting for a supplement) and the
     current due date has passed, as the worklist's `overdue` flag; by group (None: all together)."""
     key = IN_PROGRESS_KEYS.get(group_by or "")
     late = dossiers.c.status.in_(ACTIVE_CLOCK) & dossiers.c.due_at.is_not(None) & (dossiers.c.due_at < now)
+    # online dossiers not yet accepted (no due date yet), and those past their acceptance deadline
+    waiting = (dossiers.c.status == "received") & dossiers.c.acceptance_due_at.is_not(None) & \
+        dossiers.c.accepted_at.is_(None)
     query = select(*([key.label("group")] if key is not None else []),
                    func.count().filter(~late).label("in_progress_on_time"),
                    func.count().filter(late).label("in_progress_overdue"),
+                   func.count().filter(waiting).label("awaiting_acceptance"),
+                   func.count().filter(waiting & (dossiers.c.acceptance_due_at < now)).label("awaiting_acceptance_late"),
                    ).where(dossiers.c.status.in_(ACTIVE_STATUSES), *_scope(dossiers, agency_code, province))
     if key is not None:
         query = query.group_by(key)
-    return {(r["group"] if key is not None else None): {"in_progress_on_time": int(r["in_progress_on_time"]),
-                                                        "in_progress_overdue": int(r["in_progress_overdue"])}
+    return {(r["group"] if key is not None else None): {k: int(r[k]) for k in IN_PROGRESS_FIGURES}
             for r in await tx.fetch(query)}
 
 

@@ -9,7 +9,9 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+import pytest
 
+from services.dossier_workflow import router as workflow_router
 from services.dossier_workflow import service
 from shared.calendar import VN_TZ, TimeLimit
 from shared.calendars import calendar_for_agency
@@ -79,3 +81,14 @@ async def snapshot(tx: Tx, code: str) -> tuple[Any, ...]:
     return (*row.values(), n)
 
 
+
+
+class Clock:
+    """The service's notion of now, moved by the test."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, start: datetime) -> None:
+        self.t = start
+        monkeypatch.setattr(workflow_router, "now", lambda: self.t)
+
+    def set(self, t: datetime) -> None:
+        self.t = t

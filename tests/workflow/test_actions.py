@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -11,25 +10,15 @@ import httpx
 import pytest
 from pypdf import PdfReader
 
-from services.dossier_workflow import router as workflow_router
 from services.dossier_workflow.app import create_app
 from services.dossier_workflow.schemas import DossierOut, HistoryOut
 from shared.db import Tx
 from tests.conftest import app_client_factory, assert_problem, auth
-from tests.workflow.helpers import CITIZEN, PROVINCE, act, new_dossier, officer, snapshot, vn
+from tests.workflow.helpers import CITIZEN, PROVINCE, Clock, act, new_dossier, officer, snapshot, vn
 
 client = app_client_factory(create_app)
 
 
-class Clock:
-    """The service's notion of now, moved by the test."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, start: datetime) -> None:
-        self.t = start
-        monkeypatch.setattr(workflow_router, "now", lambda: self.t)
-
-    def set(self, t: datetime) -> None:
-        self.t = t
 
 
 @pytest.mark.smoke

@@ -12,24 +12,16 @@ import pytest
 from pypdf import PdfReader
 
 from services.dossier_workflow import jobs, service
-from services.dossier_workflow import router as workflow_router
 from services.dossier_workflow.app import create_app
 from shared.db import Tx
 from shared.settings import get_settings
 from tests.conftest import app_client_factory, assert_problem, auth
-from tests.workflow.helpers import CITIZEN, WARD, act, job_unit, officer, received_job, vn
+from tests.workflow.helpers import CITIZEN, WARD, Clock, act, job_unit, officer, received_job, vn
 
 client = app_client_factory(create_app)
 PHONE_LAST4 = "5678"
 
 
-class Clock:
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, start: datetime) -> None:
-        self.t = start
-        monkeypatch.setattr(workflow_router, "now", lambda: self.t)
-
-    def set(self, t: datetime) -> None:
-        self.t = t
 
 
 async def enter(tx: Tx, received_at: datetime, *, extension: int = 5, online: bool = False,
@@ -144,6 +136,16 @@ async def test_online_dossier_waits_for_acceptance_then_runs_from_it(
     assert await db_conn.fetchval("SELECT overdue_marked_at FROM workflow.dossiers WHERE code = $1", code) is None
     # Accepted Tuesday 10:00, after the 09:30 acceptance deadline: due 3 working days from the acceptance.
     clock.set(vn(2026, 12, 1, 10, 0))
+    # Until then the statistics count it as waiting, and late, apart from the overdue (a direct count agrees).
+    leader = auth(make_token("supervisor", subject="lanhdao", agency_code=WARD))
+    [figures] = (await client.get("/v1/stats", params={"from": "2026-12-01", "to": "2026-12-01"},
+                                  headers=leader)).json()
+    direct = await db_conn.fetchrow(
+        "SELECT count(*) AS waiting, count(*) FILTER (WHERE acceptance_due_at < $2) AS late FROM workflow.dossiers "
+        "WHERE receiving_agency = $1 AND status = 'received' AND acceptance_due_at IS NOT NULL "
+        "AND accepted_at IS NULL", WARD, vn(2026, 12, 1, 10, 0))
+    assert (figures["awaiting_acceptance"], figures["awaiting_acceptance_late"]) == (direct["waiting"], direct["late"])
+    assert direct["late"] >= 1
     r = await act(client, tok, code, 1, action="accept")
     assert r.status_code == 200, r.text
     d = r.json()

@@ -83,11 +83,12 @@ async def in_progress_counts(tx: Tx, agency_code: str | None, province: str | No
     # online dossiers not yet accepted (no due date yet), and those past their acceptance deadline
     waiting = (dossiers.c.status == "received") & dossiers.c.acceptance_due_at.is_not(None) & \
         dossiers.c.accepted_at.is_(None)
+    waiting_late = waiting & (dossiers.c.acceptance_due_at < now)
     query = select(*([key.label("group")] if key is not None else []),
                    func.count().filter(~late).label("in_progress_on_time"),
                    func.count().filter(late).label("in_progress_overdue"),
                    func.count().filter(waiting).label("awaiting_acceptance"),
-                   func.count().filter(waiting & (dossiers.c.acceptance_due_at < now)).label("awaiting_acceptance_late"),
+                   func.count().filter(waiting_late).label("awaiting_acceptance_late"),
                    ).where(dossiers.c.status.in_(ACTIVE_STATUSES), *_scope(dossiers, agency_code, province))
     if key is not None:
         query = query.group_by(key)

@@ -1,17 +1,21 @@
 """Form 07 (Sổ theo dõi hồ sơ, Circular 03/2025) as a PDF: the tracking book of an agency for a period, with its
-legal columns, on landscape A4. The JSON and CSV forms of the book are `stats.tracking_book`."""
+legal columns, on landscape A4; and the same book as JSON pages and CSV."""
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
-from services.dossier_workflow import bounds, slips
 from services.dossier_workflow import dossiers_repository as repo
+from services.dossier_workflow import slips, worklist
 from services.dossier_workflow import worklist_repository as lists
+from services.dossier_workflow.deadlines import localize
 from shared.auth import Principal
 from shared.calendar import VN_TZ
 from shared.db import Tx
-from shared.pagination import decode_cursor, encode_cursor
+from shared.pagination import encode_cursor
 from shared.pdf import SlipDocument, date_line
 from shared.problems import ProblemError
 
@@ -30,16 +34,48 @@ def _at(t: datetime | None) -> str:
 
 
 def keyset(cursor: str | None) -> tuple[datetime, str] | None:
-    """The book's cursor (the same as the JSON pages'): the last entry's received_at and code."""
-    values = decode_cursor(cursor, 2)
-    if values is None:
+    """The book's cursor (JSON, CSV and PDF pages alike): the last entry's received_at and code."""
+    after = worklist.keyset(cursor)
+    if after is None:
         return None
-    try:
-        at = datetime.fromisoformat(str(values[0]))
-        bounds.within("cursor", at)
-    except (ValueError, ProblemError) as exc:
-        raise ProblemError(400, "bad_request", "cursor không hợp lệ / Invalid cursor") from exc
-    return at, str(values[1])
+    at, code = after
+    if at is None:  # every entry has a receipt time
+        raise ProblemError(400, "bad_request", "cursor không hợp lệ / Invalid cursor")
+    return at, code
+
+
+def _local_range(start: date, end: date) -> tuple[datetime, datetime]:
+    return datetime.combine(start, time(0), VN_TZ), datetime.combine(end + timedelta(days=1), time(0), VN_TZ)
+
+
+async def tracking_book(tx: Tx, who: Principal, start: date, end: date, cursor: str | None,
+                        limit: int) -> dict[str, Any]:
+    """One JSON page of the book (dossiers received from `start` to `end`, Việt Nam days)."""
+    lo, hi = _local_range(start, end)
+    rows = await lists.tracking_book(tx, _scope(who), lo, hi, keyset(cursor), limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [{k: r[k] for k in ("code", "applicant_name", "procedure_name", "channel", "received_at", "due_at",
+                                "original_due_at", "resolved_at", "returned_at", "status", "outcome",
+                                "outcome_reason", "current_agency")} for r in rows]
+    return {"items": localize(items),
+            "next_cursor": encode_cursor([rows[-1]["received_at"].isoformat(), rows[-1]["code"]]) if more else None}
+
+
+def _vn(t: datetime | None) -> str:
+    return t.astimezone(VN_TZ).strftime("%d/%m/%Y %H:%M") if t else ""
+
+
+def tracking_book_csv(items: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["Mã hồ sơ", "Người nộp", "Thủ tục", "Kênh", "Ngày nhận", "Hẹn trả", "Hạn ban đầu",
+                     "Ngày có kết quả", "Ngày trả", "Trạng thái", "Kết quả", "Ghi chú"])
+    for r in items:
+        writer.writerow([r["code"], r["applicant_name"], r["procedure_name"], r["channel"], _vn(r["received_at"]),
+                         _vn(r["due_at"]), _vn(r["original_due_at"]), _vn(r["resolved_at"]), _vn(r["returned_at"]),
+                         r["status"], r["outcome"] or "", r["outcome_reason"] or ""])
+    return "\ufeff" + out.getvalue()  # BOM: spreadsheet programs then read Vietnamese correctly
 
 
 def _scope(who: Principal) -> str | None:
@@ -51,8 +87,7 @@ async def tracking_book_pdf(tx: Tx, who: Principal, start: date, end: date, curs
     """One page of the book (up to `limit` entries from the cursor; dossiers received from `start` to `end`,
     Việt Nam days), numbered on from the period's start; returns the PDF and the next page's cursor, if any."""
     agency, after = _scope(who), keyset(cursor)
-    lo = datetime.combine(start, time(0), VN_TZ)
-    hi = datetime.combine(end + timedelta(days=1), time(0), VN_TZ)
+    lo, hi = _local_range(start, end)
     rows = await lists.tracking_book(tx, agency, lo, hi, after, limit + 1)
     more, rows = len(rows) > limit, rows[:limit]
     first = (await repo.book_rows_before(tx, agency, lo, after) if after else 0) + 1

@@ -204,9 +204,9 @@ async def tracking_book(
         return Response(pdf, media_type="application/pdf", headers={
             "Content-Disposition": f'inline; filename="so-theo-doi-{from_}-{to}.pdf"',
             **({"Link": f'<?cursor={following}>; rel="next"'} if following else {})})
-    page = await stats.tracking_book(tx, principal, from_, to, cursor, limit)
+    page = await book.tracking_book(tx, principal, from_, to, cursor, limit)
     if format_ == "csv" or (format_ is None and "text/csv" in accept):
-        return Response(stats.tracking_book_csv(page["items"]), media_type="text/csv; charset=utf-8",
+        return Response(book.tracking_book_csv(page["items"]), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="so-theo-doi-{from_}-{to}.csv"',
                                  **({"Link": f'<?cursor={page["next_cursor"]}>; rel="next"'}
                                     if page["next_cursor"] else {})})

@@ -161,6 +161,7 @@ def control_slip_pdf(slip: dict[str, Any]) -> bytes:
     doc.field("Mã số hồ sơ", slip["code"])
     doc.field("Tên thủ tục hành chính", slip["procedure_name"])
     doc.field("Tổ chức, cá nhân", slip["applicant_name"])
+    doc.field("Nơi tiếp nhận hồ sơ", slip["receiving_agency_name"])  # the route (Decree 118/2025 Art. 14)
     doc.field("Cơ quan (bộ phận) giải quyết hồ sơ", slip["competent_agency_name"])
     doc.field("Cơ quan phối hợp giải quyết hồ sơ", "; ".join(slip["coordinating_agencies"]) or "Không")
     doc.field("Ngày nhận", format_vn_datetime(slip["received_at"]))

@@ -1,10 +1,8 @@
-"""Reads for officers and supervisors: worklist, tracking book (form 07), service-index figures."""
+"""Service-index figures (Decision 766) for supervisors and government systems, and the public look-up limits."""
 
 from __future__ import annotations
 
-import csv
-import io
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from fastapi import Request
@@ -12,13 +10,10 @@ from limits import parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
-from services.dossier_workflow import bounds, deadlines, service_index, stats_repository, worklist_repository
+from services.dossier_workflow import service_index, stats_repository
 from shared.auth import Principal
-from shared.calendar import VN_TZ
 from shared.db import Tx
-from shared.pagination import decode_cursor, encode_cursor
 from shared.problems import ProblemError
-from shared.text import search_key
 
 _limiter = MovingWindowRateLimiter(MemoryStorage())
 PER_CLIENT = parse("30/minute")
@@ -49,75 +44,6 @@ def wrong_guess(client: str, code: str) -> None:
     """Counts a look-up that matched no dossier, for this client and for the code."""
     _limiter.hit(ONE_WRONG, "wrong", code, client)
     _limiter.hit(WRONG_PER_CODE, "wrong", code)
-
-
-def _keyset(cursor: str | None) -> tuple[datetime, str] | None:
-    values = decode_cursor(cursor, 2)
-    if values is None:
-        return None
-    try:
-        at = datetime.fromisoformat(str(values[0]))
-        bounds.within("cursor", at)
-    except (ValueError, ProblemError) as exc:
-        raise ProblemError(400, "bad_request", "cursor không hợp lệ / Invalid cursor") from exc
-    return at, str(values[1])
-
-
-def _agency_of(who: Principal) -> str | None:
-    return None if who.role == "admin" else who.agency_code
-
-
-def _summary(d: dict[str, Any], now: datetime) -> dict[str, Any]:
-    keys = ("code", "procedure_code", "procedure_name", "status", "applicant_name", "received_at", "due_at", "step",
-            "step_due_at", "assignee", "current_agency", "channel", "version")
-    return deadlines.localize({**{k: d[k] for k in keys},
-            "overdue": deadlines.is_overdue(d, now)})
-
-
-async def worklist(tx: Tx, who: Principal, *, status: str | None, overdue: bool | None,
-                   due_before: datetime | None, procedure_code: str | None, q: str | None, cursor: str | None,
-                   limit: int, now: datetime) -> dict[str, Any]:
-    rows = await worklist_repository.worklist(
-        tx, _agency_of(who), status=status, overdue=overdue, due_before=due_before,
-        procedure_code=procedure_code, name_key=search_key(q) if q else None,
-        after=_keyset(cursor), limit=limit + 1, now=now)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return {"items": [_summary(r, now) for r in rows],
-            "next_cursor": encode_cursor([rows[-1]["due_at"].isoformat(), rows[-1]["code"]]) if more else None}
-
-
-def _local_range(start: date, end: date) -> tuple[datetime, datetime]:
-    return (datetime.combine(start, time(0), VN_TZ), datetime.combine(end + timedelta(days=1), time(0), VN_TZ))
-
-
-async def tracking_book(tx: Tx, who: Principal, start: date, end: date, cursor: str | None,
-                        limit: int) -> dict[str, Any]:
-    lo, hi = _local_range(start, end)
-    rows = await worklist_repository.tracking_book(tx, _agency_of(who), lo, hi, _keyset(cursor), limit + 1)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    items = [{k: r[k] for k in ("code", "applicant_name", "procedure_name", "channel", "received_at", "due_at",
-                                "original_due_at", "resolved_at", "returned_at", "status", "outcome",
-                                "outcome_reason", "current_agency")} for r in rows]
-    return {"items": deadlines.localize(items),
-            "next_cursor": encode_cursor([rows[-1]["received_at"].isoformat(), rows[-1]["code"]]) if more else None}
-
-
-def _vn(t: datetime | None) -> str:
-    return t.astimezone(VN_TZ).strftime("%d/%m/%Y %H:%M") if t else ""
-
-
-def tracking_book_csv(items: list[dict[str, Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["Mã hồ sơ", "Người nộp", "Thủ tục", "Kênh", "Ngày nhận", "Hẹn trả", "Hạn ban đầu",
-                     "Ngày có kết quả", "Ngày trả", "Trạng thái", "Kết quả", "Ghi chú"])
-    for r in items:
-        writer.writerow([r["code"], r["applicant_name"], r["procedure_name"], r["channel"], _vn(r["received_at"]),
-                         _vn(r["due_at"]), _vn(r["original_due_at"]), _vn(r["resolved_at"]), _vn(r["returned_at"]),
-                         r["status"], r["outcome"] or "", r["outcome_reason"] or ""])
-    return "\ufeff" + out.getvalue()  # BOM: spreadsheet programs then read Vietnamese correctly
 
 
 SATISFIED_SCORES = (4, 5)

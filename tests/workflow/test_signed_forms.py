@@ -256,3 +256,23 @@ def test_people_without_a_name_are_named_by_their_role_in_words() -> None:
     assert person(None, None, "postal_partner") == "Nhân viên bưu chính"
     assert person(None, None, "system") == "Hệ thống thông tin giải quyết TTHC"
     assert person("Lê Thị Hoa", "Công chức Tư pháp - Hộ tịch", "officer") == "Lê Thị Hoa (Công chức Tư pháp - Hộ tịch)"
+
+
+async def test_the_route_from_the_ward_to_the_department_shows_on_the_control_slip(
+    intake: httpx.AsyncClient, workflow: httpx.AsyncClient, make_token: Any, db_conn: Tx,
+) -> None:
+    """A province procedure received at the ward's one-stop unit (Decree 118/2025 Art. 14): form 06 names where
+    it was received and the department that decides it."""
+    proc = (await intake.get("/v1/procedures/2.000823")).json()
+    code, payload = await receive(intake, db_conn, make_token, procedure_code="2.000823",
+                                  documents=[{"name": d["name"]} for d in proc["documents"]])
+    assert (payload["receiving_agency"], payload["competent_agency"]) == (WARD, PROVINCE)
+    lan = token(make_token, "canbo.so")
+    slip = (await workflow.get(f"/v1/dossiers/{code}/control-slip", headers=auth(lan))).json()
+    assert (slip["receiving_agency_name"], slip["competent_agency_name"]) == (
+        "UBND phường Ba Đình", "Sở Tư pháp thành phố Hà Nội")
+    r = await workflow.get(f"/v1/dossiers/{code}/control-slip", headers=auth(lan, Accept="application/pdf"))
+    flat = pdf_text(r).replace("\n", " ")
+    assert "Nơi tiếp nhận hồ sơ: UBND phường Ba Đình" in flat
+    assert "Cơ quan (bộ phận) giải quyết hồ sơ: Sở Tư pháp thành phố Hà Nội" in flat
+    assert_clean(flat)

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
-import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -17,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pypdfium2 as pdfium
 import pytest
 from pypdf import PdfReader
 
@@ -60,13 +59,17 @@ def assert_clean(text: str) -> None:
 
 
 def to_png(name: str, pdf: bytes) -> None:
-    """Page images for a person to look at (pdftoppm, when installed)."""
-    if shutil.which("pdftoppm") is None:
-        return
+    """Each page rendered to an image (pdfium) and kept under .data/forms-png/ for a person to look at; a page
+    that renders without ink, or without its upper part (header and title), fails."""
     PNG_DIR.mkdir(parents=True, exist_ok=True)
-    (PNG_DIR / f"{name}.pdf").write_bytes(pdf)
-    subprocess.run(["pdftoppm", "-png", "-r", "70", str(PNG_DIR / f"{name}.pdf"), str(PNG_DIR / name)], check=True)
-    assert list(PNG_DIR.glob(f"{name}*.png"))
+    for stale in PNG_DIR.glob(f"{name}-*.png"):
+        stale.unlink()
+    for number, page in enumerate(pdfium.PdfDocument(pdf), 1):
+        image = page.render(scale=1).to_pil().convert("L")
+        top = image.crop((0, 0, image.width, image.height // 5))
+        assert sum(image.histogram()[:128]) > 2000, f"{name} page {number} renders blank"
+        assert sum(top.histogram()[:128]) > 500, f"{name} page {number} has no header or title"
+        image.save(PNG_DIR / f"{name}-{number}.png")
 
 
 async def _client(create_app: Any, settings: Settings, verifier: TokenVerifier,

@@ -254,6 +254,9 @@ class Load:
             while True:
                 n += 1
                 key = f"{self.run_id}-k{number}-{n}"
+                # Only an empty answer to a call-next SENT after the last ticket was issued means nobody waits:
+                # a retried call-next gets its first answer again (Idempotency-Key), which may predate that ticket.
+                kiosk_was_done = self.kiosk_done.is_set()
                 precondition = {"If-Match": f'"{"none" if current is None else current}"'}
                 r = await self.send(client, "POST", f"{base}/call-next", token=token,
                                     key=None if self.unsafe_counters else key,
@@ -271,7 +274,7 @@ class Load:
                 ticket = r.json()["ticket"]
                 current = None  # call-next finished what the counter served
                 if ticket is None:
-                    if self.kiosk_done.is_set():
+                    if kiosk_was_done:
                         return
                     await asyncio.sleep(0.2)
                     continue

@@ -47,9 +47,10 @@ WITH n AS (
     INSERT INTO intake.dossiers (code, procedure_code, procedure_version_id, receiving_agency,
         competent_agency, channel, status, applicant, applicant_id_number, submitted_by, submitted_role,
         documents, number_of_sets, result_delivery, delivery_address, fee, received_at, due_at,
-        clock_started, queue_ticket_id, notes, receiver_name, receiver_title)
+        clock_started, queue_ticket_id, notes, receiver_name, receiver_title, representative)
     SELECT $3 || {_padded("n.last_number")} || $23, $4, $5, $1, $6, $7, $8,
-        $9::jsonb, $10, $11, $12, $13::jsonb, $14, $15, $16::jsonb, $17, $18, $19, $20, $21, $22, $36, $37
+        $9::jsonb, $10, $11, $12, $13::jsonb, $14, $15, $16::jsonb, $17, $18, $19, $20, $21, $22, $36, $37,
+        $38::jsonb
     FROM n
     RETURNING code
 ), answer AS (
@@ -128,6 +129,7 @@ async def _receive_one(tx: Tx, e: Entry) -> tuple[str, str]:
         e["request_id"], e["scope"], e["key"], e["method"], e["path"], e["fingerprint"],
         json.dumps(e["postal"], default=str, ensure_ascii=False) if e.get("postal") is not None else None,
         e["file_ids"], e["counter_agency"], e["series"], e.get("receiver_name"), e.get("receiver_title"),
+        json.dumps(e["representative"], ensure_ascii=False) if e.get("representative") is not None else None,
     )
     return str(rows[0]["code"]), str(rows[0]["body"])
 
@@ -138,7 +140,8 @@ _FIELDS = """ord int, agency_code text, day date, prefix text, suffix text, proc
     result_delivery text, delivery_address jsonb, fee int, received_at timestamptz, due_at timestamptz,
     clock_started boolean, queue_ticket_id text, notes text, answer jsonb, event jsonb, request_id text,
     scope text, key text, method text, path text, fingerprint text, postal jsonb,
-    file_ids jsonb, counter_agency text, series text, receiver_name text, receiver_title text"""
+    file_ids jsonb, counter_agency text, series text, receiver_name text, receiver_title text,
+    representative jsonb"""
 _GROUP_EVENT = """convert_to(jsonb_build_object('data', answer.event || jsonb_build_object('code', answer.code),
         'request_id', answer.request_id)::text, 'UTF8')"""
 RECEIVE_MANY = f"""
@@ -159,11 +162,11 @@ WITH input AS (
     INSERT INTO intake.dossiers (code, procedure_code, procedure_version_id, receiving_agency,
         competent_agency, channel, status, applicant, applicant_id_number, submitted_by, submitted_role,
         documents, number_of_sets, result_delivery, delivery_address, fee, received_at, due_at,
-        clock_started, queue_ticket_id, notes, receiver_name, receiver_title)
+        clock_started, queue_ticket_id, notes, receiver_name, receiver_title, representative)
     SELECT code, procedure_code, procedure_version_id, agency_code, competent_agency, channel, status,
         applicant, applicant_id_number, submitted_by, submitted_role, documents, number_of_sets,
         result_delivery, delivery_address, fee, received_at, due_at, clock_started, queue_ticket_id, notes,
-        receiver_name, receiver_title
+        receiver_name, receiver_title, representative
     FROM numbered ORDER BY ord
     RETURNING code
 ), answer AS (

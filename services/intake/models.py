@@ -53,6 +53,7 @@ dossiers = Table(
     Column("supplement_documents", JSONB, comment="what the workflow asked for"),
     Column("receiver_name", String(200), comment="full name from the identity records"),
     Column("receiver_title", String(200), comment="title (chức danh) from the identity records"),
+    Column("representative", JSONB, comment="who filed for the applicant: {full_name, id_number, relation}"),
 )
 
 supplements = Table(

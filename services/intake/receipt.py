@@ -41,6 +41,10 @@ def render_receipt(d: dict[str, Any], procedure: dict[str, Any], agency: dict[st
     doc.field("Địa chỉ", applicant["address"]["line"])
     doc.field("Số điện thoại", applicant.get("phone") or "")
     doc.field("Thư điện tử", applicant.get("email") or "")
+    proxy = d.get("representative")
+    if proxy:  # filed on the applicant's behalf: the person who filed, and their relation to the applicant
+        doc.field("Người nộp thay", f"{proxy['full_name']}, số định danh cá nhân {proxy['id_number']}, "
+                  f"quan hệ với người có yêu cầu: {proxy['relation']}")
     doc.field("Nội dung yêu cầu giải quyết", f"{procedure['name']} ({procedure['code']})")
     doc.field("Cơ quan tiếp nhận", agency["name"])  # the route (Decree 118/2025 Art. 14): receiver, decider
     doc.field("Cơ quan có thẩm quyền giải quyết", (competent or agency)["name"])
@@ -61,7 +65,7 @@ def render_receipt(d: dict[str, Any], procedure: dict[str, Any], agency: dict[st
     doc.qr(tracking_url(public_base_url, d["code"]), "Tra cứu tình trạng hồ sơ")
     # The receiver is named from the identity records stored with the dossier, never by the account that
     # submitted it (an officer's username, a postal partner's client id or the citizen's id number).
-    doc.signature_blocks(signer("NGƯỜI NỘP HỒ SƠ", applicant.get("full_name")),
+    doc.signature_blocks(signer("NGƯỜI NỘP HỒ SƠ", (proxy or applicant).get("full_name")),
                          signer("NGƯỜI TIẾP NHẬN HỒ SƠ", d.get("receiver_name"), d.get("receiver_title")))
     return doc.output()
 

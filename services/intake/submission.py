@@ -168,6 +168,7 @@ async def _receive(tx: Tx, body: DossierIn, who: Principal, proc: dict[str, Any]
         "delivery_address": body.delivery_address.model_dump(mode="json") if body.delivery_address else None,
         "fee": fee, "received_at": received_at, "due_at": due_at, "clock_started": clock_started,
         "queue_ticket_id": body.queue_ticket_id, "notes": body.notes, **receiver_of(who),
+        "representative": body.representative.model_dump(mode="json") if body.representative else None,
     }
     answer = {"status": "received", "channel": body.channel, "procedure_code": proc["code"],
               "receiving_agency": agency["code"], "receiving_agency_name": agency["name"],

@@ -18,7 +18,7 @@ from services.intake.forms import place_of, render_counter_record
 from services.intake.receipt import render_receipt
 from shared.pdf import SlipDocument
 from tests.conftest import app_client_factory, auth
-from tests.intake.helpers import WARD, officer
+from tests.intake.helpers import WARD, body, officer
 
 client = app_client_factory(create_app)
 
@@ -145,3 +145,25 @@ async def test_slips_through_the_api_show_no_username_and_the_ward(
                                             **{"Idempotency-Key": uuid.uuid4().hex}))
         text = text_of(pdf.content)
         assert "canbo.phuong" not in text and "Ba Đình, ngày" in text and not ENGLISH.search(text), text
+
+
+async def test_a_dossier_filed_by_a_representative_names_them_on_form_01_and_they_sign(
+    client: httpx.AsyncClient, make_token: Any,
+) -> None:
+    """Circular 03/2025 form 01: the person who filed for the applicant (người nộp thay) is printed, and the
+    submitter's signature is theirs, not the applicant's."""
+    proxy = {"full_name": "Trần Thị Bình", "id_number": "001185012346", "relation": "mẹ"}
+    r = await client.post("/v1/dossiers", json=body(representative=proxy), headers=officer(make_token))
+    assert r.status_code == 201, r.text
+    pdf = await client.get(f"/v1/dossiers/{r.json()['code']}/receipt",
+                           headers=auth(make_token("officer", agency_code=WARD)))
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    text = " ".join(text_of(pdf.content).split())
+    assert "Người nộp thay: Trần Thị Bình, số định danh cá nhân 001185012346, quan hệ với người có yêu cầu: mẹ" in text
+    signatures = text[text.index("NGƯỜI NỘP HỒ SƠ"):]
+    assert "Trần Thị Bình" in signatures and "Nguyễn Văn An" not in signatures
+    # without a representative the applicant signs
+    r = await client.post("/v1/dossiers", json=body(), headers=officer(make_token))
+    text = " ".join(text_of((await client.get(f"/v1/dossiers/{r.json()['code']}/receipt", headers=auth(
+        make_token("officer", agency_code=WARD)))).content).split())
+    assert "Người nộp thay" not in text and "Nguyễn Văn An" in text[text.index("NGƯỜI NỘP HỒ SƠ"):]

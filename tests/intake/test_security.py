@@ -317,3 +317,30 @@ async def test_grouped_submissions_tell_postal_and_link_files_too(
     finally:
         await conn.close()
     assert told == {codes[i] for i in range(12) if i % 2} and linked == set(codes)
+
+
+async def test_grouped_submissions_keep_each_representative(
+    committed_client_factory: Any, make_token: Any, settings: Settings,
+) -> None:
+    """The group statement stores the person who filed (form 01's người nộp thay) for each dossier, or none."""
+    import asyncpg
+
+    from services.intake import dossier_repository
+
+    proxy = {"full_name": "Trần Thị Bình", "id_number": "001185012346", "relation": "mẹ"}
+    async with committed_client_factory(create_app) as c:
+        dossier_repository._group().sizes.clear()
+        rs = await asyncio.gather(*(c.post("/v1/dossiers", json=body(**({"representative": proxy} if i % 2 else {})),
+                                           headers=officer(make_token)) for i in range(12)))
+        assert [r.status_code for r in rs] == [201] * 12, [r.text for r in rs]
+        assert max(dossier_repository._group().sizes) > 1  # written together
+    codes = [r.json()["code"] for r in rs]
+    conn = await asyncpg.connect(settings.asyncpg_dsn)
+    try:
+        stored = {r["code"]: r["representative"] for r in await conn.fetch(
+            "SELECT code, representative::text AS representative FROM intake.dossiers WHERE code = ANY($1::text[])",
+            codes)}
+    finally:
+        await conn.close()
+    for i, code in enumerate(codes):
+        assert (stored[code] is not None and "Trần Thị Bình" in stored[code]) if i % 2 else stored[code] is None

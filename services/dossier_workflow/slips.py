@@ -120,7 +120,7 @@ def hand_offs(rows: list[dict[str, Any]], names: dict[str, str], d: dict[str, An
             "at": row["at"], "action": action, "from_unit": units[0], "to_unit": units[1],
             "handed_over_by": giver, "received_by": taker, "step": row["step"],
             "closed_step_due_at": deadline, "timing": hand_off_timing(row["at"], deadline),
-            "note": "; ".join(x for x in (NOTES.get(action), row.get("note")) if x) or None,
+            "note": ": ".join(x for x in (NOTES.get(action), row.get("note")) if x) or None,  # "label: detail"
         })
     return entries
 

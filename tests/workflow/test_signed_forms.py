@@ -194,6 +194,7 @@ async def test_forms_01_to_07_name_people_and_agencies_as_an_auditor_signs(
     assert entries[0]["to_unit"] == "UBND phường Ba Đình"
     assert entries[0]["handed_over_by"].startswith("Lê Thị Hoa") and entries[0]["received_by"].startswith("Phạm Minh")
     assert entries[1]["to_unit"] == "Sở Tư pháp thành phố Hà Nội" and entries[1]["received_by"].startswith("Vũ Thị Lan")
+    assert entries[1]["note"] == "Chuyển liên thông: Chuyển Sở Tư pháp"  # the kind of hand-off, then the officer's note
     assert entries[2]["to_unit"] == "Lãnh đạo Sở Tư pháp thành phố Hà Nội"
     assert entries[2]["received_by"] == "Đặng Quốc Huy (Phó Giám đốc Sở Tư pháp)"
     assert entries[4]["received_by"] == "Nguyễn Văn An"

@@ -39,6 +39,13 @@ class Outcome:
     http_status: int = 200
 
 
+async def signing_head(ctx: Context) -> dict[str, str | None]:
+    """Who signs forms 04 and 05 for the agency holding the dossier, as the agency's data says when they are
+    issued (kept with them: a later change of head does not re-sign what was issued)."""
+    row = await repo.agency_place(ctx.tx, ctx.dossier["current_agency"])
+    return {"signed_by_name": row["head_name"] if row else None, "signed_by_title": row["head_title"] if row else None}
+
+
 def invalid(field_name: str, message: str) -> ProblemError:
     return ProblemError(422, "validation_error", message,
                         errors=[error_item(field_name, message, "invalid")])
@@ -163,7 +170,7 @@ async def issue_apology(ctx: Context) -> Outcome:
     await repo.insert_apology(ctx.tx, {
         "dossier_code": d["code"], "reason": body.reason, "previous_due_at": d["due_at"],
         "new_due_at": body.new_due_at, "issued_by": ctx.who.subject, "issued_at": ctx.now,
-        "issued_by_name": ctx.who.name, "issued_by_title": ctx.who.title})
+        "issued_by_name": ctx.who.name, "issued_by_title": ctx.who.title, **await signing_head(ctx)})
     return Outcome({"due_at": body.new_due_at, "overdue_marked_at": None},
                    {"previous_due_at": d["due_at"].isoformat(), "new_due_at": body.new_due_at.isoformat()},
                    notify="apology", notify_params={"reason": body.reason, "new_due_at": body.new_due_at.isoformat()})
@@ -210,7 +217,8 @@ async def withdraw(ctx: Context) -> Outcome:
     officer who records the request; the clock stops with it. Refused (409) once a decision was issued."""
     reason = ctx.body.reason or ctx.body.note
     return Outcome({"paused_at": None, "supplement_due_at": None},
-                   {"requested_by": "applicant", "recorded_by_role": ctx.who.role, "reason": reason},
+                   {"requested_by": "applicant", "recorded_by_role": ctx.who.role, "reason": reason,
+                    **await signing_head(ctx)},
                    notify="withdrawn")
 
 

@@ -159,6 +159,8 @@ apologies = Table(
     Column("issued_at", DateTime(timezone=True), nullable=False),
     Column("issued_by_name", String(200), comment="full name from the identity records"),
     Column("issued_by_title", String(200), comment="title (chức danh) from the identity records"),
+    Column("signed_by_name", String(200), comment="the agency's head when issued: signs form 04"),
+    Column("signed_by_title", String(200), comment="that head's title, e.g. Chủ tịch"),
 )
 
 notifications = Table(

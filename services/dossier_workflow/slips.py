@@ -4,6 +4,7 @@ name and title from the identity records (the role in words where no name is kno
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from services.dossier_workflow import dossiers_repository as repo
@@ -184,9 +185,13 @@ def control_slip_pdf(slip: dict[str, Any]) -> bytes:
     return doc.output()
 
 
-def _head(agency: dict[str, Any]) -> Any:
+def _head(agency: dict[str, Any], signed: Mapping[str, Any] | None = None) -> Any:
     """Forms 04 and 05 are the agency's: signed by its head (name and title when its data gives them, else the
-    line is left to sign), never by the officer who recorded the action."""
+    line is left to sign), never by the officer who recorded the action. `signed`: the head kept with the form
+    when it was issued (`signed_by_name`, `signed_by_title`); without one (issued before it was kept, or when no
+    head was on record) today's head, if any."""
+    if signed is not None and (signed.get("signed_by_name") or signed.get("signed_by_title")):
+        agency = {**agency, "head_name": signed["signed_by_name"], "head_title": signed["signed_by_title"]}
     title = agency.get("head_title")
     heading = (f"{title}".upper() if isinstance(title, str) and title.strip() else HEAD_SIGNS)
     if heading != HEAD_SIGNS and agency.get("body_type") in COLLECTIVE_BODIES:
@@ -216,7 +221,7 @@ async def apology_pdf(tx: Tx, d: dict[str, Any]) -> bytes:
     doc.paragraph(f"{agency} xin lỗi Ông/Bà vì sự chậm trễ này và sẽ trả kết quả giải quyết hồ sơ cho Ông/Bà vào "
                   f"{format_vn_datetime(new_due)} ({format_vn_date(new_due)}).")
     doc.paragraph("Mong nhận được sự thông cảm của Ông/Bà.", italic=True)
-    doc.signature_blocks(None, _head(data))
+    doc.signature_blocks(None, _head(data, apology))
     return doc.output()
 
 
@@ -225,7 +230,7 @@ async def withdrawal_pdf(tx: Tx, d: dict[str, Any]) -> bytes:
     if d["status"] != "withdrawn":
         raise ProblemError(409, "conflict", f"Hồ sơ {d['code']} chưa dừng giải quyết / the dossier was not withdrawn",
                            extra={"state": d["status"]})
-    entry = next(h for h in reversed(await repo.timeline(tx, d["code"])) if h["action"] == "withdraw")
+    entry = next(h for h in reversed(await repo.timeline_with_data(tx, d["code"])) if h["action"] == "withdraw")
     data = await agency_data(tx, d["current_agency"])
     agency = str(data["name"])
     doc = SlipDocument(f"Thông báo dừng giải quyết {d['code']}")
@@ -240,5 +245,5 @@ async def withdrawal_pdf(tx: Tx, d: dict[str, Any]) -> bytes:
                   f"{agency} dừng giải quyết hồ sơ nêu trên.")
     if entry["note"]:
         doc.field("Lý do", entry["note"])
-    doc.signature_blocks(None, _head(data))
+    doc.signature_blocks(None, _head(data, entry.get("data")))
     return doc.output()

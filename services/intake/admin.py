@@ -1,4 +1,5 @@
-"""Admin changes to reference data: a procedure change is a new version from a date; calendar overrides."""
+"""Admin changes to reference data: a procedure change is a new version from a date; calendar overrides;
+an agency's head."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from services.intake import catalog_repository as repo
 from services.intake import service
-from services.intake.schemas import CalendarOverrideIn, ProcedureVersionIn
+from services.intake.schemas import AgencyHeadIn, CalendarOverrideIn, ProcedureVersionIn
 from shared.calendar import WorkingCalendar, WorkSession
 from shared.calendars import forget_calendars
 from shared.db import Tx
@@ -70,3 +71,12 @@ async def remove_override(tx: Tx, override_id: int) -> None:
     if not await repo.delete_override(tx, override_id):
         raise ProblemError(404, "not_found", f"Không có điều chỉnh {override_id} / Unknown override {override_id}")
     tx.after_commit(forget_calendars)
+
+
+async def set_agency_head(tx: Tx, code: str, body: AgencyHeadIn) -> dict[str, Any]:
+    """Forms 04 and 05 issued from now on are signed by this head (those issued before keep theirs)."""
+    found = await repo.set_agency_head(tx, code, body.head_name.strip(), body.head_title.strip())
+    if found is None:
+        raise ProblemError(404, "not_found", f"Không có cơ quan {code} / Unknown agency {code}")
+    service.forget_reference_data()
+    return found

@@ -6,7 +6,7 @@ from datetime import date
 from typing import Any
 
 import asyncpg
-from sqlalchemy import Select, and_, case, delete, func, insert, or_, select
+from sqlalchemy import Select, and_, case, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.dialects.postgresql import insert as upsert
 
@@ -82,6 +82,12 @@ async def list_agencies(tx: Tx, key: str | None, level: str | None,
 
 async def get_agency(tx: Tx, code: str) -> dict[str, Any] | None:
     row = await read_alone(tx, "SELECT * FROM core.agencies WHERE code = $1", code)
+    return dict(row) if row else None
+
+
+async def set_agency_head(tx: Tx, code: str, name: str, title: str) -> dict[str, Any] | None:
+    row = await tx.fetchrow(update(agencies).where(agencies.c.code == code)
+                            .values(head_name=name, head_title=title).returning(*agencies.c))
     return dict(row) if row else None
 
 

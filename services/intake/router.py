@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
+from fastapi import Path as PathParam
 from fastapi.encoders import jsonable_encoder
 
 from services.intake import admin, counter, files, service, submission
@@ -13,6 +14,7 @@ from services.intake.bodies import BodyType
 from services.intake.files import LocalStorage
 from services.intake.models import idempotency_keys
 from services.intake.schemas import (
+    AgencyHeadIn,
     AgencyOut,
     CalendarOverrideIn,
     CounterRecordIn,
@@ -271,3 +273,16 @@ async def list_overrides(tx: TxDep, year: int | None = Query(None, ge=2000, le=2
 async def remove_override(override_id: int, tx: TxDep, principal: Principal = ADMIN) -> Response:
     await admin.remove_override(tx, override_id)
     return Response(status_code=204)
+
+
+@admin_router.put("/agencies/{agency_code}/head", response_model=AgencyOut,
+                  summary="Thủ trưởng cơ quan (ký mẫu 04, 05) / the agency's head (signs forms 04 and 05)",
+                  description="Văn bản xin lỗi và thông báo dừng ban hành từ nay do người này ký; văn bản đã ban hành "
+                              "giữ người ký lúc ban hành. Gửi lại cùng nội dung không thay đổi gì / forms issued from "
+                              "now on are signed by this head, earlier ones keep theirs; sending it again changes "
+                              "nothing.",
+                  responses=problem_responses(400, 401, 403, 404, 422))
+async def set_agency_head(body: AgencyHeadIn, tx: TxDep,
+                          agency_code: str = PathParam(max_length=30, examples=["000.00.21.H29"]),
+                          principal: Principal = ADMIN) -> Any:
+    return jsonable_encoder(await admin.set_agency_head(tx, agency_code, body))

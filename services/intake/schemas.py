@@ -86,6 +86,16 @@ class AgencyOut(BaseModel):
     sessions: list[Session]
     body_type: str = Field(examples=["commune_people_committee"])
     department: str | None = Field(None, examples=["tu_phap"])
+    head_name: str | None = Field(None, description="thủ trưởng ký mẫu 04, 05 / the head who signs forms 04 and 05",
+                                  examples=["Hoàng Văn Dũng"])
+    head_title: str | None = Field(None, examples=["Chủ tịch"])
+
+
+class AgencyHeadIn(BaseModel):
+    """The head of an agency as forms 04 and 05 name them (full name and title); from the day it is set."""
+
+    head_name: str = Field(min_length=2, max_length=200, examples=["Hoàng Văn Dũng"])
+    head_title: str = Field(min_length=2, max_length=200, examples=["Chủ tịch"])
 
 
 class DueOut(BaseModel):

@@ -219,6 +219,9 @@ SPECIAL: dict[str, Extra] = {
         "result_delivery": ["counter"]}},
     "POST /api/intake/v1/admin/calendar/overrides": lambda who, w: {"json": {
         "agency_code": WARD_AGENCY, "day": w.spare_day, "kind": "day_off", "note": "authz matrix"}},
+    # the ward's head as seeded: an admin's call changes nothing the other tests read
+    "PUT /api/intake/v1/admin/agencies/{agency_code}/head": lambda who, w: {"json": {
+        "head_name": "Hoàng Văn Dũng", "head_title": "Chủ tịch"}},
     # a stale If-Match: the version check comes after the reader and agency checks, so nothing changes
     "POST /api/workflow/v1/dossiers/{code}/actions": lambda who, w: {
         "json": {"action": "start"}, "headers": {"If-Match": '"999999"'}},

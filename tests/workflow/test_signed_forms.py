@@ -24,6 +24,7 @@ from services.dossier_workflow.app import create_app as workflow_app
 from services.intake.app import create_app as intake_app
 from shared.auth import TokenVerifier
 from shared.db import Tx
+from shared.pagination import encode_cursor
 from shared.settings import Settings
 from tests.conftest import auth
 from tests.intake.helpers import body
@@ -214,8 +215,12 @@ async def test_forms_01_to_07_name_people_and_agencies_as_an_auditor_signs(
     assert_clean(text)
 
     # Form 07: the tracking book as a PDF with its legal columns (Accept or ?format=pdf)
-    day = datetime.fromisoformat(d["received_at"]).date().isoformat()
-    r = await workflow.get("/v1/tracking-book", params={"from": day, "to": day, "format": "pdf"}, headers=auth(hoa))
+    received = datetime.fromisoformat(d["received_at"])
+    day = received.date().isoformat()
+    # the page that starts at this dossier (other tests may have filled the day's book before it)
+    start = encode_cursor([(received - timedelta(microseconds=1)).isoformat(), ""])
+    r = await workflow.get("/v1/tracking-book", params={"from": day, "to": day, "format": "pdf", "cursor": start},
+                           headers=auth(hoa))
     text = pdf_text(r)
     to_png("form-07", r.content)
     flat = text.replace("\n", " ")
@@ -280,3 +285,34 @@ async def test_the_route_from_the_ward_to_the_department_shows_on_the_control_sl
     assert "Nơi tiếp nhận hồ sơ: UBND phường Ba Đình" in flat
     assert "Cơ quan (bộ phận) giải quyết hồ sơ: Sở Tư pháp thành phố Hà Nội" in flat
     assert_clean(flat)
+
+
+async def test_a_form_keeps_the_head_who_signed_it_when_issued(
+    intake: httpx.AsyncClient, workflow: httpx.AsyncClient, make_token: Any, db_conn: Tx,
+) -> None:
+    """The ward's chair changes (admin, intake's API): the apology issued before is still signed by the former
+    chair; a stop notice issued after is signed by the new one."""
+    tuan = token(make_token, "canbo2.phuong")
+    code, _ = await receive(intake, db_conn, make_token)
+    await act(workflow, tuan, code, action="start")
+    d = (await workflow.get(f"/v1/dossiers/{code}", headers=auth(tuan))).json()
+    new_due = (datetime.fromisoformat(d["due_at"]) + timedelta(days=3)).isoformat()
+    await act(workflow, tuan, code, action="issue_apology", reason="Cần xác minh thêm", new_due_at=new_due)
+    admin = auth(make_token("admin", subject="quantri"))
+    r = await intake.put(f"/v1/admin/agencies/{WARD}/head", json={"head_name": "Nguyễn Thị Mai",
+                                                                   "head_title": "Chủ tịch"}, headers=admin)
+    assert r.status_code == 200 and r.json()["head_name"] == "Nguyễn Thị Mai", r.text
+    apology = pdf_text(await workflow.get(f"/v1/dossiers/{code}/apology", headers=auth(tuan)))
+    head = apology.split("CHỦ TỊCH", 1)[1]
+    assert "Hoàng Văn Dũng" in head and "Nguyễn Thị Mai" not in head
+    other, _ = await receive(intake, db_conn, make_token)
+    await act(workflow, tuan, other, action="withdraw", note="Người dân đề nghị dừng")
+    notice = pdf_text(await workflow.get(f"/v1/dossiers/{other}/withdrawal-notice", headers=auth(tuan)))
+    assert "Nguyễn Thị Mai" in notice.split("CHỦ TỊCH", 1)[1]
+    # refusals: not an admin, an unknown agency, a name too short
+    assert (await intake.put(f"/v1/admin/agencies/{WARD}/head", json={"head_name": "Lê Văn A", "head_title": "X y"},
+                             headers=auth(tuan))).status_code == 403
+    assert (await intake.put("/v1/admin/agencies/000.99.99.H29/head", json={
+        "head_name": "Lê Văn A", "head_title": "Chủ tịch"}, headers=admin)).status_code == 404
+    assert (await intake.put(f"/v1/admin/agencies/{WARD}/head", json={"head_name": "A", "head_title": "Chủ tịch"},
+                             headers=admin)).status_code == 422

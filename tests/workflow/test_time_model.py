@@ -212,7 +212,8 @@ async def test_the_applicant_stops_the_procedure_until_a_decision_is_issued(
     assert r.status_code == 200 and r.json()["status"] == "withdrawn", r.text
     [data] = await history_data(db_conn, mine, "withdraw")
     assert data == {"requested_by": "applicant", "recorded_by_role": "citizen",
-                    "reason": "Tôi đã ra nước ngoài, không cần nữa"}
+                    "reason": "Tôi đã ra nước ngoài, không cần nữa",
+                    "signed_by_name": "Hoàng Văn Dũng", "signed_by_title": "Chủ tịch"}  # the head who signs form 05
     pdf = await client.get(f"/v1/dossiers/{mine}/withdrawal-notice", headers=auth(citizen))
     assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
     text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages)

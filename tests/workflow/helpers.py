@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import httpx
@@ -92,3 +92,17 @@ class Clock:
 
     def set(self, t: datetime) -> None:
         self.t = t
+
+
+def share(part: int, whole: int) -> float | None:
+    """A share as the statistics give it (4 decimals; None without a whole)."""
+    return round(part / whole, 4) if whole else None
+
+
+async def stats(client: httpx.AsyncClient, leader: str, start: date, end: date,
+                group_by: str | None = None) -> list[dict[str, Any]]:
+    """GET /v1/stats for the period (and grouping), as `leader`."""
+    params = {"from": start.isoformat(), "to": end.isoformat(), **({"group_by": group_by} if group_by else {})}
+    r = await client.get("/v1/stats", params=params, headers=auth(leader))
+    assert r.status_code == 200, r.text
+    return list(r.json())

@@ -3,7 +3,7 @@ and their history, for dossiers built through the real action paths."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -14,7 +14,7 @@ from services.dossier_workflow.schemas import StatsOut
 from shared.calendar import VN_TZ
 from shared.db import Tx
 from tests.conftest import app_client_factory, auth
-from tests.workflow.helpers import CITIZEN, WARD, act, new_dossier, officer
+from tests.workflow.helpers import CITIZEN, WARD, act, new_dossier, officer, share, stats
 
 client = app_client_factory(create_app)
 
@@ -52,18 +52,6 @@ REQUESTED_ELECTRONIC = f"""SELECT count(*) FROM workflow.history WHERE counted_a
     AND {LOCAL_DAY.format(col="at")} AND action = 'receive' AND data->>'result_delivery' = 'electronic'"""
 SYNCED_THAT_DAY = f"""SELECT count(*) FROM workflow.history WHERE counted_agency = $1
     AND {LOCAL_DAY.format(col="at")} AND action = 'portal_synced'"""
-
-
-def _share(part: int, whole: int) -> float | None:
-    return round(part / whole, 4) if whole else None
-
-
-async def _stats(client: httpx.AsyncClient, leader: str, start: date, end: date,
-                 group_by: str | None = None) -> list[dict[str, Any]]:
-    params = {"from": start.isoformat(), "to": end.isoformat(), **({"group_by": group_by} if group_by else {})}
-    r = await client.get("/v1/stats", params=params, headers=auth(leader))
-    assert r.status_code == 200, r.text
-    return list(r.json())
 
 
 async def _run(client: httpx.AsyncClient, token: str, code: str, steps: list[tuple[str, dict[str, Any]]]) -> None:
@@ -110,29 +98,29 @@ async def test_every_figure_equals_a_direct_count(client: httpx.AsyncClient, mak
 
     checked = datetime.now(UTC)
     for start, end in ((today, today), (today - timedelta(days=30), today)):
-        figures = (await _stats(client, leader, start, end))[0]
+        figures = (await stats(client, leader, start, end))[0]
         d = await db_conn.fetchrow(DIRECT, WARD, start, end, checked)
         assert d is not None
         expected = {
             "received": d["received"], "resolved": d["resolved"],
             "resolved_early": d["resolved_early"], "resolved_on_time": d["resolved_in_time"] - d["resolved_early"],
             "resolved_late": d["resolved"] - d["resolved_in_time"],
-            "on_time_rate": _share(d["resolved_in_time"], d["resolved"]), "returned": d["returned"],
+            "on_time_rate": share(d["resolved_in_time"], d["resolved"]), "returned": d["returned"],
             "electronic_results": d["electronic_results"],
-            "share_electronic_result": _share(d["electronic_results"], d["returned"]),
-            "synced": d["synced"], "share_synced": _share(d["synced"], d["received"]),
+            "share_electronic_result": share(d["electronic_results"], d["returned"]),
+            "synced": d["synced"], "share_synced": share(d["synced"], d["received"]),
             "rating_count": d["rating_count"], "rating_satisfied": d["rating_satisfied"],
-            "satisfaction_rate": _share(d["rating_satisfied"], d["rating_count"]),
+            "satisfaction_rate": share(d["rating_satisfied"], d["rating_count"]),
             "in_progress_on_time": d["in_progress_on_time"], "in_progress_overdue": d["in_progress_overdue"],
         }
         assert {k: figures[k] for k in expected} == expected, (start, end)
 
     # Today: three dossiers received, two of them synced; nine synchronisations happened today (3.0 before).
-    day = (await _stats(client, leader, today, today))[0]
+    day = (await stats(client, leader, today, today))[0]
     if (now - timedelta(seconds=30)).astimezone(VN_TZ).date() == today:
         assert day["received"] >= 2 and day["share_synced"] is not None and day["share_synced"] < 1
         assert await db_conn.fetchval(SYNCED_THAT_DAY, WARD, today, today) > day["received"]
-    month = (await _stats(client, leader, today - timedelta(days=30), today))[0]
+    month = (await stats(client, leader, today - timedelta(days=30), today))[0]
     assert month["synced"] == month["received"] - 1  # every dossier but `unsynced` (and none twice)
     assert month["resolved"] == 4 and month["resolved_late"] >= 1 and month["resolved_early"] >= 1
     # Electronic results ISSUED: got_e and default_e; asked_e asked for one and took paper.
@@ -158,17 +146,17 @@ async def test_groups_add_up_and_in_progress_is_not_a_month_figure(
     # Received long before the period, still in progress now: its channel shows though it had no event.
     await new_dossier(db_conn, now - timedelta(days=80), channel="postal")
     start = today - timedelta(days=30)
-    whole = (await _stats(client, leader, start, today))[0]
-    by_channel = await _stats(client, leader, start, today, "channel")
+    whole = (await stats(client, leader, start, today))[0]
+    by_channel = await stats(client, leader, start, today, "channel")
     for key in ("received", "in_progress_on_time", "in_progress_overdue", "synced"):
         assert sum(g[key] for g in by_channel) == whole[key], key
     assert whole["in_progress_on_time"] + whole["in_progress_overdue"] == await db_conn.fetchval(
         "SELECT count(*) FROM workflow.dossiers WHERE receiving_agency = $1 AND status IN "
         "('received', 'in_progress', 'supplement_requested')", WARD)
-    recent = (await _stats(client, leader, today - timedelta(days=5), today, "channel"))
+    recent = (await stats(client, leader, today - timedelta(days=5), today, "channel"))
     assert {g["group"] for g in recent} >= {"postal"}  # groups with dossiers in progress only
     assert all(g["received"] == 0 for g in recent if g["group"] == "postal")
-    by_month = await _stats(client, leader, start, today, "month")
+    by_month = await stats(client, leader, start, today, "month")
     assert all(g["in_progress_on_time"] is None and g["in_progress_overdue"] is None for g in by_month)
 
 

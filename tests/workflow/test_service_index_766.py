@@ -6,7 +6,7 @@ queues; every figure of GET /stats is compared with a direct count over the raw 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -20,7 +20,7 @@ from shared.calendar import VN_TZ
 from shared.db import Tx
 from tests.conftest import app_client_factory, auth
 from tests.intake.helpers import body
-from tests.workflow.helpers import CITIZEN, WARD, new_dossier, officer, received_job
+from tests.workflow.helpers import CITIZEN, WARD, new_dossier, officer, received_job, share, stats
 
 client = app_client_factory(create_app)
 intake = app_client_factory(create_intake_app)
@@ -64,18 +64,6 @@ FROM intake.dossiers d JOIN core.procedures p ON p.id = d.procedure_version_id W
 """
 
 
-def _share(part: int, whole: int) -> float | None:
-    return round(part / whole, 4) if whole else None
-
-
-async def _stats(client: httpx.AsyncClient, leader: str, start: date, end: date,
-                 group_by: str | None = None) -> list[dict[str, Any]]:
-    params = {"from": start.isoformat(), "to": end.isoformat(), **({"group_by": group_by} if group_by else {})}
-    r = await client.get("/v1/stats", params=params, headers=auth(leader))
-    assert r.status_code == 200, r.text
-    return list(r.json())
-
-
 async def _submit(intake: httpx.AsyncClient, headers: dict[str, str], **over: Any) -> str:
     r = await intake.post("/v1/dossiers", json=body(**over), headers={**headers,
                                                                     "Idempotency-Key": uuid.uuid4().hex})
@@ -107,7 +95,7 @@ async def test_each_new_figure_equals_a_direct_count(
 ) -> None:
     leader = officer(make_token, "lanhdao.phuong", role="supervisor")
     today = datetime.now(UTC).astimezone(VN_TZ).date()
-    before = (await _stats(client, leader, today - timedelta(days=30), today))[0]
+    before = (await stats(client, leader, today - timedelta(days=30), today))[0]
     counter = auth(make_token("officer", subject="canbo.phuong", agency_code=WARD))
     citizen = auth(make_token("citizen", subject=CITIZEN))
     # A procedure offered online in part (the seed has none): a version of 1.001193 under another code.
@@ -154,35 +142,35 @@ async def test_each_new_figure_equals_a_direct_count(
         await _accept(db_conn, code, now - timedelta(seconds=5), late)
 
     for start, end in ((today, today), (today - timedelta(days=30), today)):
-        got = (await _stats(client, leader, start, end))[0]
+        got = (await stats(client, leader, start, end))[0]
         d = await db_conn.fetchrow(DIRECT, WARD, start, end)
         c = await db_conn.fetchrow(CATALOG, end)
         assert d is not None and c is not None
         expected = {
             "received": d["received"], "digitised": d["digitised"],
-            "digitisation_rate": _share(d["digitised"], d["received"]),
+            "digitisation_rate": share(d["digitised"], d["received"]),
             "received_level_full": d["level_full"], "received_level_partial": d["level_partial"],
             "received_online_full": d["online_full"], "received_online_partial": d["online_partial"],
-            "share_online_full": _share(d["online_full"], d["level_full"]),
-            "share_online_partial": _share(d["online_partial"], d["level_partial"]),
-            "share_online": _share(d["online"], d["received"]),
+            "share_online_full": share(d["online_full"], d["level_full"]),
+            "share_online_partial": share(d["online_partial"], d["level_partial"]),
+            "share_online": share(d["online"], d["received"]),
             "procedures": c["procedures"], "procedures_online_full": c["online_full"],
             "procedures_online_partial": c["online_partial"],
-            "share_procedures_online": _share(c["online_full"] + c["online_partial"], c["procedures"]),
-            "share_procedures_online_full": _share(c["online_full"], c["procedures"]),
-            "share_procedures_online_partial": _share(c["online_partial"], c["procedures"]),
+            "share_procedures_online": share(c["online_full"] + c["online_partial"], c["procedures"]),
+            "share_procedures_online_full": share(c["online_full"], c["procedures"]),
+            "share_procedures_online_partial": share(c["online_partial"], c["procedures"]),
             "online_payments": None, "share_online_payment": None,
             "accepted": d["accepted"], "accepted_late": d["accepted_late"],
-            "share_accepted_late": _share(d["accepted_late"], d["accepted"]),
+            "share_accepted_late": share(d["accepted_late"], d["accepted"]),
             "synced": d["synced"], "synced_on_time": d["synced_on_time"],
-            "share_synced_on_time": _share(d["synced_on_time"], d["received"]),
+            "share_synced_on_time": share(d["synced_on_time"], d["received"]),
         }
         assert {k: got[k] for k in expected} == expected, (start, end)
         assert "thanh toán" in got["online_payment_note"] and "payment" in got["online_payment_note"]
         shares = [k for k in got if (k.startswith("share_") or k.endswith("_rate")) and got[k] is not None]
         assert all(0 <= got[k] <= 1 for k in shares), {k: got[k] for k in shares}
 
-    month = (await _stats(client, leader, today - timedelta(days=30), today))[0]
+    month = (await stats(client, leader, today - timedelta(days=30), today))[0]
     # What this test built (other tests may have committed dossiers of this agency: differences), so the direct
     # counts are not both zero: 10 receipts, 3 of the intake ones digitised and the job helper's 2 online ones;
     # 2 of 3 online acceptances late; the intake ones synced on time, the two old ones late, `unsynced` not.
@@ -197,11 +185,11 @@ async def test_each_new_figure_equals_a_direct_count(
     assert month["procedures_online_partial"] >= 1 and month["share_procedures_online"] is not None
     assert await db_conn.fetchval("SELECT synced_at FROM workflow.dossiers WHERE code = $1", unsynced) is None
 
-    by_channel = await _stats(client, leader, today - timedelta(days=30), today, "channel")
+    by_channel = await stats(client, leader, today - timedelta(days=30), today, "channel")
     for key in ("digitised", "received_level_full", "received_level_partial", "accepted", "accepted_late",
                 "synced_on_time"):
         assert sum(g[key] for g in by_channel) == month[key], key
-    by_procedure = {g["group"]: g for g in await _stats(client, leader, today - timedelta(days=30), today,
+    by_procedure = {g["group"]: g for g in await stats(client, leader, today - timedelta(days=30), today,
                                                          "procedure")}
     assert by_procedure[PARTIAL_ONLINE]["procedures"] == 1
     assert by_procedure[PARTIAL_ONLINE]["procedures_online_partial"] == 1
@@ -216,7 +204,7 @@ async def test_points_per_criterion_follow_the_table(
         await new_dossier(db_conn, now - timedelta(minutes=i + 1), channel="online" if i else "counter")
     await jobs.on_portal_sync(db_conn, [{}])
     today = now.astimezone(VN_TZ).date()
-    got = (await _stats(client, leader, today, today))[0]
+    got = (await stats(client, leader, today, today))[0]
     assert sum(c["max_points"] for c in service_index.CRITERIA) == 100
     for spec in service_index.CRITERIA:  # the weights of each criterion make its maximum
         assert sum(i["weight"] for i in spec["indicators"]) == spec["max_points"], spec["code"]
@@ -246,9 +234,9 @@ async def test_points_per_criterion_follow_the_table(
 async def test_an_empty_period_divides_by_nothing(client: httpx.AsyncClient, make_token: Any) -> None:
     leader = officer(make_token, "lanhdao.phuong", role="supervisor")
     start = datetime.now(UTC).astimezone(VN_TZ).date() - timedelta(days=200)
-    got = (await _stats(client, leader, start, start + timedelta(days=5), "month"))
+    got = (await stats(client, leader, start, start + timedelta(days=5), "month"))
     assert got == [] or all(g["received"] == 0 for g in got)
-    whole = (await _stats(client, leader, start, start + timedelta(days=5)))[0]
+    whole = (await stats(client, leader, start, start + timedelta(days=5)))[0]
     assert whole["received"] == 0 and whole["digitisation_rate"] is None and whole["share_online_full"] is None
     assert whole["share_synced_on_time"] is None and whole["share_accepted_late"] is None
     assert whole["share_online_payment"] is None and whole["online_payment_note"]

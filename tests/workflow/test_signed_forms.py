@@ -9,24 +9,20 @@ from __future__ import annotations
 import io
 import re
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pypdfium2 as pdfium
-import pytest
 from pypdf import PdfReader
 
 from services.dossier_workflow import outbox_repository, service, slips
 from services.dossier_workflow.app import create_app as workflow_app
 from services.intake.app import create_app as intake_app
-from shared.auth import TokenVerifier
 from shared.db import Tx
 from shared.pagination import encode_cursor
-from shared.settings import Settings
-from tests.conftest import auth
+from tests.conftest import app_client_factory, auth
 from tests.intake.helpers import body
 
 WARD, PROVINCE = "000.00.21.H29", "000.00.07.H29"
@@ -73,27 +69,8 @@ def to_png(name: str, pdf: bytes) -> None:
         image.save(PNG_DIR / f"{name}-{number}.png")
 
 
-async def _client(create_app: Any, settings: Settings, verifier: TokenVerifier,
-                  db_conn: Tx) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    app.state.verifier = verifier
-    app.state.db.bind_to(db_conn.conn)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
-                                 base_url="http://test") as c:
-        yield c
-    await app.state.close(app)
-
-
-@pytest.fixture
-async def intake(settings: Settings, verifier: TokenVerifier, db_conn: Tx) -> AsyncIterator[httpx.AsyncClient]:
-    async for c in _client(intake_app, settings, verifier, db_conn):
-        yield c
-
-
-@pytest.fixture
-async def workflow(settings: Settings, verifier: TokenVerifier, db_conn: Tx) -> AsyncIterator[httpx.AsyncClient]:
-    async for c in _client(workflow_app, settings, verifier, db_conn):
-        yield c
+intake = app_client_factory(intake_app)
+workflow = app_client_factory(workflow_app)
 
 
 async def receive(intake: httpx.AsyncClient, db_conn: Tx, make_token: Any, **over: Any) -> tuple[str, Any]:

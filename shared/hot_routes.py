@@ -50,12 +50,15 @@ def nested_deeper_than(value: Any, limit: int) -> bool:
     return False
 
 
-def check_json_bytes(raw: bytes) -> None:
+NOT_PARSED = object()  # `check_json_bytes` did not need to parse the body
+
+
+def check_json_bytes(raw: bytes) -> Any:
     """400 for JSON nested deeper than `MAX_JSON_DEPTH`. A body with no more brackets than the limit
-    cannot be that deep (bytes.count, no parse); others are parsed by orjson (which refuses past
-    1024 levels itself) and walked."""
+    cannot be that deep (bytes.count, no parse: returns NOT_PARSED); others are parsed by orjson (which
+    refuses past 1024 levels itself), walked, and returned so the caller need not parse them again."""
     if raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH:
-        return
+        return NOT_PARSED
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:  # malformed, or deeper than orjson goes
@@ -64,6 +67,7 @@ def check_json_bytes(raw: bytes) -> None:
                            f"Malformed JSON, or nested deeper than {MAX_JSON_DEPTH} levels") from exc
     if isinstance(data, (dict, list)) and nested_deeper_than(data, MAX_JSON_DEPTH):
         raise too_deep()
+    return data
 
 
 async def json_body(request: Request, model: type[Model]) -> tuple[Model, bytes]:
@@ -75,9 +79,11 @@ async def json_body(request: Request, model: type[Model]) -> tuple[Model, bytes]
                            f"Nội dung vượt quá {MAX_JSON_BYTES} byte / Body larger than {MAX_JSON_BYTES} bytes")
     if raw and not is_json_media_type(request.headers.get("content-type")):
         raise unsupported_media_type()
-    check_json_bytes(raw)
+    parsed = check_json_bytes(raw)
     try:
-        return model.model_validate_json(raw or b"null"), raw
+        if parsed is NOT_PARSED:
+            return model.model_validate_json(raw or b"null"), raw
+        return model.model_validate(parsed), raw  # parsed once already (a body with many arrays or objects)
     except ValidationError as exc:
         raise RequestValidationError(
             [{**err, "loc": ("body", *err["loc"])} for err in exc.errors(include_url=False)]) from exc

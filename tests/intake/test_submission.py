@@ -209,3 +209,22 @@ async def test_a_retry_gets_the_same_bytes_and_the_day_stops_at_9999_with_nothin
     kept = await db_conn.fetchval("SELECT count(*) FROM intake.idempotency_keys WHERE key = $1",
                                   full["Idempotency-Key"])
     assert kept == 0
+
+
+async def test_a_body_with_many_arrays_is_parsed_once_and_judged_the_same(
+    client: httpx.AsyncClient, make_token: Any,
+) -> None:
+    """Past 32 brackets the depth guard parses the body itself and the model validates that parse
+    (`shared.hot_routes.json_body`): the dossier is received, and a bad field is named as in a small body."""
+    documents = [{"name": "Tờ khai đăng ký khai sinh", "file_ids": []}, {"name": "Giấy chứng sinh", "file_ids": []},
+                 *({"name": f"Giấy tờ kèm theo {i}", "file_ids": []} for i in range(20))]
+    big = body(documents=documents)
+    assert sum(str(big).count(c) for c in "[{") > 32
+    r = await client.post("/v1/dossiers", json=big, headers=officer(make_token))
+    assert r.status_code == 201, r.text
+    assert len((await client.get(f"/v1/dossiers/{r.json()['code']}", headers=officer(make_token))).json()[
+        "documents"]) == 22
+    bad = {**big, "number_of_sets": "nhiều"}
+    for sent in (bad, {**body(), "number_of_sets": "nhiều"}):
+        problem = (await client.post("/v1/dossiers", json=sent, headers=officer(make_token))).json()
+        assert problem["status"] == 422 and [e["field"] for e in problem["errors"]] == ["number_of_sets"], problem

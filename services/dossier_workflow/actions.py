@@ -95,8 +95,7 @@ async def receive_supplement(ctx: Context) -> Outcome:
 
 def _resolution(ctx: Context, outcome: str, reason: str | None) -> Outcome:
     d = ctx.dossier
-    minutes = deadlines.processing_minutes(ctx.calendar, {**d, "received_at": d["accepted_at"] or d["received_at"]},
-                                           ctx.now)
+    minutes = deadlines.processing_minutes(ctx.calendar, d, ctx.now)
     values = {"outcome": outcome, "outcome_reason": reason, "resolved_at": ctx.now, "paused_at": None}
     data = {"outcome": outcome, "timing": deadlines.timing(ctx.now, d["original_due_at"]),
             "processing_minutes": minutes}
@@ -215,7 +214,7 @@ async def return_result(ctx: Context) -> Outcome:
 async def withdraw(ctx: Context) -> Outcome:
     """Form 05 (Decree 118 Art. 21, Circular 03 Art. 7): the applicant asks to stop, themselves or through an
     officer who records the request; the clock stops with it. Refused (409) once a decision was issued."""
-    reason = ctx.body.reason or ctx.body.note
+    reason = ctx.body.note or ctx.body.reason  # as the history row's note, which form 05 prints
     return Outcome({"paused_at": None, "supplement_due_at": None},
                    {"requested_by": "applicant", "recorded_by_role": ctx.who.role, "reason": reason,
                     **await signing_head(ctx)},

@@ -40,7 +40,7 @@ def is_overdue(dossier: dict[str, Any], now: datetime) -> bool:
 
 def awaiting_acceptance(dossier: dict[str, Any]) -> bool:
     """An online dossier whose clock waits for an officer's acceptance (`accept`, or a supplement request)."""
-    return dossier["channel"] == "online" and not dossier["clock_started"] and dossier["status"] == "received"
+    return dossier["channel"] == "online" and dossier["clock_started_at"] is None and dossier["status"] == "received"
 
 
 def acceptance_timer(calendar: WorkingCalendar, submitted_at: datetime, settings: Settings) -> dict[str, datetime]:
@@ -61,7 +61,7 @@ def start_clock(calendar: WorkingCalendar, dossier: dict[str, Any], at: datetime
     """The clock starts at `at` (acceptance, or a complete dossier after a supplement): the stored limit of the
     dossier's channel gives the due date, the legal one too."""
     due = calendar.due_at(at, TimeLimit.of(dossier["time_limit"] or {"value": 0, "unit": "same_day"})).due_at
-    return {"clock_started": True, "due_at": due, "original_due_at": due,
+    return {"clock_started_at": at, "due_at": due, "original_due_at": due,
             "working_minutes": limit_minutes(calendar, at, due),
             "overdue_marked_at": None, "due_soon_warned_at": None}
 
@@ -79,10 +79,12 @@ def timing(resolved_at: datetime, original_due_at: datetime | None) -> str:
 
 
 def processing_minutes(calendar: WorkingCalendar, dossier: dict[str, Any], resolved_at: datetime) -> int:
-    """Working time from receipt to resolution, without the time spent waiting for supplements."""
-    if resolved_at <= dossier["received_at"]:
+    """Working time from the start of the clock (receipt, acceptance, a complete dossier, the paper's arrival)
+    to resolution, without the time spent waiting for supplements; 0 when resolved before it started."""
+    started = dossier["clock_started_at"]
+    if started is None or resolved_at <= started:
         return 0
-    spent = calendar.working_time_between(dossier["received_at"], resolved_at)
+    spent = calendar.working_time_between(started, resolved_at)
     return max(0, int(spent.total_seconds() // 60) - int(dossier["paused_minutes"]))
 
 

@@ -110,7 +110,7 @@ async def _entering(tx: Tx, data: dict[str, Any]) -> outbox.Entry:
         "step_due_at": deadlines.step_deadline(calendar, received_at, definition_row, "receive", minutes),
         "received_at": received_at, "due_at": due_at, "original_due_at": due_at, "working_minutes": minutes,
         "result_delivery": data["result_delivery"], "delivery_address": data.get("delivery_address"),
-        "fee": int(data.get("fee", 0)), "clock_started": clock, "time_limit": limit,
+        "fee": int(data.get("fee", 0)), "clock_started_at": received_at if clock else None, "time_limit": limit,
         "acceptance_alert_at": timer.get("alert_at"), "acceptance_due_at": timer.get("due_at"),
         "applicant_address": applicant.get("address"), "number_of_sets": data.get("number_of_sets"),
     }
@@ -269,7 +269,7 @@ async def view(tx: Tx, d: dict[str, Any], who: Principal, now: datetime,
                              "supplement_due_at", "step", "step_due_at", "current_agency", "assignee",
                              "result_delivery", "rating", "synced_at", "acceptance_due_at", "accepted_at",
                              "verification_days")},
-        "clock_started": d["clock_started"], "awaiting_acceptance": deadlines.awaiting_acceptance(d),
+        "clock_started": d["clock_started_at"] is not None, "awaiting_acceptance": deadlines.awaiting_acceptance(d),
         "overdue": deadlines.is_overdue(d, now), "paused": d["paused_at"] is not None,
         "step_name": deadlines.step_name(definition_row, d["step"]), "pending_transfer": pending,
         "allowed_actions": actions.usable(d, allowed_actions(definition_row, d["status"], who)),
@@ -329,10 +329,10 @@ async def rate(tx: Tx, code: str, who: Principal, score: int, comment: str | Non
 async def clock_started(tx: Tx, code: str, started_at: datetime, due_at: datetime) -> None:
     """Postal dossiers: the clock starts when the paper arrives (intake recomputed the due date)."""
     d = await repo.get_dossier(tx, code, lock=True)
-    if d is None or d["clock_started"]:
+    if d is None or d["clock_started_at"] is not None:
         return
     minutes = deadlines.limit_minutes(await calendar_for_agency(tx, d["current_agency"]), started_at, due_at)
-    await repo.transition(tx, code, {"clock_started": True, "due_at": due_at, "original_due_at": due_at,
+    await repo.transition(tx, code, {"clock_started_at": started_at, "due_at": due_at, "original_due_at": due_at,
                                      "working_minutes": minutes},
                           history_row(d, SYSTEM, "clock_started", d["status"], started_at,
                                       data={"due_at": due_at.isoformat()}))

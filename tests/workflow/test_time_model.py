@@ -250,3 +250,22 @@ async def test_apology_once_only_is_a_setting(
                   new_due_at="2026-12-10T16:00:00+07:00")
     assert r.status_code == 200 and r.json()["due_at"] == "2026-12-10T16:00:00+07:00"
     assert r.json()["original_due_at"] == "2026-12-03T09:00:00+07:00"
+
+
+async def test_processing_time_counts_from_when_the_clock_started(
+    client: httpx.AsyncClient, make_token: Any, db_conn: Tx, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A postal certification received Monday whose paper arrives Thursday 09:00 and is approved at 11:00 took
+    two working hours (the average processing time of the service index), not three days."""
+    Clock(monkeypatch, vn(2026, 12, 3, 11, 0))  # the officers act at 11:00
+    data = await received_job(db_conn, vn(2026, 11, 30, 9, 0), channel="postal")
+    data.update(due_at=None, clock_started=False)  # a certification by post: waits for the paper
+    assert await service.receive(db_conn, data)
+    code = str(data["code"])
+    arrived = vn(2026, 12, 3, 9, 0)
+    await service.clock_started(db_conn, code, arrived, vn(2026, 12, 8, 9, 0))
+    tok, leader = officer(make_token), officer(make_token, "lanhdao.phuong", role="supervisor")
+    assert (await act(client, tok, code, 2, action="start")).status_code == 200
+    assert (await act(client, leader, code, 3, action="approve")).status_code == 200
+    [approved] = await history_data(db_conn, code, "approve")
+    assert approved["processing_minutes"] == 120 and approved["timing"] == "early"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Literal
 
 from pydantic import BeforeValidator
 from vietnam_provinces import Province, ProvinceCode, Ward, WardCode
@@ -25,7 +25,6 @@ def ward_exists(code: str) -> bool:
 # (Law on Organisation of Local Government 2025): the district level (huyện, quận, thị xã, thành phố
 # thuộc tỉnh) no longer exists; its one-stop work passed to the communes and the province.
 Level = Literal["commune", "province", "central"]
-LEVELS: tuple[str, ...] = get_args(Level)
 NO_DISTRICT = ("Không còn cấp huyện từ ngày 01/7/2025 (chính quyền địa phương hai cấp); cấp hợp lệ: "
                "commune (xã, phường, đặc khu), province (tỉnh, thành phố), central (trung ương) / there is no "
                "district level since 1 July 2025 (two-level local government); levels: commune, province, central")

@@ -99,8 +99,6 @@ class CalendarOverride:
 
 
 Unit = Literal["same_day", "working_days", "working_half_days", "calendar_days", "hours"]
-UNITS: tuple[str, ...] = ("same_day", "working_days", "working_half_days", "calendar_days", "hours")
-CHANNELS = ("counter", "online", "postal")
 
 
 @dataclass(frozen=True, slots=True)

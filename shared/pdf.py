@@ -42,6 +42,7 @@ def format_vnd(amount: int) -> str:
 
 
 SIGN_HINT = "(Ký và ghi rõ họ tên)"
+ONE_STOP_UNIT = "Bộ phận Tiếp nhận và Trả kết quả"  # the one-stop unit, as forms 01–07 name it
 ROLE_WORDS = {
     "system": "Hệ thống thông tin giải quyết TTHC", "gov_system": "Hệ thống thông tin liên thông",
     "postal_partner": "Nhân viên bưu chính", "kiosk": "Ki-ốt tự phục vụ", "citizen": "Người nộp hồ sơ",

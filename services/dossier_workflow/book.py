@@ -16,7 +16,7 @@ from shared.auth import Principal
 from shared.calendar import VN_TZ
 from shared.db import Tx
 from shared.pagination import encode_cursor
-from shared.pdf import SlipDocument, date_line
+from shared.pdf import ONE_STOP_UNIT, SlipDocument, date_line
 from shared.problems import ProblemError
 
 DELIVERY_VI = {"counter": "Trực tiếp", "postal": "Qua dịch vụ bưu chính công ích",
@@ -30,7 +30,8 @@ WIDTHS = (8, 32, 34, 26, 32, 28, 11, 19, 19, 19, 20, 0)  # "Ký nhận" takes th
 
 
 def _at(t: datetime | None) -> str:
-    return f"{t.astimezone(VN_TZ):%d/%m/%Y %H:%M}".replace(" ", "\n") if t else ""
+    """A date and time in a narrow cell of the PDF book: the date above the time."""
+    return _vn(t).replace(" ", "\n")
 
 
 def keyset(cursor: str | None) -> tuple[datetime, str] | None:
@@ -95,8 +96,8 @@ async def tracking_book_pdf(tx: Tx, who: Principal, start: date, end: date, curs
     names = {code: (await slips.agency_data(tx, code))["name"] for code in codes}
     own = await slips.agency_data(tx, agency) if agency else {"name": "", "place_name": None}
     doc = SlipDocument("Sổ theo dõi hồ sơ", landscape=True)
-    doc.national_header(str(own["name"]) or slips.ONE_STOP, date_line(own.get("place_name"), now),
-                        unit=slips.ONE_STOP if own["name"] else None)
+    doc.national_header(str(own["name"]) or ONE_STOP_UNIT, date_line(own.get("place_name"), now),
+                        unit=ONE_STOP_UNIT if own["name"] else None)
     doc.title("Sổ theo dõi hồ sơ", f"Từ ngày {start:%d/%m/%Y} đến ngày {end:%d/%m/%Y}")
     table = [[str(n), r["code"], r["procedure_name"], r["applicant_name"],
               "\n".join(x for x in (r.get("applicant_address"), r.get("applicant_phone")) if x),

@@ -165,10 +165,6 @@ async def transfers_of(tx: Tx, code: str) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-async def agency_name(tx: Tx, code: str) -> str:
-    name = await tx.fetchval("SELECT name FROM core.agencies WHERE code = $1", code)
-    return str(name or code)
-
 
 async def next_transfer_number(tx: Tx, origin: str) -> int:
     return int(await tx.fetchval("SELECT count(*) FROM workflow.transfers WHERE origin_code = $1", origin)) + 1

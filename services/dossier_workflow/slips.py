@@ -13,7 +13,16 @@ from services.dossier_workflow.deadlines import localize, step_name
 from shared.admin_units import place_name
 from shared.calendar import VN_TZ
 from shared.db import Tx
-from shared.pdf import ROLE_WORDS, SlipDocument, date_line, format_vn_date, format_vn_datetime, person, signature
+from shared.pdf import (
+    ONE_STOP_UNIT,
+    ROLE_WORDS,
+    SlipDocument,
+    date_line,
+    format_vn_date,
+    format_vn_datetime,
+    person,
+    signature,
+)
 from shared.problems import ProblemError
 
 TIMING_VI = {"early": "Trước hạn", "on_time": "Đúng hạn", "late": "Quá hạn", None: ""}
@@ -21,7 +30,6 @@ FORM_04_TITLE = "Văn bản xin lỗi và đề nghị gia hạn thời gian gi�
 COLLECTIVE_BODIES = ("commune_people_committee", "province_people_committee")
 HEAD_SIGNS = "THỦ TRƯỞNG CƠ QUAN, ĐƠN VỊ"
 SIGN_HINT = "(Ký, ghi rõ họ tên, đóng dấu)"
-ONE_STOP = "Bộ phận Tiếp nhận và Trả kết quả"
 APPLICANT = "Tổ chức, cá nhân"
 EXTERNAL_SYSTEMS = {  # outside systems a dossier is transferred to (liên thông), by the code the action names
     "BHXH": "Cơ quan Bảo hiểm xã hội", "CA": "Cơ quan Công an", "THUE": "Cơ quan Thuế",
@@ -35,12 +43,6 @@ GIVERS = {"forward": "forward", "approve": "decide", "reject": "decide", "transf
 NOTES = {"request_supplement": "Yêu cầu bổ sung hồ sơ", "receive_supplement": "Nhận hồ sơ bổ sung",
          "approve": "Đã phê duyệt", "reject": "Từ chối giải quyết", "return_result": "Trả kết quả",
          "transfer": "Chuyển liên thông"}
-
-
-async def agency_and_place(tx: Tx, code: str) -> tuple[str, str | None]:
-    """The agency's official name and the place its documents are dated at (from core.agencies)."""
-    row = await agency_data(tx, code)
-    return str(row["name"]), row.get("place_name")
 
 
 async def agency_data(tx: Tx, code: str) -> dict[str, Any]:
@@ -92,18 +94,18 @@ def hand_offs(rows: list[dict[str, Any]], names: dict[str, str], d: dict[str, An
         following = next((r for r in rows[i + 1:] if r["action"] in TAKERS or r["action"] in GIVERS), None)
         data = row.get("data") or {}
         if kind == "start":
-            giver, taker, units = holder, actor, (ONE_STOP, agency_name)
+            giver, taker, units = holder, actor, (ONE_STOP_UNIT, agency_name)
         elif kind == "supplement_in":
             giver, taker, units = applicant, actor, (APPLICANT, agency_name)
         elif kind == "forward":
             giver, taker, units = actor, _who(following, applicant), (agency_name, f"Lãnh đạo {agency_name}")
         elif kind == "decide":
             returned = following if following and following["action"] == "return_result" else None
-            giver, taker, units = actor, _who(returned, applicant), (f"Lãnh đạo {agency_name}", ONE_STOP)
+            giver, taker, units = actor, _who(returned, applicant), (f"Lãnh đạo {agency_name}", ONE_STOP_UNIT)
         elif kind == "supplement_out":
             giver, taker, units = actor, applicant, (agency_name, APPLICANT)
         elif kind == "return":
-            giver, taker, units = actor, applicant, (ONE_STOP, APPLICANT)
+            giver, taker, units = actor, applicant, (ONE_STOP_UNIT, APPLICANT)
         else:  # transfer: to another agency of the system (it holds the dossier from now) or an outside system
             target = str(data.get("target") or row.get("note") or "")
             if data.get("external"):
@@ -141,8 +143,8 @@ async def control_slip(tx: Tx, d: dict[str, Any]) -> dict[str, Any]:
         e["timing_text"] = TIMING_VI[e["timing"]]
         e["step_name"] = step_name(definition, e["step"])
     receiving = agencies[d["receiving_agency"]]
-    extensions = [{"at": r["at"], "days": (r.get("data") or {}).get("days"), "reason": r.get("note"),
-                   "new_due_at": (r.get("data") or {}).get("new_due_at"), "by": _who(r, d["applicant_name"])}
+    extensions = [{"at": r["at"], "days": r["data"].get("days"), "reason": r["data"].get("reason"),
+                   "new_due_at": r["data"].get("new_due_at"), "by": _who(r, d["applicant_name"])}
                   for r in rows if r["action"] == "extend_for_verification"]
     return localize({
         "code": d["code"], "procedure_name": d["procedure_name"], "applicant_name": d["applicant_name"],
@@ -157,7 +159,7 @@ async def control_slip(tx: Tx, d: dict[str, Any]) -> dict[str, Any]:
 def control_slip_pdf(slip: dict[str, Any]) -> bytes:
     doc = SlipDocument(f"Phiếu kiểm soát {slip['code']}")
     doc.national_header(slip["receiving_agency_name"], date_line(slip.get("place"), slip["received_at"]),
-                        unit=ONE_STOP, number="…/PKS")
+                        unit=ONE_STOP_UNIT, number="…/PKS")
     doc.title("Phiếu kiểm soát quá trình giải quyết hồ sơ")
     doc.field("Mã số hồ sơ", slip["code"])
     doc.field("Tên thủ tục hành chính", slip["procedure_name"])
@@ -178,7 +180,7 @@ def control_slip_pdf(slip: dict[str, Any]) -> bytes:
     doc.grid([[("TÊN ĐƠN VỊ", 1, 2), ("THỜI GIAN GIAO, NHẬN HỒ SƠ", 3, 1),
                ("KẾT QUẢ GIẢI QUYẾT HỒ SƠ (Trước hạn/ Đúng hạn/ Quá hạn)", 1, 2), ("GHI CHÚ", 1, 2)],
               [("Thời gian", 1, 1), ("Người giao", 1, 1), ("Người nhận", 1, 1)]],
-             rows or [["1. Giao: " + ONE_STOP + "\n2. Nhận: " + slip["competent_agency_name"], "", "", "", "", ""]],
+             rows or [[f"1. Giao: {ONE_STOP_UNIT}\n2. Nhận: {slip['competent_agency_name']}", "", "", "", "", ""]],
              widths=(44, 28, 31, 31, 24, 22))
     doc.paragraph("Ghi chú: Kết quả giải quyết hồ sơ do bên nhận nhập thông tin khi nhận bàn giao hồ sơ. Việc lưu "
                   "vết được thực hiện tự động trên Hệ thống thông tin giải quyết thủ tục hành chính.", italic=True)

@@ -9,7 +9,7 @@ dossier: a commune body of the applicant's ward, or a provincial body of the rec
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import Literal
 
 # Bodies that decide a procedure. The commune chair decides through the commune People's Committee
 # (one agency); the provincial chair or People's Committee through the department that appraises the
@@ -24,8 +24,6 @@ BodyType = Literal[
     "commune_people_committee", "commune_police", "province_people_committee", "province_department",
     "social_insurance", "public_service_centre",
 ]
-DECIDING_BODIES: tuple[str, ...] = get_args(DecidingBody)
-BODY_TYPES: tuple[str, ...] = get_args(BodyType)
 
 # Provincial departments after the 2025 merger (Decree 45/2025 on provincial specialised agencies).
 DEPARTMENTS: dict[str, str] = {

@@ -39,11 +39,11 @@ async def get_record(tx: Tx, record_id: int, who: Principal) -> dict[str, Any]:
     return found
 
 
-async def record_pdf(tx: Tx, record: dict[str, Any], public_base_url: str) -> bytes:
+async def record_pdf(tx: Tx, record: dict[str, Any]) -> bytes:
     """The slip (form 02 or 03) of a record the caller may read."""
     proc = await service.procedure(tx, record["procedure_code"])
     agency = await service.agency(tx, record["agency_code"])
-    return render_counter_record(record, proc, agency, public_base_url)
+    return render_counter_record(record, proc, agency)
 
 
 async def supplement_requested(tx: Tx, code: str, due_at: datetime, documents: list[str]) -> None:

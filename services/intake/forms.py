@@ -9,15 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from shared.admin_units import place_name
-from shared.pdf import SIGN_HINT, Signature, SlipDocument, date_line, signature
+from shared.pdf import ONE_STOP_UNIT, SlipDocument, date_line, signature
 
 TITLES = {"completion_request": "Phiếu yêu cầu bổ sung, hoàn thiện hồ sơ",
           "refusal": "Phiếu từ chối tiếp nhận giải quyết hồ sơ"}
 NUMBER_CODES = {"completion_request": "PBS", "refusal": "PTC"}  # as in the 2025 reproductions of the forms
-ONE_STOP_UNIT = "Bộ phận Tiếp nhận và Trả kết quả"
-
-# Where a name is not known, the form leaves the line to be signed and written by hand.
-SIGN_BY_HAND = SIGN_HINT
 
 
 def place_of(agency: dict[str, Any]) -> str:
@@ -29,19 +25,12 @@ def place_of(agency: dict[str, Any]) -> str:
     return place_name(str(agency.get("admin_unit_code") or "")) or str(agency["name"])
 
 
-def signer(heading: str, name: object = None, title: object = None) -> Signature:
-    """A signature block: the full name (and title) from the identity records, never an account name;
-    without a name, the line to sign and write by hand."""
-    return signature(heading, name, title)
-
-
 def _contact(applicant: dict[str, Any]) -> str:
     return ", ".join(x for x in (applicant.get("phone"), applicant.get("email")) if x)
 
 
-def render_counter_record(record: dict[str, Any], procedure: dict[str, Any], agency: dict[str, Any],
-                          public_base_url: str) -> bytes:
-    """`public_base_url` is kept for the callers; neither form links anywhere."""
+def render_counter_record(record: dict[str, Any], procedure: dict[str, Any], agency: dict[str, Any]) -> bytes:
+    """Form 02 or 03; people by full name and title (`shared.pdf.signature`), never an account name."""
     applicant, kind = record["applicant"], record["kind"]
     doc = SlipDocument(TITLES[kind])
     doc.national_header(agency["name"], date_line(place_of(agency), record["created_at"]), unit=ONE_STOP_UNIT,
@@ -66,7 +55,8 @@ def render_counter_record(record: dict[str, Any], procedure: dict[str, Any], age
             doc.paragraph("Trong quá trình hoàn thiện hồ sơ, nếu có vướng mắc, Ông/Bà liên hệ "
                           f"{who}, {ONE_STOP_UNIT} - {agency['name']} để được hướng dẫn.")
         doc.paragraph("Xin trân trọng thông báo.", italic=True)
-        doc.signature_blocks(None, signer("NGƯỜI HƯỚNG DẪN", record.get("officer_name"), record.get("officer_title")))
+        guide = signature("NGƯỜI HƯỚNG DẪN", record.get("officer_name"), record.get("officer_title"))
+        doc.signature_blocks(None, guide)
         return doc.output()
     doc.paragraph(f"{ONE_STOP_UNIT} - {agency['name']} tiếp nhận hồ sơ của:")
     doc.field("Ông/Bà", applicant["full_name"])
@@ -83,6 +73,6 @@ def render_counter_record(record: dict[str, Any], procedure: dict[str, Any], age
                   f"{ONE_STOP_UNIT} thông báo không tiếp nhận, giải quyết hồ sơ này với lý do cụ thể như sau:")
     doc.paragraph(record["reason"])
     doc.paragraph("Xin trân trọng thông báo.", italic=True)
-    doc.signature_blocks(signer("NGƯỜI NỘP HỒ SƠ", applicant.get("full_name")),
-                         signer("NGƯỜI TIẾP NHẬN HỒ SƠ", record.get("officer_name"), record.get("officer_title")))
+    doc.signature_blocks(signature("NGƯỜI NỘP HỒ SƠ", applicant.get("full_name")),
+                         signature("NGƯỜI TIẾP NHẬN HỒ SƠ", record.get("officer_name"), record.get("officer_title")))
     return doc.output()

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from services.intake.forms import place_of, signer
+from services.intake.forms import place_of
 from shared.calendar import limit_for
-from shared.pdf import SlipDocument, date_line, format_vn_datetime, format_vnd
+from shared.pdf import ONE_STOP_UNIT, SlipDocument, date_line, format_vn_datetime, format_vnd, signature
 
 DELIVERY = {"counter": "Tại Bộ phận Một cửa", "postal": "Qua dịch vụ bưu chính công ích",
             "electronic": "Bản điện tử qua Cổng dịch vụ công"}
@@ -17,8 +17,6 @@ CLOCK_NOT_STARTED = {
     "postal": "Tính từ khi nhận được hồ sơ giấy (theo dấu bưu điện đến)",
     "online": "Tính từ khi cán bộ tiếp nhận hồ sơ trực tuyến",
 }
-
-ONE_STOP_UNIT = "Bộ phận Tiếp nhận và Trả kết quả"
 
 # The workflow service's public tracking page (Vietnamese, asks for the last four phone digits).
 TRACKING_PAGE = "/api/workflow/v1/public/tra-cuu/"
@@ -65,8 +63,8 @@ def render_receipt(d: dict[str, Any], procedure: dict[str, Any], agency: dict[st
     doc.qr(tracking_url(public_base_url, d["code"]), "Tra cứu tình trạng hồ sơ")
     # The receiver is named from the identity records stored with the dossier, never by the account that
     # submitted it (an officer's username, a postal partner's client id or the citizen's id number).
-    doc.signature_blocks(signer("NGƯỜI NỘP HỒ SƠ", (proxy or applicant).get("full_name")),
-                         signer("NGƯỜI TIẾP NHẬN HỒ SƠ", d.get("receiver_name"), d.get("receiver_title")))
+    doc.signature_blocks(signature("NGƯỜI NỘP HỒ SƠ", (proxy or applicant).get("full_name")),
+                         signature("NGƯỜI TIẾP NHẬN HỒ SƠ", d.get("receiver_name"), d.get("receiver_title")))
     return doc.output()
 
 

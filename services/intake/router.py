@@ -186,7 +186,7 @@ async def get_counter_record(record_id: int, request: Request, tx: TxDep, princi
     record = await counter.get_record(tx, record_id, principal)
     if "application/pdf" not in request.headers.get("accept", ""):
         return record
-    pdf = await counter.record_pdf(tx, record, request.app.state.settings.public_base_url)
+    pdf = await counter.record_pdf(tx, record)
     return Response(pdf, media_type="application/pdf",
                     headers={"Content-Disposition": f'inline; filename="phieu-{record_id}.pdf"'})
 

@@ -9,24 +9,22 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_fiel
 
 from services.intake.bodies import DecidingBody, Department, body_name, level_fits
 from shared.admin_units import AgencyLevel
-from shared.calendar import bounded_date, bounded_moment
+from shared.calendar import Unit, bounded_date
 
 Day = Annotated[date, AfterValidator(bounded_date)]  # 2000-01-01…2100-12-31
-Moment = Annotated[datetime, AfterValidator(bounded_moment)]
 
 
-LimitUnit = Literal["same_day", "working_days", "working_half_days", "calendar_days", "hours"]
 UNIT_DOC = "working_half_days: value N = N half days (0.5 working day = 1), each half the standard day's working time"
 
 
 class ChannelLimit(BaseModel):
     value: int = Field(ge=0, le=365, examples=[20])
-    unit: LimitUnit = Field(examples=["working_days"], description=UNIT_DOC)
+    unit: Unit = Field(examples=["working_days"], description=UNIT_DOC)
 
 
 class TimeLimitOut(BaseModel):
     value: int = Field(examples=[3])
-    unit: LimitUnit = Field(examples=["working_days"], description=UNIT_DOC)
+    unit: Unit = Field(examples=["working_days"], description=UNIT_DOC)
     verification_extension: int = Field(0, description="extra working days allowed for verification")
     by_channel: dict[Literal["counter", "online", "postal"], ChannelLimit] | None = Field(
         None, description="a channel's own limit (e.g. liên thông on paper vs online); other channels: value/unit")
@@ -215,7 +213,7 @@ class SupplementIn(BaseModel):
 
 class TimeLimitIn(BaseModel):
     value: int = Field(ge=0, le=365, examples=[3])
-    unit: LimitUnit = Field(examples=["working_days"], description=UNIT_DOC)
+    unit: Unit = Field(examples=["working_days"], description=UNIT_DOC)
     verification_extension: int = Field(0, ge=0, le=60)
     by_channel: dict[Literal["counter", "online", "postal"], ChannelLimit] | None = None
 

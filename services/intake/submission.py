@@ -209,7 +209,7 @@ async def _receive(tx: Tx, body: DossierIn, who: Principal, proc: dict[str, Any]
 def receiver_of(who: Principal) -> dict[str, str | None]:
     """Who received the dossier, as form 01 prints it: the staff member's full name and title from the
     identity records. A citizen (online) or a postal partner is not the receiver: none is named then."""
-    staff = who.role in ("officer", "supervisor", "admin")
+    staff = who.is_staff()
     return {"receiver_name": who.name if staff else None, "receiver_title": who.title if staff else None}
 
 

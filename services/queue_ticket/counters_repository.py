@@ -65,7 +65,7 @@ WITH c AS (
   FROM called, c
   RETURNING id, office_code, payload
 )
-SELECT called.*, ev.id AS event_id, c.number AS counter_number, (SELECT count(*) FROM here) AS here,
+SELECT called.*, ev.id AS event_id, c.number AS counter_number,  -- `here` runs unreferenced (a data-modifying CTE)
   (jsonb_build_object('office_code', ev.office_code, 'id', ev.id, 'kind', 'call') || ev.payload)::text AS notice
 FROM c LEFT JOIN called ON true LEFT JOIN ev ON true
 """

@@ -80,7 +80,7 @@ def test_every_form_dates_at_the_agency_place(agency: dict[str, Any], place: str
     receipt = text_of(render_receipt(dossier("canbo.phuong", "officer"), PROCEDURE, agency, "http://localhost"))
     assert line in receipt, receipt
     for kind in ("completion_request", "refusal"):
-        slip = text_of(render_counter_record(record(kind), PROCEDURE, agency, "http://localhost"))
+        slip = text_of(render_counter_record(record(kind), PROCEDURE, agency))
         assert line in slip, slip
         if place != "Hà Nội":
             assert "Hà Nội," not in slip
@@ -96,7 +96,7 @@ def test_place_comes_from_the_ward_or_province_code() -> None:
     ("completion_request", "PHIẾU YÊU CẦU BỔ SUNG, HOÀN THIỆN HỒ SƠ", "NGƯỜI HƯỚNG DẪN"),
     ("refusal", "PHIẾU TỪ CHỐI TIẾP NHẬN GIẢI QUYẾT HỒ SƠ", "NGƯỜI TIẾP NHẬN HỒ SƠ")])
 def test_forms_02_03_are_vietnamese_and_name_no_account(kind: str, title: str, heading: str) -> None:
-    text = text_of(render_counter_record(record(kind), PROCEDURE, BA_DINH, "http://localhost"))
+    text = text_of(render_counter_record(record(kind), PROCEDURE, BA_DINH))
     assert title in text and "Nguyễn Văn An" in text and "Giấy chứng sinh bị mờ" in text
     assert not ENGLISH.search(text), ENGLISH.search(text)
     signers = after(text, heading)
@@ -108,7 +108,7 @@ def test_forms_02_03_are_vietnamese_and_name_no_account(kind: str, title: str, h
 def test_forms_02_03_name_the_officer_when_known() -> None:
     for kind in ("completion_request", "refusal"):
         r = record(kind, officer_name="Lê Thị Hoa", officer_title="Công chức Tư pháp - Hộ tịch")
-        text = text_of(render_counter_record(r, PROCEDURE, BA_DINH, "http://localhost"))
+        text = text_of(render_counter_record(r, PROCEDURE, BA_DINH))
         assert "Lê Thị Hoa" in text and "Công chức Tư pháp - Hộ tịch" in text and "canbo.phuong" not in text
 
 
@@ -125,7 +125,7 @@ def test_forms_02_03_carry_no_qr_code(monkeypatch: Any) -> None:
     monkeypatch.setattr(SlipDocument, "qr", spy)
     page = "https://dichvucong.gov.vn/p/home/dvc-tthc-thu-tuc-hanh-chinh-chi-tiet.html?ma_thu_tuc=1.001193"
     for kind in ("completion_request", "refusal"):
-        pdf = render_counter_record(record(kind), {**PROCEDURE, "public_url": page}, BA_DINH, "http://localhost")
+        pdf = render_counter_record(record(kind), {**PROCEDURE, "public_url": page}, BA_DINH)
         assert not PdfReader(io.BytesIO(pdf)).pages[0].images
         assert "/api/intake" not in text_of(pdf)
     assert seen == []

@@ -222,8 +222,7 @@ class Proxy:
                                headers={"WWW-Authenticate": 'Bearer realm="mot-cua"'})
         return self.verifier.cached(token) or await self.verifier.verify(token)
 
-    def _take_rate(self, path: str, principal: Principal | None, scope: Scope) -> None:
-        webhook = WEBHOOK_PATH.fullmatch(path) if principal is None else None
+    def _take_rate(self, webhook: re.Match[str] | None, principal: Principal | None, scope: Scope) -> None:
         if webhook is not None:  # partner deliveries: the sender's address first, then the partner's budget
             wait = self.webhook_limits.before(webhook.group(1), client_host(scope))
         elif principal is not None:
@@ -259,13 +258,13 @@ class Proxy:
                     ("x-forwarded-proto", scope.get("scheme", "http")), self.deadline_header]
         path: str = scope["path"]
         principal = await self._authenticate(method, path, authorization)
-        self._take_rate(path, principal, scope)
+        webhook = WEBHOOK_PATH.fullmatch(path) if principal is None else None  # a partner's delivery
+        self._take_rate(webhook, principal, scope)
         body = await self._read_body(receive, declared_length)
         url = URL(upstream_url, encoded=True)
         if service == "queue" and EVENT_STREAM_ROUTE.fullmatch(scope.get("raw_path") or b"") is not None:
             return await self._stream(method, url, headers, body, service, request_id, send, receive)
         status = await self._exchange(method, url, headers, body, service, request_id, send)
-        webhook = WEBHOOK_PATH.fullmatch(path) if principal is None else None
         if webhook is not None:
             self.webhook_limits.after(webhook.group(1), client_host(scope), status)
         return status

@@ -61,11 +61,9 @@ async def hand_in_supplement(tx: Tx, code: str, body: SupplementIn, who: Princip
     if now > due:
         raise ProblemError(409, "supplement_deadline_passed", f"Đã quá hạn bổ sung ({due.isoformat()}) / the "
                            "supplement deadline has passed", extra={"supplement_due_at": due.isoformat()})
-    missing = await files.unknown_ids(tx, [f for d in body.documents for f in d.file_ids], who)
-    if missing:
-        raise ProblemError(422, "validation_error", "Tệp không tồn tại / unknown files: " + ", ".join(sorted(missing)),
-                           errors=[error_item("documents.file_ids", f"không có tệp {m} / unknown file {m}",
-                                              "unknown_file") for m in sorted(missing)])
+    if unknown := await files.unknown_file_errors(tx, body.documents, who):
+        raise ProblemError(422, "validation_error", "Tệp không tồn tại / unknown files: " + "; ".join(
+            e["message"] for e in unknown), errors=unknown)
     documents = [d.model_dump(mode="json", by_alias=True) for d in body.documents]
     await repo.add_supplement(tx, code, now, who.subject, documents, body.note)
     await enqueue(tx, "dossier.supplemented", {"code": code, "supplemented_at": now.isoformat(),

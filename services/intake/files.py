@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -102,6 +103,13 @@ async def readable(tx: Tx, file_id: str, who: Principal) -> dict[str, Any]:
     if found is None or not allowed:
         raise ProblemError(404, "not_found", f"Không có tệp {file_id} / No file {file_id} for you")
     return found
+
+
+async def unknown_file_errors(tx: Tx, documents: Sequence[Any], who: Principal) -> list[dict[str, str]]:
+    """One error item per file id the documents name that `unknown_ids` refuses (in id order)."""
+    missing = await unknown_ids(tx, [f for d in documents for f in d.file_ids], who)
+    return [error_item("documents.file_ids", f"không có tệp {m} / unknown file {m}", "unknown_file")
+            for m in sorted(missing)]
 
 
 async def unknown_ids(tx: Tx, ids: list[str], who: Principal) -> set[str]:

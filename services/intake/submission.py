@@ -133,10 +133,7 @@ async def submit(tx: Tx, body: DossierIn, who: Principal, now: datetime,
         if competent is None:
             errors.append(error_item("applicant.address.ward_code", service.no_competent_agency(proc, ward),
                                      "no_competent_agency"))
-    file_ids = [f for d in body.documents for f in d.file_ids]
-    for missing in sorted(await files.unknown_ids(tx, file_ids, who)):
-        errors.append(error_item(
-            "documents.file_ids", f"không có tệp {missing} / unknown file {missing}", "unknown_file"))
+    errors += await files.unknown_file_errors(tx, body.documents, who)
     if errors:
         raise ProblemError(422, "validation_error", "Hồ sơ chưa hợp lệ: " + "; ".join(e["message"] for e in errors),
                            errors=errors)

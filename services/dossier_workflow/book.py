@@ -8,7 +8,6 @@ import io
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from services.dossier_workflow import dossiers_repository as repo
 from services.dossier_workflow import slips, worklist
 from services.dossier_workflow import worklist_repository as lists
 from services.dossier_workflow.deadlines import localize
@@ -91,7 +90,7 @@ async def tracking_book_pdf(tx: Tx, who: Principal, start: date, end: date, curs
     lo, hi = _local_range(start, end)
     rows = await lists.tracking_book(tx, agency, lo, hi, after, limit + 1)
     more, rows = len(rows) > limit, rows[:limit]
-    first = (await repo.book_rows_before(tx, agency, lo, after) if after else 0) + 1
+    first = (await lists.book_rows_before(tx, agency, lo, after) if after else 0) + 1
     codes = {r["current_agency"] for r in rows}
     names = {code: (await slips.agency_data(tx, code))["name"] for code in codes}
     own = await slips.agency_data(tx, agency) if agency else {"name": "", "place_name": None}

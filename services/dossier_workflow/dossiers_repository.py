@@ -127,26 +127,12 @@ async def transition(tx: Tx, code: str, values: dict[str, Any], row: dict[str, A
     return int(found["version"]), timeline_items(found["timeline"]) if with_timeline else None
 
 
-async def timeline(tx: Tx, code: str) -> list[dict[str, Any]]:
-    """What a reader sees of the history (the statistics dimensions stay inside)."""
-    rows = await tx.fetch(f"SELECT {', '.join(TIMELINE_COLUMNS)} FROM workflow.history WHERE dossier_code = $1 "
-                          "ORDER BY id", code)
+async def timeline(tx: Tx, code: str, *, with_data: bool = False) -> list[dict[str, Any]]:
+    """What a reader sees of the history (the statistics dimensions stay inside); `with_data`: each row's data
+    too (a transfer's target, a stop's signing head), what forms 05 and 06 are built from."""
+    columns = ", ".join((*TIMELINE_COLUMNS, "data") if with_data else TIMELINE_COLUMNS)
+    rows = await tx.fetch(f"SELECT {columns} FROM workflow.history WHERE dossier_code = $1 ORDER BY id", code)
     return [dict(r) for r in rows]
-
-
-async def timeline_with_data(tx: Tx, code: str) -> list[dict[str, Any]]:
-    """The timeline with each row's data (a transfer's target): what form 06 is built from."""
-    rows = await tx.fetch(f"SELECT {', '.join(TIMELINE_COLUMNS)}, data FROM workflow.history WHERE dossier_code = $1 "
-                          "ORDER BY id", code)
-    return [dict(r) for r in rows]
-
-
-async def book_rows_before(tx: Tx, agency: str | None, start: datetime, after: tuple[datetime, str]) -> int:
-    """How many entries of the tracking book come before the cursor in its period (form 07's STT goes on)."""
-    scope = "" if agency is None else " AND (receiving_agency = $4 OR current_agency = $4)"
-    count = await tx.fetchval("SELECT count(*) FROM workflow.dossiers WHERE received_at >= $1 AND "
-                              f"(received_at, code) <= ($2, $3){scope}", start, *after, *([agency] if agency else []))
-    return int(count or 0)
 
 
 async def agency_exists(tx: Tx, code: str) -> bool:

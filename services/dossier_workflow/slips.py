@@ -131,7 +131,7 @@ def hand_offs(rows: list[dict[str, Any]], names: dict[str, str], d: dict[str, An
 async def control_slip(tx: Tx, d: dict[str, Any]) -> dict[str, Any]:
     """Form 06 as data (the PDF prints exactly this): the agencies, then each hand-off."""
     definition = await service.definition(tx, d["definition_id"])
-    rows = await repo.timeline_with_data(tx, d["code"])
+    rows = await repo.timeline(tx, d["code"], with_data=True)
     transfers = await repo.transfers_of(tx, d["code"])
     codes = {d["competent_agency"], d["receiving_agency"], *(t["target"] for t in transfers if not t["external"])}
     agencies = {code: await agency_data(tx, code) for code in codes}
@@ -232,7 +232,7 @@ async def withdrawal_pdf(tx: Tx, d: dict[str, Any]) -> bytes:
     if d["status"] != "withdrawn":
         raise ProblemError(409, "conflict", f"Hồ sơ {d['code']} chưa dừng giải quyết / the dossier was not withdrawn",
                            extra={"state": d["status"]})
-    entry = next(h for h in reversed(await repo.timeline_with_data(tx, d["code"])) if h["action"] == "withdraw")
+    entry = next(h for h in reversed(await repo.timeline(tx, d["code"], with_data=True)) if h["action"] == "withdraw")
     data = await agency_data(tx, d["current_agency"])
     agency = str(data["name"])
     doc = SlipDocument(f"Thông báo dừng giải quyết {d['code']}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, tuple_, update
+from sqlalchemy import and_, func, or_, select, tuple_, update
 
 from services.dossier_workflow.models import dossiers
 from shared.db import Tx
@@ -42,16 +42,29 @@ async def worklist(
     return [dict(r) for r in rows]
 
 
+def _book_rows(agency: str | None, start: datetime) -> list[Any]:
+    """The tracking book's rows from `start` on: dossiers received by, or now held by, the agency (all: None)."""
+    where = [dossiers.c.received_at >= start]
+    if agency is not None:
+        where.append(or_(dossiers.c.receiving_agency == agency, dossiers.c.current_agency == agency))
+    return where
+
+
 async def tracking_book(
     tx: Tx, agency: str | None, start: datetime, end: datetime, after: tuple[datetime, str] | None, limit: int,
 ) -> list[dict[str, Any]]:
-    query = select(dossiers).where(dossiers.c.received_at >= start, dossiers.c.received_at < end)
-    if agency is not None:
-        query = query.where(or_(dossiers.c.receiving_agency == agency, dossiers.c.current_agency == agency))
+    query = select(dossiers).where(*_book_rows(agency, start), dossiers.c.received_at < end)
     if after is not None:
         query = query.where(tuple_(dossiers.c.received_at, dossiers.c.code) > tuple_(*after))
     rows = await tx.fetch(query.order_by(dossiers.c.received_at, dossiers.c.code).limit(limit))
     return [dict(r) for r in rows]
+
+
+async def book_rows_before(tx: Tx, agency: str | None, start: datetime, after: tuple[datetime, str]) -> int:
+    """How many entries of the book come before the cursor in its period (form 07's STT goes on from there)."""
+    count = await tx.fetchval(select(func.count()).select_from(dossiers).where(
+        *_book_rows(agency, start), tuple_(dossiers.c.received_at, dossiers.c.code) <= tuple_(*after)))
+    return int(count or 0)
 
 
 async def active_past(tx: Tx, moment: datetime, column: str, limit: int) -> list[dict[str, Any]]:

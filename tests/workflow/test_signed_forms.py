@@ -24,6 +24,7 @@ from shared.db import Tx
 from shared.pagination import encode_cursor
 from tests.conftest import app_client_factory, auth
 from tests.intake.helpers import body
+from tests.workflow.helpers import new_dossier
 
 WARD, PROVINCE = "000.00.21.H29", "000.00.07.H29"
 PEOPLE = {  # the demo identity records (scripts/demo_data.py): username -> (role, agency, full name, title)
@@ -200,6 +201,15 @@ async def test_forms_01_to_07_name_people_and_agencies_as_an_auditor_signs(
                            headers=auth(hoa))
     text = pdf_text(r)
     to_png("form-07", r.content)
+    # STT goes on across pages: this dossier's number is one more than the book's entries before it
+    await new_dossier(db_conn, received - timedelta(seconds=30))  # at least one entry comes before it
+    before = await db_conn.fetchval(
+        "SELECT count(*) FROM workflow.dossiers WHERE received_at >= $1 AND received_at < $2 "
+        "AND (receiving_agency = $3 OR current_agency = $3)",
+        datetime.combine(received.date(), datetime.min.time(), received.tzinfo), received, WARD)
+    one = pdf_text(await workflow.get("/v1/tracking-book", headers=auth(hoa), params={
+        "from": day, "to": day, "format": "pdf", "cursor": start, "limit": 1}))
+    assert before >= 1 and re.search(rf"\n{before + 1} {re.escape(code[:14])}", one), one
     flat = text.replace("\n", " ")
     for expected in ("SỔ THEO DÕI HỒ SƠ", "STT", "Mã hồ sơ", "Tên TTHC", "Tên tổ chức, cá nhân",
                      "Địa chỉ, số điện thoại", "Cơ quan chủ trì giải quyết", "Nhận hồ sơ", "Hẹn trả kết quả",

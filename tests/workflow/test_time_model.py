@@ -260,11 +260,16 @@ async def test_processing_time_counts_from_when_the_clock_started(
     Clock(monkeypatch, vn(2026, 12, 3, 11, 0))  # the officers act at 11:00
     data = await received_job(db_conn, vn(2026, 11, 30, 9, 0), channel="postal")
     data.update(due_at=None, clock_started=False)  # a certification by post: waits for the paper
+    data["time_limit"] = {**data["time_limit"], "verification_extension": 2}
     assert await service.receive(db_conn, data)
     code = str(data["code"])
+    tok, leader = officer(make_token), officer(make_token, "lanhdao.phuong", role="supervisor")
+    # no due date yet: nothing to extend or apologise for
+    for action in ({"action": "extend_for_verification", "days": 1, "reason": "Xác minh"},
+                   {"action": "issue_apology", "reason": "Chậm", "new_due_at": "2026-12-20T09:00:00+07:00"}):
+        assert_problem(await act(client, tok, code, 1, **action), 409, "clock_not_started")
     arrived = vn(2026, 12, 3, 9, 0)
     await service.clock_started(db_conn, code, arrived, vn(2026, 12, 8, 9, 0))
-    tok, leader = officer(make_token), officer(make_token, "lanhdao.phuong", role="supervisor")
     assert (await act(client, tok, code, 2, action="start")).status_code == 200
     assert (await act(client, leader, code, 3, action="approve")).status_code == 200
     [approved] = await history_data(db_conn, code, "approve")

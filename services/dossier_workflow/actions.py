@@ -79,16 +79,29 @@ async def request_supplement(ctx: Context) -> Outcome:
                    notify_params={"documents": ctx.body.documents, "supplement_due_at": until.isoformat()})
 
 
+async def start_clock(ctx: Context) -> dict[str, Any]:
+    """The clock starts now (an online dossier accepted, or a dossier asked to be completed before it started
+    and now complete): the due dates from the stored limit, the step's deadline, and intake's receipt told
+    the date (`dossier.due_set`)."""
+    d = ctx.dossier
+    values = deadlines.start_clock(ctx.calendar, d, ctx.now)
+    values["step_due_at"] = deadlines.step_deadline(ctx.calendar, ctx.now, ctx.definition, d["step"],
+                                                    values["working_minutes"])
+    await enqueue(ctx.tx, "dossier.due_set", {"code": d["code"], "started_at": ctx.now.isoformat(),
+                                              "due_at": values["due_at"].astimezone(VN_TZ).isoformat()})
+    return values
+
+
 async def receive_supplement(ctx: Context) -> Outcome:
     d = ctx.dossier
     if ctx.now > d["supplement_due_at"]:
         raise ProblemError(409, "supplement_deadline_passed", "Đã quá hạn bổ sung hồ sơ "
                            f"({d['supplement_due_at'].isoformat()}) / the supplement deadline has passed",
                            extra={"supplement_due_at": d["supplement_due_at"].isoformat()})
-    values = deadlines.resume(ctx.calendar, d, ctx.now)
-    if d["due_at"] is None:  # the dossier is complete: its clock starts now, and intake's receipt learns the date
-        await enqueue(ctx.tx, "dossier.due_set", {"code": d["code"], "started_at": ctx.now.isoformat(),
-                                                  "due_at": values["due_at"].isoformat()})
+    if d["due_at"] is None:  # asked before the clock started: the dossier is complete, its clock starts now
+        values = {**await start_clock(ctx), "paused_at": None, "supplement_due_at": None}
+    else:
+        values = deadlines.resume(ctx.calendar, d, ctx.now)
     return Outcome(values, {"paused_from": d["paused_at"].isoformat(), "due_at": values["due_at"].isoformat()},
                    notify="supplement_received", notify_params={"due_at": values["due_at"].isoformat()})
 
@@ -229,12 +242,9 @@ async def accept(ctx: Context) -> Outcome:
         raise ProblemError(409, "not_awaiting_acceptance", "Hồ sơ không chờ tiếp nhận trực tuyến (đã tiếp nhận, hoặc "
                            "không nộp trực tuyến) / the dossier is not an online dossier waiting for acceptance",
                            extra={"state": d["status"], "channel": d["channel"]})
-    values = {**deadlines.start_clock(ctx.calendar, d, ctx.now), "accepted_at": ctx.now}
-    values["step_due_at"] = deadlines.step_deadline(ctx.calendar, ctx.now, ctx.definition, d["step"],
-                                                    values["working_minutes"])
+    values = {**await start_clock(ctx), "accepted_at": ctx.now}
     deadline: datetime | None = d["acceptance_due_at"]
     due = values["due_at"].astimezone(VN_TZ).isoformat()
-    await enqueue(ctx.tx, "dossier.due_set", {"code": d["code"], "started_at": ctx.now.isoformat(), "due_at": due})
     return Outcome(values, {"accepted_late": deadline is not None and ctx.now > deadline,
                             "acceptance_due_at": deadline.astimezone(VN_TZ).isoformat() if deadline else None,
                             "due_at": due},

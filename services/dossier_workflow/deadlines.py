@@ -89,12 +89,11 @@ def processing_minutes(calendar: WorkingCalendar, dossier: dict[str, Any], resol
 
 
 def resume(calendar: WorkingCalendar, dossier: dict[str, Any], resumed_at: datetime) -> dict[str, Any]:
-    """End a pause: due dates (the legal one too) move by exactly the working time that passed."""
+    """End a pause of a running clock: due dates (the legal one too) move by exactly the working time that
+    passed (a dossier whose clock had not started starts it instead: `actions.start_clock`)."""
     paused_at: datetime = dossier["paused_at"]
     resumed_at = max(resumed_at, paused_at)  # a supplement stamped before the request counts as no pause
     paused = calendar.working_time_between(paused_at, resumed_at)
-    if dossier["due_at"] is None:  # asked before the clock started: it starts now, the dossier complete
-        return {**start_clock(calendar, dossier, resumed_at), "paused_at": None, "supplement_due_at": None}
     values: dict[str, Any] = {
         "due_at": calendar.pause_resume(dossier["due_at"], paused_at, resumed_at),
         "original_due_at": calendar.pause_resume(dossier["original_due_at"], paused_at, resumed_at),

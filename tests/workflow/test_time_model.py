@@ -179,6 +179,11 @@ async def test_a_supplement_request_answers_an_online_dossier_and_its_clock_star
         await jobs.on_supplemented(tx, [{"code": code, "supplemented_at": "2026-12-02T14:00:00+07:00"}])
     d = (await client.get(f"/v1/dossiers/{code}", headers=auth(tok))).json()
     assert d["status"] == "in_progress" and d["due_at"] == "2026-12-07T14:00:00+07:00" and d["clock_started"]
+    assert d["step_due_at"] is not None  # the step's share of the time runs from then too
+    told = await db_conn.fetchval(
+        "SELECT convert_from(payload, 'UTF8')::jsonb->'data'->>'due_at' FROM jobs.pgqueuer WHERE entrypoint = "
+        "'dossier.due_set' AND convert_from(payload, 'UTF8')::jsonb->'data'->>'code' = $1", code)
+    assert told == "2026-12-07T14:00:00+07:00"  # intake's receipt learns the date, in Viet Nam time
 
 
 async def test_worklist_pages_dossiers_without_a_due_date_last(
